@@ -1,0 +1,124 @@
+"""Inference on plain floats (no graph): distributions, attention, greedy completion, sampling.
+
+The arithmetic mirrors the graph forward operation for operation, so a Predictor's numbers are
+the ones the training graph would compute.
+"""
+
+import math
+import random
+from operator import mul
+
+from engine.errors import EngineError
+
+
+def linear(x, w):
+    return [sum(map(mul, row, x)) for row in w]
+
+
+def softmax(logits):
+    max_val = max(logits)
+    exps = [math.exp(v - max_val) for v in logits]
+    inv_total = sum(exps) ** -1
+    return [e * inv_total for e in exps]
+
+
+def rmsnorm(x):
+    scale = (sum(map(mul, x, x)) * len(x) ** -1 + 1e-5) ** -0.5
+    return [xi * scale for xi in x]
+
+
+class Predictor:
+    """A frozen copy of the weights that answers questions about the next character."""
+
+    def __init__(self, config, tokenizer, weights):
+        self.config, self.tokenizer, self.weights = config, tokenizer, weights
+
+    def forward(self, token_ids):
+        """Logits at every position of token_ids, and attention [layer][head][query][key]."""
+        c, w, hd = self.config, self.weights, self.config.head_dim
+        inv_sqrt_hd = (hd**0.5) ** -1
+        keys = [[] for _ in range(c.n_layer)]
+        values = [[] for _ in range(c.n_layer)]
+        attention = [[[] for _ in range(c.n_head)] for _ in range(c.n_layer)]
+        all_logits = []
+        for pos, token_id in enumerate(token_ids):
+            x = rmsnorm([t + p for t, p in zip(w["wte"][token_id], w["wpe"][pos], strict=True)])
+            for li in range(c.n_layer):
+                x_residual = x
+                x = rmsnorm(x)
+                q = linear(x, w[f"layer{li}.attn_wq"])
+                keys[li].append(linear(x, w[f"layer{li}.attn_wk"]))
+                values[li].append(linear(x, w[f"layer{li}.attn_wv"]))
+                x_attn = []
+                for h, hs in enumerate(range(0, c.n_embd, hd)):
+                    q_h = q[hs : hs + hd]
+                    attn_weights = softmax(
+                        [sum(map(mul, q_h, k[hs : hs + hd])) * inv_sqrt_hd for k in keys[li]]
+                    )
+                    attention[li][h].append(attn_weights)
+                    for j in range(hs, hs + hd):
+                        x_attn.append(sum(map(mul, attn_weights, [v[j] for v in values[li]])))
+                x = linear(x_attn, w[f"layer{li}.attn_wo"])
+                x = [a + b for a, b in zip(x, x_residual, strict=True)]
+                x_residual = x
+                x = [max(0.0, xi) ** 2 for xi in linear(rmsnorm(x), w[f"layer{li}.mlp_fc1"])]
+                x = linear(x, w[f"layer{li}.mlp_fc2"])
+                x = [a + b for a, b in zip(x, x_residual, strict=True)]
+            all_logits.append(linear(x, w["lm_head"]))
+        return all_logits, attention
+
+    def encode_prefix(self, prefix):
+        """[BOS] + the prefix's ids, checked against the vocabulary and the context window."""
+        if not isinstance(prefix, str):
+            raise EngineError(f"prefix must be text, got {prefix!r}")
+        limit = self.config.block_size - 1
+        if len(prefix) > limit:
+            raise EngineError(
+                f"prefix {prefix!r} has {len(prefix)} characters; the context window of "
+                f"{self.config.block_size} fits at most {limit} after [BOS]"
+            )
+        return [self.tokenizer.bos, *self.tokenizer.encode(prefix)]
+
+    def distribution(self, prefix=""):
+        """p(next character | [BOS] + prefix) for the whole vocabulary, in id order."""
+        logits, _ = self.forward(self.encode_prefix(prefix))
+        return softmax(logits[-1])
+
+    def attention(self, prefix=""):
+        """Attention weights [layer][head][query position][key position] over [BOS] + prefix."""
+        _, attention = self.forward(self.encode_prefix(prefix))
+        return attention
+
+    def greedy(self, prefix=""):
+        """Complete the prefix with the most likely character until BOS or the window is full."""
+        ids = self.encode_prefix(prefix)
+        while len(ids) <= self.config.block_size:
+            probs = softmax(self.forward(ids)[0][-1])
+            nxt = max(range(len(probs)), key=probs.__getitem__)
+            if nxt == self.tokenizer.bos:
+                break
+            ids.append(nxt)
+        return self.tokenizer.decode(ids[1:])
+
+    def sample(self, n=20, temperature=0.5, seed=None, rng=None):
+        """n names drawn with softmax(logits / temperature), as the original samples them."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise EngineError(f"number of samples must be a positive integer, got {n!r}")
+        if not isinstance(temperature, int | float) or not temperature > 0:
+            raise EngineError(f"temperature must be greater than 0, got {temperature!r}")
+        if rng is None:
+            rng = random.Random(seed)
+        inv_t = temperature**-1
+        vocab = range(self.config.vocab_size)
+        return [self._sample_one(inv_t, vocab, rng) for _ in range(n)]
+
+    def _sample_one(self, inv_t, vocab, rng):
+        # Re-running the short prefix each time gives the logits a key/value cache would.
+        ids, bos = [self.tokenizer.bos], self.tokenizer.bos
+        for _ in range(self.config.block_size):
+            logits = self.forward(ids)[0][-1]
+            token_id = rng.choices(vocab, weights=softmax([lg * inv_t for lg in logits]))[0]
+            if token_id == bos:
+                break
+            ids.append(token_id)
+        return self.tokenizer.decode(ids[1:])

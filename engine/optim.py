@@ -1,0 +1,34 @@
+"""Adam with bias correction, and the cosine learning-rate schedule."""
+
+import math
+
+
+def get_lr(lr, run_step, run_steps):
+    """Cosine decay from lr to 0 over a run: lr · ½(1 + cos(π · step / steps))."""
+    return lr * 0.5 * (1 + math.cos(math.pi * run_step / run_steps))
+
+
+class Adam:
+    def __init__(self, params, beta1=0.9, beta2=0.95, eps=1e-8):
+        self.params = params
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = [0.0] * len(params)  # first moment (mean of gradients)
+        self.v = [0.0] * len(params)  # second moment (mean of squared gradients)
+        self.t = 0  # updates done: bias correction uses t + 1
+
+    def step(self, lr_t):
+        """One update of every parameter, then gradients reset to 0. Returns the gradient norm.
+
+        The arithmetic is the original's, operation for operation, so runs match it to the bit.
+        """
+        b1, b2, eps = self.beta1, self.beta2, self.eps
+        c1, c2 = 1 - b1, 1 - b2
+        bc1, bc2 = 1 - b1 ** (self.t + 1), 1 - b2 ** (self.t + 1)
+        grads = [p.grad for p in self.params]
+        self.m = m = [b1 * mi + c1 * g for mi, g in zip(self.m, grads, strict=True)]
+        self.v = v = [b2 * vi + c2 * g**2 for vi, g in zip(self.v, grads, strict=True)]
+        for p, mi, vi in zip(self.params, m, v, strict=True):
+            p.data -= lr_t * (mi / bc1) / ((vi / bc2) ** 0.5 + eps)
+            p.grad = 0.0
+        self.t += 1
+        return math.sqrt(sum([g * g for g in grads]))

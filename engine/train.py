@@ -1,0 +1,148 @@
+"""Training as an iterator: one StepRecord per step, resumable from a checkpoint.
+
+A step: take the next document (sample), run the model over its tokens (forward), average
+−log p(target) (loss), backpropagate (backward), and let Adam move every parameter (update).
+"""
+
+import gc
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+
+from engine.autograd import Tape, cross_entropy, total
+from engine.data import Tokenizer, load_names
+from engine.errors import EngineError
+from engine.infer import Predictor
+from engine.model import GPT, GPTConfig, init_weights
+from engine.optim import Adam, get_lr
+
+MAX_RUN_STEPS = 1_000_000
+
+
+@contextmanager
+def gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step: int  # global step, 1-based (the model has done this many updates after it)
+    run_step: int  # 1-based within the current run
+    run_steps: int  # length of the current run (the cosine schedule spans it)
+    loss: float  # mean −log p(target) over the document's positions, before the update
+    lr: float  # learning rate used for this update
+    doc: str  # the document learned
+    tokens: list  # its token ids, BOS ... BOS (only the first block_size + 1 are used)
+    target_probs: list  # p(correct next token) at each position, before the update
+    grad_norm: float  # L2 norm of the gradient of all parameters
+    elapsed: float  # seconds this step took
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class Trainer:
+    """The whole training state: data order, weights, Adam moments, step, schedule, RNG."""
+
+    def __init__(self, docs=None, config=None, seed=42, lr=0.01):
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise EngineError(f"seed must be an integer, got {seed!r}")
+        if not isinstance(lr, int | float) or not 0 < lr <= 1:
+            raise EngineError(f"learning rate must be in (0, 1], got {lr!r}")
+        self.dataset = "names" if docs is None else "custom"
+        docs = load_names() if docs is None else [d.strip() for d in docs if d.strip()]
+        self.tokenizer = Tokenizer.from_docs(docs)
+        self.seed, self.lr = seed, float(lr)
+        self.rng = random.Random(seed)
+        self.docs = docs
+        self.rng.shuffle(self.docs)  # before any parameter is drawn, as the original does
+        config = config or GPTConfig()
+        self.config = replace(config, vocab_size=self.tokenizer.vocab_size)
+        self.model = GPT(self.config, init_weights(self.config, self.rng))
+        self.adam = Adam(self.model.params)
+        self.step = 0
+        self.run_start, self.run_steps = 0, 0
+
+    @property
+    def num_params(self):
+        return len(self.model.params)
+
+    @property
+    def run_remaining(self):
+        return self.run_start + self.run_steps - self.step
+
+    def begin_run(self, num_steps):
+        """Plan a run of num_steps from the current weights; the schedule spans exactly this run."""
+        if not isinstance(num_steps, int) or isinstance(num_steps, bool):
+            raise EngineError(f"steps must be an integer, got {num_steps!r}")
+        if not 1 <= num_steps <= MAX_RUN_STEPS:
+            raise EngineError(f"steps must be between 1 and {MAX_RUN_STEPS}, got {num_steps}")
+        self.run_start, self.run_steps = self.step, num_steps
+
+    def steps(self):
+        """Iterate the rest of the current run, one StepRecord per step."""
+        while self.run_remaining > 0:
+            yield self.train_step()
+
+    def train_step(self):
+        """One step of the current run (a run of 1 is planned when none is under way)."""
+        if self.run_remaining <= 0:
+            self.begin_run(1)
+        t0 = time.perf_counter()
+        step, run_step = self.step, self.step - self.run_start
+        doc = self.docs[step % len(self.docs)]
+        tokens = [self.tokenizer.bos, *self.tokenizer.encode(doc), self.tokenizer.bos]
+        n = min(self.config.block_size, len(tokens) - 1)
+
+        ctx = self.model.new_context()
+        losses, target_probs = [], []
+        # The graph has no reference cycles, so the cyclic GC would only slow the step down.
+        with Tape() as tape, gc_paused():
+            for pos in range(n):
+                logits = self.model.forward(tokens[pos], pos, ctx)
+                loss_t, p_target = cross_entropy(logits, tokens[pos + 1])
+                losses.append(loss_t)
+                target_probs.append(p_target)
+            loss = total(losses) * (1 / n)
+            tape.backward(loss)
+
+        lr_t = get_lr(self.lr, run_step, self.run_steps)
+        grad_norm = self.adam.step(lr_t)
+        self.step += 1
+        return StepRecord(
+            step=self.step,
+            run_step=run_step + 1,
+            run_steps=self.run_steps,
+            loss=loss.data,
+            lr=lr_t,
+            doc=doc,
+            tokens=tokens,
+            target_probs=target_probs,
+            grad_norm=grad_norm,
+            elapsed=time.perf_counter() - t0,
+        )
+
+    def weights(self):
+        return self.model.weights()
+
+    def predictor(self):
+        """A plain-float snapshot of the current weights, for inference."""
+        return Predictor(self.config, self.tokenizer, self.weights())
+
+    def to_dict(self):
+        from engine.checkpoint import trainer_to_dict
+
+        return trainer_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        from engine.checkpoint import trainer_from_dict
+
+        return trainer_from_dict(d)
