@@ -1,0 +1,63 @@
+"""The default run (seed 42, names.txt) is the original microgpt's computation, step for step.
+
+Reference figures come from ../shared/docs/microgpt-reference.md; the textbook engine
+(engine/reference.py) is an independent oracle for every step in between.
+"""
+
+import pytest
+
+from engine import Trainer, load_names
+from engine.reference import ReferenceGPT
+
+REFERENCE_LOSS = {  # step (1-based) -> loss of the original script
+    1: 3.3630094726947277,
+    50: 2.4203954240114873,
+    100: 4.009267876995115,
+    500: 2.085911542417134,
+}
+
+
+@pytest.fixture(scope="module")
+def default_run():
+    trainer = Trainer()
+    trainer.begin_run(500)
+    return trainer, [rec.loss for rec in trainer.steps()]
+
+
+def test_default_model_has_4064_parameters_and_27_tokens():
+    trainer = Trainer()
+    assert trainer.num_params == 4064
+    assert trainer.tokenizer.vocab_size == 27
+    assert trainer.tokenizer.bos == 26
+    assert len(trainer.docs) == 32033
+
+
+@pytest.mark.parametrize("step", sorted(REFERENCE_LOSS))
+def test_default_run_hits_the_reference_losses(default_run, step):
+    _, losses = default_run
+    assert abs(losses[step - 1] - REFERENCE_LOSS[step]) < 1e-9
+
+
+def test_textbook_engine_hits_the_first_reference_losses():
+    ref = ReferenceGPT(load_names())
+    losses = [ref.train_step(step, 500) for step in range(50)]
+    assert abs(losses[0] - REFERENCE_LOSS[1]) < 1e-9
+    assert abs(losses[49] - REFERENCE_LOSS[50]) < 1e-9
+
+
+def test_fast_engine_matches_textbook_engine_at_every_step_of_a_full_run(default_run):
+    trainer, losses = default_run
+    ref = ReferenceGPT(load_names())
+    ref_losses = [ref.train_step(step, 500) for step in range(500)]
+    worst = max(abs(a - b) for a, b in zip(losses, ref_losses, strict=True))
+    assert worst < 1e-9
+    # Sampling continues the same random stream as the original: the same 20 names.
+    fast_names = trainer.predictor().sample(20, temperature=0.5, rng=trainer.rng)
+    assert fast_names == [ref.sample(0.5) for _ in range(20)]
+
+
+def test_smoothed_loss_falls_during_the_default_run(default_run):
+    _, losses = default_run
+    first, last = sum(losses[:10]) / 10, sum(losses[-50:]) / 50
+    assert first > 3.2  # about ln 27 ≈ 3.30: a uniform guess
+    assert last < 2.5
