@@ -33,6 +33,13 @@ class Predictor:
     def __init__(self, config, tokenizer, weights):
         self.config, self.tokenizer, self.weights = config, tokenizer, weights
 
+    @classmethod
+    def from_dict(cls, d):
+        """The model of a checkpoint dict (see engine.checkpoint), validated."""
+        from engine.checkpoint import predictor_from_dict
+
+        return predictor_from_dict(d)
+
     def forward(self, token_ids):
         """Logits at every position of token_ids, and attention [layer][head][query][key]."""
         c, w, hd = self.config, self.weights, self.config.head_dim

@@ -70,3 +70,17 @@ def test_unreadable_checkpoint_file_is_refused(tmp_path):
         checkpoint.load(bad)
     with pytest.raises(EngineError, match="cannot read"):
         checkpoint.load(tmp_path / "missing.json")
+
+
+def test_predictor_from_a_checkpoint_predicts_like_the_trainer(state):
+    from engine import Predictor
+
+    predictor = Predictor.from_dict(state)
+    assert predictor.distribution("em") == Trainer.from_dict(state).predictor().distribution("em")
+
+
+def test_predictor_from_a_broken_checkpoint_is_refused(state):
+    from engine import Predictor
+
+    with pytest.raises(EngineError, match="weights 'wpe' must be 8x16"):
+        Predictor.from_dict(broken(state, weights={**state["weights"], "wpe": [[0.0]]}))

@@ -1,0 +1,64 @@
+"""The app factory: settings, lifespan (service start/stop), routers, static files."""
+
+import importlib
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.bus import MemoryBus
+from app.errors import BodyLimit, install_error_handlers
+from app.paths import STATIC_DIR
+from app.routes import api, events, health
+from app.service import TrainingService
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _pages_router():
+    """The page helper's router (app/routes/pages.py), when present."""
+    try:
+        return importlib.import_module("app.routes.pages").router
+    except ModuleNotFoundError as e:
+        if e.name != "app.routes.pages":
+            raise
+        return None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        bus = MemoryBus(settings.replay_max_events, settings.client_buffer)
+        service = TrainingService(settings, bus)
+        await service.start()
+        app.state.service = service
+        log.info("model %s at step %s (%s)", service.model, service.step, service.status)
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = FastAPI(
+        title="microgpt-live",
+        summary="Watch a 4,064-parameter GPT learn, live.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit, default=settings.max_body, per_path={"/api/checkpoint": settings.max_upload}
+    )
+    app.include_router(health.router)
+    app.include_router(api.router)
+    app.include_router(events.router)
+    pages = _pages_router()
+    if pages is not None:
+        app.include_router(pages)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

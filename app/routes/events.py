@@ -1,0 +1,42 @@
+"""The live event stream (JSON), and the helper the page's HTML stream is built on."""
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse
+
+from app.deps import ServiceDep
+from app.service import TrainingService
+from app.sse import Render, event_stream
+
+__all__ = ["event_stream", "router", "service_stream"]
+
+router = APIRouter(tags=["events"])
+
+
+def service_stream(
+    request: Request, service: TrainingService, render: Render | None = None
+) -> EventSourceResponse:
+    """``event_stream`` over the service's bus: a new client starts with a ``status`` event."""
+    s = service.settings
+    return event_stream(
+        request,
+        service.bus,
+        render,
+        initial=service.status_event,
+        ping=s.sse_ping,
+        send_timeout=s.sse_send_timeout,
+    )
+
+
+@router.get(
+    "/api/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+)
+async def events(request: Request, service: ServiceDep) -> EventSourceResponse:
+    """Server-Sent Events: ``status``, ``step``, ``done``, ``error``, ``reset``.
+
+    Each message has an ``id:`` (send it back as ``Last-Event-ID`` to resume without gap or
+    duplicate), an ``event:`` name and JSON ``data:`` (see the schemas StateOut, StepEvent,
+    DoneEvent, ErrorEvent, ResetEvent). Heartbeat comments keep the connection open.
+    """
+    return service_stream(request, service)

@@ -1,0 +1,11 @@
+from fastapi import APIRouter
+
+from app.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """200 once the service has loaded its model and serves requests."""
+    return Health()

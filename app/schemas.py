@@ -1,0 +1,182 @@
+"""The contract: one set of pydantic models for the JSON API, the event stream and the tests.
+
+Event payloads (``data:`` of each SSE message) are ``StateOut`` for ``status``, ``StepEvent``
+for ``step``, ``DoneEvent`` for ``done``, ``ErrorEvent`` for ``error``, ``ResetEvent`` for
+``reset``.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Service status. idle: no run under way (the model may be trained). training: a run is
+# stepping. paused: a run is suspended by request. interrupted: a run was cut off by a restart
+# or crash and can be resumed from its last checkpoint. failed: the worker died mid-run; resume
+# continues from the last checkpoint, train starts a new run.
+Status = Literal["idle", "training", "paused", "interrupted", "failed"]
+RunStatus = Literal["running", "paused", "done", "stopped", "interrupted", "failed"]
+EventName = Literal["status", "step", "done", "error", "reset"]
+
+
+class ModelConfig(BaseModel):
+    vocab_size: int
+    n_embd: int
+    n_head: int
+    n_layer: int
+    block_size: int
+
+
+class RunInfo(BaseModel):
+    id: int
+    model: int = Field(description="model generation (a reset or an upload starts a new one)")
+    start_step: int = Field(description="global step before the run's first step")
+    steps: int = Field(description="planned length; the cosine schedule spans it")
+    end_step: int = Field(description="global step the run ends at: start_step + steps")
+    step: int = Field(description="last global step reached (checkpointed when not running)")
+    lr: float
+    status: RunStatus
+    reason: str | None = None
+    started_at: float
+    ended_at: float | None = None
+    elapsed: float = Field(0.0, description="seconds spent training (as of the last checkpoint)")
+
+
+class StateOut(BaseModel):
+    status: Status
+    step: int = Field(description="global steps the current model has done")
+    model: int
+    seed: int
+    lr: float = Field(description="base learning rate of the current model")
+    num_params: int
+    config: ModelConfig
+    vocab: list[str] = Field(description="display labels in vocabulary order")
+    probes: list[str] = Field(description="prefixes whose distribution rides on step events")
+    run: RunInfo | None = Field(description="the current run, else the latest one")
+    checkpoint_step: int = Field(description="step of the newest stored checkpoint")
+    worker_pid: int | None
+
+
+class Probe(BaseModel):
+    prefix: str
+    probs: list[float] = Field(description="p(next char | [BOS] + prefix), vocabulary order")
+
+
+class StepEvent(BaseModel):
+    run_id: int
+    step: int = Field(description="global step, 1-based")
+    run_step: int = Field(description="step within the run, 1-based")
+    run_steps: int
+    total: int = Field(description="global step the run ends at")
+    loss: float
+    smooth: float = Field(
+        description="EMA of the loss over the model's steps, beta 0.9, bias-corrected: "
+        "m = 0.9 m + 0.1 loss; smooth = m / (1 - 0.9^k) after k steps"
+    )
+    lr: float
+    doc: str
+    tokens: list[str] = Field(description='display labels, e.g. ["[BOS]", "e", "m", "[BOS]"]')
+    target_probs: list[float] = Field(description="p(correct next token) per position")
+    grad_norm: float
+    step_time: float = Field(description="seconds the step's maths took")
+    steps_per_sec: float = Field(description="over the last 20 steps, wall clock")
+    elapsed: float = Field(description="wall-clock seconds the run has been training")
+    eta: float = Field(description="seconds left in the run at the current rate")
+    probes: list[Probe]
+    t: float = Field(description="Unix time the step ended, set by the worker")
+
+
+class DoneEvent(BaseModel):
+    run: RunInfo
+    step: int
+    loss: float | None
+    smooth: float | None
+
+
+class ErrorEvent(BaseModel):
+    message: str
+    run_id: int | None
+    step: int = Field(description="step of the last checkpoint: the model the service now holds")
+    status: Status
+
+
+class ResetEvent(BaseModel):
+    model: int
+    seed: int
+    step: int
+    reason: Literal["reset", "upload"]
+
+
+# ---- requests ----
+
+StrictSteps = Annotated[int, Field(strict=True, ge=1, le=10_000)]
+
+
+class TrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: StrictSteps = Field(description="length of the run, 1..10000")
+    lr: float | None = Field(
+        None, gt=0, le=1, description="base learning rate (0, 1]; omitted: keep the model's"
+    )
+
+
+class ResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] | None = Field(
+        None, description="seed of the new model; omitted: the current model's seed"
+    )
+
+
+# ---- responses ----
+
+
+class TopK(BaseModel):
+    label: str
+    prob: float
+
+
+class PredictOut(BaseModel):
+    prefix: str
+    step: int = Field(description="step of the weights that answered")
+    vocab: list[str]
+    probs: list[float] = Field(description="27 probabilities in vocabulary order")
+    top: list[TopK]
+    tokens: list[str] = Field(description="labels of the attended positions: [BOS] + prefix")
+    attention: list[list[list[list[float]]]] = Field(
+        description="[layer][head][query position][key position]"
+    )
+
+
+class SamplesOut(BaseModel):
+    step: int
+    n: int
+    temperature: float
+    seed: int | None
+    samples: list[str]
+
+
+class HistoryPoint(BaseModel):
+    step: int
+    loss: float
+    smooth: float
+
+
+class HistoryOut(BaseModel):
+    model: int
+    points: list[HistoryPoint]
+    runs: list[RunInfo]
+
+
+class CheckpointOut(BaseModel):
+    step: int
+    model: int
+    status: Status
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"

@@ -1,0 +1,606 @@
+"""The training service: one model, its status machine, its commands and its persistence.
+
+Status machine (``schemas.Status``)::
+
+    idle ──train/step──▶ training ──pause──▶ paused ──resume──▶ training
+      ▲                     │ done/stop         │ stop/train/reset
+      └─────────────────────┴───────────────────┘
+    training ──worker dies──▶ failed        (restart mid-run) ──▶ interrupted
+    failed / interrupted ──resume──▶ training (from the last checkpoint)
+
+The web process never trains: commands go to the training process (``app.worker``), whose
+messages come back through one bridge task that updates this state, persists checkpoints and
+history (``app.store``) and publishes events (``app.bus``). Predictions are answered here from
+a plain-float Predictor refreshed by the weight snapshots the worker sends.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from app.bus import Event, EventBus
+from app.schemas import (
+    DoneEvent,
+    ErrorEvent,
+    HistoryOut,
+    HistoryPoint,
+    ModelConfig,
+    PredictOut,
+    ResetEvent,
+    RunInfo,
+    SamplesOut,
+    StateOut,
+    Status,
+    TopK,
+)
+from app.settings import Settings
+from app.store import HistoryRow, RunRow, Store
+from app.worker import JobRunner, ProcessRunner, WorkerGone
+from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer
+
+log = logging.getLogger(__name__)
+
+EMA_BETA = 0.9  # smoothed loss: m = 0.9 m + 0.1 loss, shown as m / (1 - 0.9^k)
+COMMAND_TIMEOUT = 30.0
+RESUMABLE = ("paused", "interrupted", "failed")
+
+
+class ServiceError(Exception):
+    """An error for the client: HTTP status and one human sentence."""
+
+    status_code = 500
+
+    def __init__(self, detail: str, status: Status | None = None):
+        super().__init__(detail)
+        self.detail, self.status = detail, status
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class BadInput(ServiceError):
+    status_code = 422
+
+
+class WorkerUnavailable(ServiceError):
+    status_code = 503
+
+
+def fresh_checkpoint(seed: int) -> str:
+    return json.dumps(Trainer(seed=seed).to_dict())
+
+
+def validate_checkpoint(raw: bytes) -> str:
+    """The uploaded bytes as a normalized checkpoint, or BadInput naming what is wrong."""
+    try:
+        d = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"the checkpoint is not valid JSON: {e}") from None
+    try:
+        trainer = Trainer.from_dict(d)
+    except EngineError as e:
+        raise BadInput(str(e)) from None
+    except Exception as e:  # a shape from_dict did not foresee: still the upload's fault
+        raise BadInput(f"invalid checkpoint: {type(e).__name__}: {e}") from None
+    return json.dumps(trainer.to_dict())
+
+
+class TrainingService:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        runner_factory: Callable[[], JobRunner] = ProcessRunner,
+    ):
+        self.settings, self.bus = settings, bus
+        self._runner_factory = runner_factory
+        self.store: Store | None = None
+        self.runner: JobRunner | None = None
+        self._lock = asyncio.Lock()  # one command at a time
+        self._spawn_lock = asyncio.Lock()
+        self._reply: asyncio.Future | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closing = False
+        self._worker_error: str | None = None
+
+        self.status: Status = "idle"
+        self.model = 0
+        self.seed, self.lr = settings.seed, 0.01
+        self.step = self.checkpoint_step = 0
+        self.run: RunRow | None = None  # the current run, else the latest one
+        self.runs: list[RunRow] = []
+        self.history: list[tuple[int, float, float]] = []  # (step, loss, smooth)
+        self._pending: list[HistoryRow] = []  # history not yet in a checkpoint transaction
+        self._ema_m, self._ema_k = 0.0, 0
+        self._predictor: tuple[Predictor, int] | None = None  # (snapshot, its step)
+        self.config: GPTConfig | None = None
+        self.tokenizer: Tokenizer | None = None
+        self.num_params = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        self.store = await asyncio.to_thread(Store, self.settings.db_path)
+        model = await asyncio.to_thread(self.store.current_model)
+        if model is None:
+            data = await asyncio.to_thread(fresh_checkpoint, self.settings.seed)
+            model = await asyncio.to_thread(self.store.new_model, data, 0, "init")
+        await self._load_model(model)
+        await self._recover_run()
+        self.publish_status()
+        self._background(self._spawn_quietly())
+
+    async def close(self) -> None:
+        """Pause a training run (it resumes as ``interrupted``), stop the worker, end streams."""
+        try:
+            await asyncio.wait_for(self._lock.acquire(), 10)
+        except TimeoutError:
+            log.warning("a command is still running at shutdown; closing anyway")
+        self._closing = True
+        try:
+            if self.status == "training" and self.runner is not None and self.run is not None:
+                try:
+                    await self._command("pause", timeout=10)
+                except (ServiceError, TimeoutError) as e:
+                    log.warning("could not pause the run at shutdown: %s", e)
+                self.run.status = "interrupted"
+                self.run.reason = "the server shut down during the run"
+                self.run.step = self.checkpoint_step
+                await asyncio.to_thread(self.store.update_run, self.run)
+            if self.runner is not None:
+                await self.runner.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self.bus.close()
+            if self.store is not None:
+                await asyncio.to_thread(self.store.close)
+
+    def _background(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---------------------------------------------------------------- model state
+
+    async def _load_model(self, model: int) -> None:
+        """Make ``model`` current: its newest checkpoint, its history and its runs."""
+        ckpt = await asyncio.to_thread(self.store.latest_checkpoint, model)
+        d = await asyncio.to_thread(json.loads, ckpt.data)
+        predictor = Predictor.from_dict(d)
+        self.model, self.seed, self.lr = model, d["seed"], float(d["lr"])
+        self.config, self.tokenizer = predictor.config, predictor.tokenizer
+        self.num_params = sum(len(row) for rows in d["weights"].values() for row in rows)
+        self._predictor = (predictor, ckpt.step)
+        self.step = self.checkpoint_step = ckpt.step
+        rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
+        self.history = [(h.step, h.loss, h.smooth) for h in rows]
+        self._pending = []
+        self._restore_ema()
+        self.runs = await asyncio.to_thread(self.store.runs, model)
+        self.run = self.runs[-1] if self.runs else None
+
+    async def _reload_checkpoint(self) -> None:
+        """Back to the newest checkpoint (after the worker died): weights, step, history."""
+        ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
+        d = await asyncio.to_thread(json.loads, ckpt.data)
+        self._predictor = (Predictor.from_dict(d), ckpt.step)
+        self.step = self.checkpoint_step = ckpt.step
+        self.history = [h for h in self.history if h[0] <= ckpt.step]
+        self._pending = []
+        self._restore_ema()
+
+    def _restore_ema(self) -> None:
+        self._ema_k = len(self.history)
+        last = self.history[-1][2] if self.history else 0.0
+        self._ema_m = last * (1 - EMA_BETA**self._ema_k)
+
+    async def _recover_run(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        if run.status in ("running", "interrupted"):
+            if run.status == "running":
+                run.status = "interrupted"
+                run.reason = "the server stopped during the run"
+            run.step = self.checkpoint_step
+            await asyncio.to_thread(self.store.update_run, run)
+            self.status = "interrupted"
+        elif run.status in ("paused", "failed"):
+            self.status = run.status
+
+    # ---------------------------------------------------------------- worker
+
+    def _worker_options(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "checkpoint_every": s.checkpoint_every,
+            "snapshot_every": s.snapshot_every,
+            "probes": list(s.probes),
+        }
+
+    async def _ensure_worker(self) -> JobRunner:
+        async with self._spawn_lock:
+            if self.runner is not None and self.runner.alive:
+                return self.runner
+            ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
+            runner = self._runner_factory()
+            self._worker_error = None
+            try:
+                await runner.start(ckpt.data, self._worker_options())
+            except WorkerGone as e:
+                raise WorkerUnavailable(str(e), self.status) from None
+            self.runner = runner
+            self._background(self._bridge(runner))
+            log.info("training process %s ready at step %s", runner.pid, ckpt.step)
+            return runner
+
+    async def _spawn_quietly(self) -> None:
+        try:
+            await self._ensure_worker()
+            self.publish_status()
+        except ServiceError as e:
+            log.error("%s", e.detail)
+
+    async def _command(self, kind: str, timeout: float = COMMAND_TIMEOUT, **payload) -> dict:
+        runner = self.runner
+        if runner is None:
+            raise WorkerUnavailable("the training process is not running", self.status)
+        fut = asyncio.get_running_loop().create_future()
+        self._reply = fut
+        try:
+            runner.send(kind, **payload)
+            return await asyncio.wait_for(fut, timeout)
+        except WorkerGone as e:
+            raise WorkerUnavailable(f"the training process stopped: {e}", self.status) from None
+        finally:
+            self._reply = None
+
+    async def _bridge(self, runner: JobRunner) -> None:
+        """The one task that consumes the worker's messages, in order."""
+        try:
+            async for kind, payload in runner.messages():
+                try:
+                    await self._on_message(kind, payload)
+                except Exception:
+                    log.exception("while handling %r from the training process", kind)
+        finally:
+            await self._on_worker_exit(runner)
+
+    async def _on_message(self, kind: str, p: dict[str, Any]) -> None:
+        if kind == "step":
+            self._on_step(p)
+        elif kind == "weights":
+            self._predictor = (Predictor(self.config, self.tokenizer, p["weights"]), p["step"])
+        elif kind == "checkpoint":
+            await self._on_checkpoint(p)
+        elif kind == "done":
+            await self._on_done(p)
+        elif kind == "reply":
+            if self._reply is not None and not self._reply.done():
+                self._reply.set_result(p)
+        elif kind == "error":
+            self._worker_error = p["message"]
+            log.error("training process: %s", p["message"])
+
+    def _on_step(self, p: dict[str, Any]) -> None:
+        loss = p["loss"]
+        self._ema_k += 1
+        self._ema_m = EMA_BETA * self._ema_m + (1 - EMA_BETA) * loss
+        smooth = self._ema_m / (1 - EMA_BETA**self._ema_k)
+        run_id = self.run.id if self.run is not None else None
+        self.step = p["step"]
+        if self.run is not None:
+            self.run.step = self.step
+        self.history.append((self.step, loss, smooth))
+        self._pending.append(HistoryRow(self.step, run_id, loss, smooth, p["lr"]))
+        self.bus.publish("step", {"run_id": run_id, **p, "smooth": smooth})
+
+    async def _on_checkpoint(self, p: dict[str, Any]) -> None:
+        step = p["step"]
+        rows = [h for h in self._pending if h.step <= step]
+        self._pending = [h for h in self._pending if h.step > step]
+        await asyncio.to_thread(
+            self.store.save_checkpoint,
+            self.model,
+            step,
+            p["run_id"],
+            p["data"],
+            p["reason"],
+            rows,
+            p["elapsed"],
+        )
+        self.checkpoint_step = step
+        if self.run is not None and self.run.id == p["run_id"]:
+            self.run.elapsed = p["elapsed"]
+
+    async def _on_done(self, p: dict[str, Any]) -> None:
+        run = self.run
+        if run is not None and run.id == p["run_id"]:
+            run.status, run.ended_at, run.step, run.reason = "done", time.time(), p["step"], None
+            await asyncio.to_thread(self.store.update_run, run)
+        self.status = "idle"
+        last = self.history[-1] if self.history else None
+        self.bus.publish(
+            "done",
+            DoneEvent(
+                run=self._run_info(run),
+                step=self.step,
+                loss=last[1] if last else None,
+                smooth=last[2] if last else None,
+            ),
+        )
+        self.publish_status()
+
+    async def _on_worker_exit(self, runner: JobRunner) -> None:
+        if runner is self.runner:
+            self.runner = None
+        if self._closing:
+            return
+        reason = self._worker_error or f"the training process died ({runner.describe_exit()})"
+        if self._reply is not None and not self._reply.done():
+            self._reply.set_exception(WorkerGone(reason))
+        if self.status != "training":
+            log.warning("%s while %s", reason, self.status)
+            self.publish_status()
+            return
+        log.error("run failed: %s", reason)
+        await self._reload_checkpoint()
+        run = self.run
+        if run is not None:
+            run.status, run.reason, run.ended_at = "failed", reason, time.time()
+            run.step = self.checkpoint_step
+            await asyncio.to_thread(self.store.update_run, run)
+        self.status = "failed"
+        self.bus.publish(
+            "error",
+            ErrorEvent(
+                message=f"the run failed: {reason}; the model is back at its last checkpoint "
+                f"(step {self.checkpoint_step})",
+                run_id=run.id if run else None,
+                step=self.step,
+                status=self.status,
+            ),
+        )
+        self.publish_status()
+
+    # ---------------------------------------------------------------- commands
+
+    def _conflict(self, action: str, why: str) -> Conflict:
+        return Conflict(f"cannot {action}: the service is {self.status} ({why})", self.status)
+
+    async def train(self, steps: int, lr: float | None = None) -> StateOut:
+        async with self._lock:
+            if self.status == "training":
+                raise self._conflict(
+                    "train", f"run {self.run.id} is at step {self.step} of {self._run_end()}"
+                )
+            await self._ensure_worker()
+            await self._abandon_run("superseded by a new run")
+            run = await asyncio.to_thread(
+                self.store.create_run, self.model, self.step, steps, lr or self.lr
+            )
+            await self._begin(run)
+            await self._command("train", run_id=run.id, steps=steps, lr=lr)
+            if lr is not None:
+                self.lr = lr
+            return self.state()
+
+    async def pause(self) -> StateOut:
+        async with self._lock:
+            if self.status != "training":
+                raise self._conflict("pause", "only a training run can be paused")
+            reply = await self._command("pause")
+            if not reply["ok"]:
+                raise self._conflict("pause", "the run has just ended")
+            await self._set_run_status("paused")
+            self.status = "paused"
+            self.publish_status()
+            return self.state()
+
+    async def resume(self) -> StateOut:
+        async with self._lock:
+            if self.status not in RESUMABLE or self.run is None:
+                raise self._conflict("resume", "only a paused, interrupted or failed run resumes")
+            await self._ensure_worker()
+            await self._set_run_status("running")
+            self.status = "training"
+            self.publish_status()
+            await self._command("resume", run_id=self.run.id, elapsed=self.run.elapsed)
+            return self.state()
+
+    async def stop(self) -> StateOut:
+        async with self._lock:
+            if self.status == "training":
+                reply = await self._command("stop")
+                if not reply["ok"]:
+                    raise self._conflict("stop", "the run has just ended")
+                await self._set_run_status("stopped")
+            elif self.status in RESUMABLE:
+                await self._abandon_run("stopped")
+            else:
+                raise self._conflict("stop", "no run to stop")
+            self.status = "idle"
+            self.publish_status()
+            return self.state()
+
+    async def single_step(self) -> StateOut:
+        """One step: of the paused/interrupted/failed run, else of a new 1-step run."""
+        async with self._lock:
+            if self.status == "training":
+                raise self._conflict("step", "pause the run first")
+            await self._ensure_worker()
+            if self.status == "idle":
+                run = await asyncio.to_thread(
+                    self.store.create_run, self.model, self.step, 1, self.lr
+                )
+                await self._begin(run)
+                await self._command("step", run_id=run.id, new_run=True)
+            else:
+                await self._command(
+                    "step", run_id=self.run.id, new_run=False, elapsed=self.run.elapsed
+                )
+                if self.status != "idle":  # the run goes on, stepped by hand: it is paused
+                    await self._set_run_status("paused")
+                    self.status = "paused"
+                    self.publish_status()
+            return self.state()
+
+    async def reset(self, seed: int | None = None) -> StateOut:
+        async with self._lock:
+            if self.status == "training":
+                raise self._conflict("reset", "pause or stop the run first")
+            seed = self.seed if seed is None else seed
+            try:
+                data = await asyncio.to_thread(fresh_checkpoint, seed)
+            except EngineError as e:
+                raise BadInput(str(e)) from None
+            await self._replace_model(data, 0, "reset")
+            return self.state()
+
+    async def upload(self, raw: bytes) -> StateOut:
+        async with self._lock:
+            if self.status == "training":
+                raise self._conflict("load a checkpoint", "pause or stop the run first")
+            data = await asyncio.to_thread(validate_checkpoint, raw)
+            await self._replace_model(data, json.loads(data)["step"], "upload")
+            return self.state()
+
+    async def checkpoint(self) -> tuple[str, int]:
+        """The newest stored checkpoint (JSON text) and its step."""
+        ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
+        return ckpt.data, ckpt.step
+
+    # -- command helpers --
+
+    async def _begin(self, run: RunRow) -> None:
+        self.runs.append(run)
+        self.run = run
+        self.bus.mark_boundary()
+        self.status = "training"
+        self.publish_status()
+
+    async def _set_run_status(self, status: str) -> None:
+        run = self.run
+        run.status = status
+        run.reason = None
+        run.ended_at = time.time() if status in ("stopped", "done") else None
+        await asyncio.to_thread(self.store.update_run, run)
+
+    async def _abandon_run(self, reason: str) -> None:
+        """A paused or interrupted run that will never resume is stopped."""
+        run = self.run
+        if run is not None and run.status in ("paused", "interrupted"):
+            run.status, run.reason, run.ended_at = "stopped", reason, time.time()
+            await asyncio.to_thread(self.store.update_run, run)
+
+    async def _replace_model(self, data: str, step: int, reason: str) -> None:
+        await self._abandon_run(f"replaced by a model {reason}")
+        model = await asyncio.to_thread(self.store.new_model, data, step, reason)
+        await self._load_model(model)
+        self.status = "idle"
+        if self.runner is not None and self.runner.alive:
+            await self._command("load", checkpoint=data)
+        else:
+            self._background(self._spawn_quietly())
+        self.bus.mark_boundary()
+        self.bus.publish(
+            "reset", ResetEvent(model=self.model, seed=self.seed, step=self.step, reason=reason)
+        )
+        self.publish_status()
+
+    def _run_end(self) -> int:
+        return self.run.start_step + self.run.steps if self.run else self.step
+
+    # ---------------------------------------------------------------- queries
+
+    def _run_info(self, run: RunRow | None) -> RunInfo | None:
+        if run is None:
+            return None
+        return RunInfo(
+            id=run.id,
+            model=run.model,
+            start_step=run.start_step,
+            steps=run.steps,
+            end_step=run.start_step + run.steps,
+            step=run.step,
+            lr=run.lr,
+            status=run.status,
+            reason=run.reason,
+            started_at=run.started_at,
+            ended_at=run.ended_at,
+            elapsed=run.elapsed,
+        )
+
+    def state(self) -> StateOut:
+        c = self.config
+        return StateOut(
+            status=self.status,
+            step=self.step,
+            model=self.model,
+            seed=self.seed,
+            lr=self.lr,
+            num_params=self.num_params,
+            config=ModelConfig(
+                vocab_size=c.vocab_size,
+                n_embd=c.n_embd,
+                n_head=c.n_head,
+                n_layer=c.n_layer,
+                block_size=c.block_size,
+            ),
+            vocab=self.tokenizer.labels(),
+            probes=list(self.settings.probes),
+            run=self._run_info(self.run),
+            checkpoint_step=self.checkpoint_step,
+            worker_pid=self.runner.pid if self.runner is not None and self.runner.alive else None,
+        )
+
+    def publish_status(self) -> Event:
+        return self.bus.publish("status", self.state())
+
+    def status_event(self) -> Event:
+        """The current state as a ``status`` event carrying the bus's latest id (a cursor)."""
+        return Event(self.bus.last_id, "status", self.state().model_dump(mode="json"))
+
+    def predict(self, prefix: str, k: int = 5) -> PredictOut:
+        predictor, step = self._predictor
+        try:
+            probs = predictor.distribution(prefix)
+            attention = predictor.attention(prefix)
+        except EngineError as e:
+            raise BadInput(str(e)) from None
+        labels = predictor.tokenizer.labels()
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:k]
+        return PredictOut(
+            prefix=prefix,
+            step=step,
+            vocab=labels,
+            probs=probs,
+            top=[TopK(label=labels[i], prob=probs[i]) for i in order],
+            tokens=[labels[predictor.tokenizer.bos], *prefix],
+            attention=attention,
+        )
+
+    def samples(self, n: int, temperature: float, seed: int | None) -> SamplesOut:
+        predictor, step = self._predictor
+        try:
+            names = predictor.sample(n, temperature=temperature, seed=seed)
+        except EngineError as e:
+            raise BadInput(str(e)) from None
+        return SamplesOut(step=step, n=n, temperature=temperature, seed=seed, samples=names)
+
+    def get_history(self, since: int = 0) -> HistoryOut:
+        return HistoryOut(
+            model=self.model,
+            points=[
+                HistoryPoint(step=s, loss=loss, smooth=m)
+                for s, loss, m in self.history
+                if s > since
+            ],
+            runs=[self._run_info(r) for r in self.runs],
+        )

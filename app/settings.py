@@ -1,0 +1,55 @@
+"""Service settings, read from flags and the environment (prefix ``MICROGPT_``)."""
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the database lives unless told otherwise: the platform's per-user data folder."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "microgpt-live"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MICROGPT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: str = "info"
+
+    seed: int = 42  # seed of the first model, when the data dir is empty
+    checkpoint_every: int = Field(25, ge=1)  # steps between checkpoints during a run
+    snapshot_every: int = Field(5, ge=1)  # steps between weight snapshots sent to the web process
+    probes: tuple[str, ...] = ("", "e")  # prefixes whose next-char distribution rides on each step
+
+    replay_max_events: int = Field(25_000, ge=100)  # hard cap on the replay buffer
+    # events a slow client may fall behind before it is dropped (it reconnects and replays)
+    client_buffer: int = Field(1024, ge=8)
+    sse_ping: float = Field(15.0, gt=0)  # seconds between heartbeat comments
+    # a client whose socket accepts nothing for this long is dropped
+    sse_send_timeout: float = Field(10.0, gt=0)
+    graceful_shutdown: float = Field(5.0, gt=0)  # uvicorn's timeout_graceful_shutdown
+
+    max_body: int = 16 * 1024  # request body limit, bytes
+    max_upload: int = 1024 * 1024  # checkpoint upload limit, bytes
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "microgpt.sqlite3"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

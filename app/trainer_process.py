@@ -1,0 +1,193 @@
+"""The training process: owns the Trainer, steps it, and reports every step.
+
+Runs in its own OS process (multiprocessing ``spawn``) so the pure-Python training loop never
+holds the web process's GIL. Imports only the engine and the standard library.
+
+Protocol (pickled tuples over two one-way pipes):
+
+commands in  ``(kind, payload)``: train {run_id, steps, lr}, resume {run_id, elapsed},
+             pause, stop, step {run_id, new_run, elapsed}, load {checkpoint}, shutdown.
+messages out ``(kind, payload)``:
+    ready       {pid, step}                          once, after loading the checkpoint
+    step        StepEvent fields except smooth/run_id   after every step
+    weights     {step, weights}                      every ``snapshot_every`` steps, at every stop
+    checkpoint  {step, run_id, reason, data, elapsed}  at a run's start, every
+                ``checkpoint_every`` steps, at every pause/stop/finish
+    done        {run_id, step}                       the run's last step is done
+    reply       {ok, step, reason}                   one per command, after its effects
+    error       {message}                            then the process exits with status 1
+"""
+
+import json
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from multiprocessing.connection import Connection
+
+from engine import EngineError, Trainer
+
+
+class TrainerProcess:
+    def __init__(self, trainer: Trainer, out: Connection, options: dict):
+        self.trainer, self.out = trainer, out
+        self.checkpoint_every = options.get("checkpoint_every", 25)
+        self.snapshot_every = options.get("snapshot_every", 5)
+        self.probes = list(options.get("probes", ("", "e")))
+        self.running = False
+        self.run_id: int | None = None
+        self.elapsed_before = 0.0  # run seconds before the current segment
+        self.segment_start = 0.0
+        self.ends: deque[float] = deque(maxlen=21)  # wall-clock ends of the recent steps
+
+    def send(self, kind: str, **payload) -> None:
+        self.out.send((kind, payload))
+
+    # -- the loop --
+
+    def serve(self, commands: Connection) -> None:
+        while True:
+            if self.running and not commands.poll():
+                self.one_step()
+                continue
+            try:
+                kind, payload = commands.recv()
+            except EOFError:  # the web process is gone
+                return
+            if kind == "shutdown":
+                return
+            self.handle(kind, payload)
+
+    def handle(self, kind: str, payload: dict) -> None:
+        t = self.trainer
+        if kind == "train":
+            if payload.get("lr") is not None:
+                t.lr = float(payload["lr"])
+            t.begin_run(payload["steps"])
+            self.run_id, self.elapsed_before = payload["run_id"], 0.0
+            self.save("start", weights=False)  # a crash before step 25 resumes this run's plan
+            self.start_segment(payload["run_id"], 0.0)
+            self.reply(True)
+        elif kind == "resume":
+            self.start_segment(payload["run_id"], payload.get("elapsed", 0.0))
+            self.reply(True)
+            if t.run_remaining <= 0:
+                self.finish()
+        elif kind in ("pause", "stop"):
+            if not self.running:
+                self.reply(False, "no run is training")
+                return
+            self.running = False
+            self.elapsed_before += time.time() - self.segment_start
+            self.save(kind)
+            self.reply(True)
+        elif kind == "step":
+            if payload.get("new_run") or t.run_remaining <= 0:
+                t.begin_run(1)
+                self.elapsed_before = 0.0
+            else:
+                self.elapsed_before = payload.get("elapsed", self.elapsed_before)
+            self.run_id = payload["run_id"]
+            self.segment_start = time.time()
+            self.ends.clear()
+            self.ends.append(self.segment_start)
+            self.one_step()
+            if t.run_remaining > 0:  # else one_step has finished the run and saved
+                self.elapsed_before += time.time() - self.segment_start
+                self.save("step")
+            self.reply(True)
+        elif kind == "load":
+            self.trainer = Trainer.from_dict(json.loads(payload["checkpoint"]))
+            self.running, self.run_id = False, None
+            self.reply(True)
+        else:
+            self.reply(False, f"unknown command {kind!r}")
+
+    def reply(self, ok: bool, reason: str | None = None) -> None:
+        self.send("reply", ok=ok, step=self.trainer.step, reason=reason)
+
+    def start_segment(self, run_id: int, elapsed: float) -> None:
+        self.running, self.run_id = True, run_id
+        self.elapsed_before = elapsed
+        self.segment_start = time.time()
+        self.ends.clear()
+        self.ends.append(self.segment_start)
+
+    # -- one step --
+
+    def one_step(self) -> None:
+        t = self.trainer
+        rec = t.train_step()
+        now = time.time()
+        self.ends.append(now)
+        span = self.ends[-1] - self.ends[0]
+        rate = (len(self.ends) - 1) / span if span > 0 else 0.0
+        predictor = t.predictor()
+        label = t.tokenizer.label
+        self.send(
+            "step",
+            step=rec.step,
+            run_step=rec.run_step,
+            run_steps=rec.run_steps,
+            total=t.run_start + t.run_steps,
+            loss=rec.loss,
+            lr=rec.lr,
+            doc=rec.doc,
+            tokens=[label(i) for i in rec.tokens],
+            target_probs=rec.target_probs,
+            grad_norm=rec.grad_norm,
+            step_time=rec.elapsed,
+            steps_per_sec=rate,
+            elapsed=self.elapsed_before + now - self.segment_start,
+            eta=t.run_remaining / rate if rate > 0 else 0.0,
+            probes=[{"prefix": p, "probs": predictor.distribution(p)} for p in self.probes],
+            t=now,
+        )
+        if t.run_remaining <= 0:
+            self.finish()
+            return
+        if rec.step % self.snapshot_every == 0:
+            self.send("weights", step=rec.step, weights=predictor.weights)
+        if rec.step % self.checkpoint_every == 0:
+            self.save("periodic", weights=False)
+
+    def finish(self) -> None:
+        if self.running:
+            self.elapsed_before += time.time() - self.segment_start
+        self.running = False
+        self.save("finish")
+        self.send("done", run_id=self.run_id, step=self.trainer.step)
+
+    def save(self, reason: str, weights: bool = True) -> None:
+        t = self.trainer
+        if weights:
+            self.send("weights", step=t.step, weights=t.weights())
+        self.send(
+            "checkpoint",
+            step=t.step,
+            run_id=self.run_id,
+            reason=reason,
+            data=json.dumps(t.to_dict()),
+            elapsed=self.elapsed_before,
+        )
+
+
+def main(commands: Connection, out: Connection, checkpoint: str, options: dict) -> None:
+    """Entry point of the spawned process."""
+    # Ctrl-C in a terminal reaches the whole process group: the web process decides when this
+    # process stops (after saving a checkpoint), so ignore SIGINT here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        worker = TrainerProcess(Trainer.from_dict(json.loads(checkpoint)), out, options)
+        worker.send("ready", pid=os.getpid(), step=worker.trainer.step)
+        worker.serve(commands)
+    except EngineError as e:
+        out.send(("error", {"message": str(e)}))
+        raise SystemExit(1) from None
+    except (BrokenPipeError, EOFError):
+        return
+    except Exception as e:
+        traceback.print_exc()
+        out.send(("error", {"message": f"training failed: {type(e).__name__}: {e}"}))
+        raise SystemExit(1) from None

@@ -1,0 +1,141 @@
+"""Start and talk to the training process.
+
+``JobRunner`` is the seam: ``ProcessRunner`` runs the trainer in a local ``spawn``ed process;
+a remote runner (a queue such as Redis in front of a worker host) can implement the same
+Protocol in a new module. Messages and commands are described in ``app.trainer_process``.
+"""
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from app import trainer_process
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, dict[str, Any]]
+
+
+class WorkerGone(RuntimeError):
+    """The training process exited before answering."""
+
+
+class JobRunner(Protocol):
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def alive(self) -> bool: ...
+    def describe_exit(self) -> str: ...
+    async def start(self, checkpoint: str, options: dict[str, Any]) -> None: ...
+    def send(self, kind: str, **payload: Any) -> None: ...
+    def messages(self) -> AsyncIterator[Message]: ...
+    async def close(self, timeout: float = 5.0) -> None: ...
+
+
+class ProcessRunner:
+    """The trainer in a child process; its messages are read by one thread into asyncio."""
+
+    def __init__(self) -> None:
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._commands = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def describe_exit(self) -> str:
+        code = self._proc.exitcode if self._proc is not None else None
+        if code is None:
+            return "still running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    async def start(self, checkpoint: str, options: dict[str, Any]) -> None:
+        """Spawn the process and wait for it to load ``checkpoint`` and say it is ready."""
+        loop = asyncio.get_running_loop()
+        cmd_recv, cmd_send = self._ctx.Pipe(duplex=False)
+        out_recv, out_send = self._ctx.Pipe(duplex=False)
+        self._proc = self._ctx.Process(
+            target=trainer_process.main,
+            args=(cmd_recv, out_send, checkpoint, options),
+            name="microgpt-trainer",
+            daemon=True,
+        )
+        await asyncio.to_thread(self._proc.start)
+        cmd_recv.close()
+        out_send.close()  # so the reader sees EOF the moment the child dies
+        self._commands = cmd_send
+        threading.Thread(
+            target=self._read, args=(out_recv, loop), name="trainer-reader", daemon=True
+        ).start()
+        first = await self._queue.get()
+        if first is None or first[0] != "ready":
+            detail = first[1].get("message") if first else self.describe_exit()
+            await self.close(1.0)
+            raise WorkerGone(f"the training process did not start: {detail}")
+
+    def _read(self, conn, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while True:
+                msg = conn.recv()
+                loop.call_soon_threadsafe(self._queue.put_nowait, msg)
+        except (EOFError, OSError):
+            pass
+        except RuntimeError:  # the event loop is closed: nobody is listening any more
+            return
+        finally:
+            conn.close()
+        try:
+            loop.call_soon_threadsafe(self._queue.put_nowait, None)
+        except RuntimeError:
+            pass
+
+    def send(self, kind: str, **payload: Any) -> None:
+        if self._commands is None:
+            raise WorkerGone("the training process is not running")
+        try:
+            self._commands.send((kind, payload))
+        except (BrokenPipeError, OSError) as e:
+            raise WorkerGone(f"the training process is gone ({self.describe_exit()})") from e
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """Every message after ``ready``; ends when the process exits."""
+        while (msg := await self._queue.get()) is not None:
+            yield msg
+        if self._proc is not None:
+            await asyncio.to_thread(self._proc.join, 5)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Ask the process to exit; terminate, then kill it if it does not."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            self.send("shutdown")
+        except WorkerGone:
+            pass
+        await asyncio.to_thread(proc.join, timeout)
+        if proc.is_alive():
+            log.warning("training process %s did not exit; terminating it", proc.pid)
+            proc.terminate()
+            await asyncio.to_thread(proc.join, 2)
+        if proc.is_alive():
+            proc.kill()
+            await asyncio.to_thread(proc.join, 2)
+        if self._commands is not None:
+            self._commands.close()
+            self._commands = None

@@ -1,0 +1,152 @@
+"""Commands: train, pause, resume, stop, step, reset — each answers the new state or a 409."""
+
+import time
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def server(server_factory):
+    server = server_factory()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def idle(server):
+    """The server is idle (any run from an earlier test is stopped)."""
+    state = server.state()
+    if state["status"] != "idle":
+        assert server.post("/api/stop").status_code == 200
+    return server
+
+
+@pytest.fixture
+def training(idle):
+    response = idle.post("/api/train", {"steps": 5000})
+    assert response.status_code == 200
+    idle.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 3)
+    yield idle
+    if idle.state()["status"] != "idle":
+        idle.post("/api/stop")
+
+
+def test_starts_a_run_and_answers_the_training_state(idle):
+    before = idle.state()["step"]
+
+    response = idle.post("/api/train", {"steps": 30})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "training"
+    assert body["run"]["start_step"] == before and body["run"]["end_step"] == before + 30
+    assert body["worker_pid"] > 0
+    idle.wait_for_state(lambda s: s["status"] == "idle")
+    assert idle.state()["step"] == before + 30
+
+
+def test_rejects_a_second_train_with_409_when_training(training):
+    response = training.post("/api/train", {"steps": 10})
+
+    assert response.status_code == 409
+    assert response.json()["status"] == "training"
+    assert "training" in response.json()["detail"]
+
+
+def test_pauses_and_resumes_a_run(training):
+    response = training.post("/api/pause")
+
+    assert response.status_code == 200
+    paused = response.json()
+    assert paused["status"] == "paused" and paused["run"]["status"] == "paused"
+    assert paused["checkpoint_step"] == paused["step"]
+    time.sleep(0.3)
+    assert training.state()["step"] == paused["step"]
+
+    response = training.post("/api/resume")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "training"
+    training.wait_for_state(lambda s: s["step"] > paused["step"] + 5)
+
+
+def test_stops_a_run_where_it_is(training):
+    response = training.post("/api/stop")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "idle" and body["run"]["status"] == "stopped"
+    assert body["checkpoint_step"] == body["step"] < body["run"]["end_step"]
+
+
+@pytest.mark.parametrize("command", ["pause", "resume", "stop"])
+def test_rejects_command_with_409_naming_the_status_when_idle(idle, command):
+    response = idle.post(f"/api/{command}")
+
+    assert response.status_code == 409
+    assert response.json()["status"] == "idle"
+    assert "idle" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("command", ["resume", "step", "reset"])
+def test_rejects_command_with_409_when_training(training, command):
+    response = training.post(f"/api/{command}")
+
+    assert response.status_code == 409
+    assert response.json()["status"] == "training"
+
+
+def test_rejects_checkpoint_upload_with_409_when_training(training):
+    checkpoint = training.get("/api/checkpoint").content
+
+    response = training.post(
+        "/api/checkpoint", content=checkpoint, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 409
+    assert response.json()["status"] == "training"
+
+
+def test_takes_a_single_step_when_idle(idle):
+    before = idle.state()["step"]
+
+    response = idle.post("/api/step")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["step"] == before + 1
+    assert body["status"] == "idle" and body["run"]["steps"] == 1
+
+
+def test_takes_a_single_step_of_the_run_when_paused(training):
+    paused = training.post("/api/pause").json()
+
+    response = training.post("/api/step")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "paused" and body["step"] == paused["step"] + 1
+    assert body["run"]["id"] == paused["run"]["id"]
+
+
+def test_resets_to_a_fresh_model_with_a_new_seed(idle, open_events):
+    stream = open_events(idle.url)
+    stream.wait_event("status")
+
+    response = idle.post("/api/reset", {"seed": 7})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["step"] == 0 and body["seed"] == 7 and body["run"] is None
+    assert stream.wait_event("reset").data["seed"] == 7
+    history = idle.get("/api/history").json()
+    assert history["points"] == [] and history["runs"] == []
+
+
+def test_resets_with_the_current_seed_when_no_seed_is_given(idle):
+    seed = idle.state()["seed"]
+
+    response = idle.post("/api/reset")
+
+    assert response.status_code == 200
+    assert response.json()["seed"] == seed and response.json()["step"] == 0

@@ -1,0 +1,248 @@
+"""Real servers for tests: ``python -m app`` on loopback, one data dir each.
+
+Fixtures (stable: the browser tests use them too):
+
+- ``live_server`` (session): base URL of a server on a fresh data dir, e.g. http://127.0.0.1:PORT
+- ``server_factory`` (session): ``server_factory(data_dir=None, **env)`` starts another server and
+  returns a ``LiveServer`` with ``.url``, ``.stop()``, ``.kill()``, ``.start()``, ``.restart()``;
+  every server is stopped at the end of the session.
+- ``open_events`` (function): ``open_events(url, last_event_id=None)`` connects an
+  ``EventStream`` to ``/api/events`` that collects events in a thread; closed after the test.
+  ``connect_events`` is the same for module/session fixtures (closed at the session's end).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_ENV = {"MICROGPT_SSE_PING": "1", "MICROGPT_LOG_LEVEL": "warning"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """One ``python -m app`` subprocess; start/stop/kill/restart keep the port and data dir."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = free_port()
+        self.env = {**os.environ, **TEST_ENV, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "LiveServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the subprocess' exit
+        cmd = [sys.executable, "-m", "app", "--port", str(self.port)]
+        cmd += ["--data-dir", str(self.data_dir)]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM, as Ctrl-C or ``docker stop`` would; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise RuntimeError(f"server did not stop within {timeout}s:\n{self.log()}") from None
+
+    def kill(self) -> None:
+        """SIGKILL the web process (a crash): nothing gets to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def restart(self) -> "LiveServer":
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    # small conveniences for tests
+
+    def get(self, path: str, **kw) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path: str, json_body=None, **kw) -> httpx.Response:
+        return httpx.post(self.url + path, json=json_body, timeout=30, **kw)
+
+    def state(self) -> dict:
+        return self.get("/api/state").json()
+
+    def wait_for_state(self, predicate, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if predicate(state):
+                return state
+            time.sleep(0.05)
+        raise AssertionError(f"state never matched; last: {state}")
+
+
+@dataclass
+class SSE:
+    id: str | None
+    event: str
+    data: dict
+
+
+class EventStream:
+    """Reads ``/api/events`` in a thread; ``events`` grows as messages arrive."""
+
+    def __init__(self, url: str, last_event_id: str | None = None):
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.events: list[SSE] = []
+        self.comments = 0
+        self.closed = False
+        self._cond = threading.Condition()
+        self._client = httpx.Client(timeout=httpx.Timeout(30, read=None))
+        self._response = self._client.send(
+            self._client.build_request("GET", f"{url}/api/events", headers=headers),
+            stream=True,
+        )
+        assert self._response.status_code == 200
+        assert self._response.headers["content-type"].startswith("text/event-stream")
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            for line in self._response.iter_lines():
+                if self.closed:
+                    break
+                if line == "":
+                    if "data" in fields:
+                        event = SSE(fields.get("id"), fields.get("event", "message"), {})
+                        event.data = json.loads(fields["data"])
+                        with self._cond:
+                            self.events.append(event)
+                            self._cond.notify_all()
+                    fields = {}
+                elif line.startswith(":"):
+                    self.comments += 1
+                else:
+                    key, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if key == "data" and "data" in fields:
+                        value = fields["data"] + "\n" + value
+                    fields[key] = value
+        except (httpx.HTTPError, RuntimeError):
+            pass
+        finally:
+            with self._cond:
+                self.closed = True
+                self._cond.notify_all()
+
+    def named(self, name: str) -> list[SSE]:
+        with self._cond:
+            return [e for e in self.events if e.event == name]
+
+    def steps(self) -> list[int]:
+        return [e.data["step"] for e in self.named("step")]
+
+    def wait_for(self, predicate, timeout: float = 30) -> SSE:
+        """The first event (already received or coming) for which predicate(event) is true."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    names = [e.event for e in self.events[-10:]]
+                    raise AssertionError(f"no matching event (closed={self.closed}; last {names})")
+                self._cond.wait(left)
+
+    def wait_event(self, name: str, timeout: float = 30, **fields) -> SSE:
+        return self.wait_for(
+            lambda e: e.event == name and all(e.data.get(k) == v for k, v in fields.items()),
+            timeout,
+        )
+
+    def close(self) -> None:
+        self.closed = True
+        self._response.close()
+        self._client.close()
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory):
+    servers: list[LiveServer] = []
+
+    def make(data_dir: Path | None = None, **env: str) -> LiveServer:
+        server = LiveServer(data_dir or tmp_path_factory.mktemp("data"), env)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        try:
+            server.stop()
+        except RuntimeError:
+            server.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(server_factory) -> str:
+    return server_factory().url
+
+
+def _stream_opener():
+    streams: list[EventStream] = []
+
+    def connect(url: str, last_event_id: str | None = None) -> EventStream:
+        stream = EventStream(url, last_event_id)
+        streams.append(stream)
+        return stream
+
+    yield connect
+    for stream in streams:
+        stream.close()
+
+
+open_events = pytest.fixture(_stream_opener)
+connect_events = pytest.fixture(scope="session")(_stream_opener)
