@@ -1,0 +1,455 @@
+"""The page and its fragments: GET /, the /ui/events stream, and the /ui/* fragment routes.
+
+Hypermedia first: the page opens one stream (/ui/events) that renders bus events into HTML
+fragments (``<hx-partial>`` blocks that htmx swaps into their places), throttled to a few per
+second per client, plus a small JSON ``point`` event per step that static/app.js feeds to the
+chart and a throttled ``model-updated`` event that makes the prefix box re-ask /ui/predict.
+Controls post to /ui/* routes that call the service and answer with the controls fragment
+(with the service's message inline when it refuses).
+"""
+
+import asyncio
+import json
+import math
+import time
+import weakref
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from app.bus import Event
+from app.deps import ServiceDep
+from app.routes.events import service_stream
+from app.service import ServiceError, TrainingService
+from app.templating import (
+    LN_VOCAB,
+    attention_view,
+    dist_view,
+    duration,
+    progress_view,
+    recipe_view,
+    templates,
+)
+from engine import EngineError, Predictor, Trainer, load_names
+
+router = APIRouter(include_in_schema=False)
+
+PROBE = "e"  # the prefix whose distribution rides on the stream (settings.probes has it)
+DEFAULT_PREFIX = ""  # the prefix box starts empty: what does a name start with?
+DEFAULT_STEPS = 500
+MAX_STEPS = 10_000
+DEFAULT_TEMPERATURE = 0.5
+N_SAMPLES = 10
+FRAGMENT_INTERVAL = 0.25  # seconds between fragment renders per client (a run's last step always)
+REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
+
+_NAMES = load_names()
+NUM_DOCS = len(_NAMES)
+KNOWN_NAMES = frozenset(_NAMES)  # the dataset, to mark samples as memorised or invented
+del _NAMES
+
+
+@lru_cache(maxsize=8)
+def initial_predictor(seed: int) -> Predictor:
+    """The untrained model for a seed: the 'before' of the ghost bars."""
+    return Trainer(seed=seed).predictor()
+
+
+def initial_distribution(seed: int, prefix: str, size: int) -> list[float] | None:
+    try:
+        probs = initial_predictor(seed).distribution(prefix)
+    except EngineError:
+        return None
+    return probs if len(probs) == size else None  # another vocabulary (an upload): no ghost
+
+
+# ---------- view models (plain dicts of display values) ----------
+
+STATUS_LABELS = {
+    "training": "training",
+    "paused": "paused",
+    "interrupted": "interrupted: resume to continue",
+    "failed": "failed: resume from the last checkpoint",
+}
+
+
+def status_view(state: dict) -> dict:
+    """The status pill and which buttons make sense now (the service still has the last word)."""
+    s, run = state["status"], state.get("run") or {}
+    if s == "idle":
+        label = "ready · untrained" if state["step"] == 0 else f"ready · {state['step']:,} steps"
+    else:
+        label = STATUS_LABELS.get(s, s)
+    return {
+        "state": s,
+        "label": label,
+        "step": state["step"],
+        "seed": state["seed"],
+        "lr": state["lr"],
+        "default_steps": DEFAULT_STEPS,
+        "max_steps": MAX_STEPS,
+        "can_train": s != "training",
+        "can_pause": s == "training",
+        "can_resume": s in ("paused", "interrupted", "failed") and bool(run),
+        "can_step": s != "training",
+        "can_reset": s != "training",
+    }
+
+
+def model_view(state: dict) -> dict:
+    c = state["config"]
+    return {
+        "num_params": state["num_params"],
+        "vocab_size": c["vocab_size"],
+        "block_size": c["block_size"],
+        "n_layer": c["n_layer"],
+        "n_head": c["n_head"],
+        "n_embd": c["n_embd"],
+        "num_docs": NUM_DOCS,
+    }
+
+
+def progress_from(state: dict, step: dict | None) -> dict:
+    """Progress of the current (or latest) run: from its latest step event when we have it."""
+    run = state.get("run")
+    training = state["status"] == "training"
+    if step is not None and run is not None and step.get("run_id") == run["id"]:
+        rate = step["steps_per_sec"]  # over the last 20 steps
+        if step["run_step"] >= step["run_steps"] and step["elapsed"] > 0:
+            rate = step["run_steps"] / step["elapsed"]  # the run is over: its average
+        return progress_view(
+            step["step"],
+            step["run_step"],
+            step["run_steps"],
+            rate,
+            step["elapsed"],
+            step["eta"] if training else None,
+            step["loss"],
+        )
+    if run is not None:
+        elapsed = run.get("elapsed") or None
+        done = max(0, run["step"] - run["start_step"])
+        rate = done / elapsed if elapsed and done and not training else None
+        return progress_view(state["step"], done, run["steps"], rate, elapsed)
+    return progress_view(state["step"], 0, DEFAULT_STEPS)
+
+
+def summary_view(run: dict | None, first_loss: float | None, last_smooth: float | None):
+    """The short report of a finished run, or None."""
+    if not run or run["status"] != "done" or last_smooth is None:
+        return None
+    seconds = run.get("elapsed") or 0.0
+    if seconds <= 0 and run.get("ended_at"):
+        seconds = run["ended_at"] - run["started_at"]
+    return {
+        "steps": run["steps"],
+        "time": duration(seconds) if seconds > 0 else "–",
+        "rate": f"{run['steps'] / seconds:.1f} steps/s" if seconds > 0 else "–",
+        "first_loss": first_loss if first_loss is not None else LN_VOCAB,
+        "last_smooth": last_smooth,
+    }
+
+
+def run_summary(service: TrainingService, state: dict) -> dict | None:
+    run = state.get("run")
+    if not run or run["status"] != "done":
+        return None
+    points = [(s, loss, m) for s, loss, m in service.history if s > run["start_step"]]
+    if not points:
+        return None
+    return summary_view(run, points[0][1], points[-1][2])
+
+
+def probe_view(state: dict, probs: list[float], step: int) -> dict:
+    p0 = initial_distribution(state["seed"], PROBE, len(probs))
+    return dist_view(PROBE, probs, p0, state["vocab"], step)
+
+
+def predict_view(service: TrainingService, prefix: str) -> dict:
+    """Bars, top 5 and attention for a prefix, or the engine's message about it."""
+    try:
+        out = service.predict(prefix)
+    except ServiceError as e:
+        return {"error": e.detail, "prefix": prefix}
+    state = service.state()
+    p0 = initial_distribution(state.seed, prefix, len(out.probs))
+    return {
+        "error": None,
+        "prefix": prefix,
+        "dist": dist_view(prefix, out.probs, p0, out.vocab, out.step),
+        **attention_view(out.tokens, out.attention),
+    }
+
+
+def samples_view(names: list[str], temperature: float, step: int) -> dict:
+    rows = [{"name": n or "(empty)", "known": n in KNOWN_NAMES} for n in names]
+    known = sum(r["known"] for r in rows)
+    return {
+        "error": None,
+        "names": rows,
+        "known": known,
+        "new": len(rows) - known,
+        "temperature": temperature,
+        "step": step,
+    }
+
+
+# ---------- the page ----------
+
+
+def render(name: str, **context: Any) -> str:
+    return templates.get_template(f"partials/{name}.html").render(**context)
+
+
+def partial(target: str, html: str, swap: str = "innerMorph") -> str:
+    return f'<hx-partial hx-target="#{target}" hx-swap="{swap}">{html}</hx-partial>'
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request, service: ServiceDep) -> HTMLResponse:
+    state = service.state().model_dump(mode="json")
+    step = latest_step(service, state["model"])
+    probe = service.predict(PROBE)
+    context = {
+        "model": model_view(state),
+        "status": status_view(state),
+        "progress": progress_from(state, step),
+        "recipe": recipe_view(step, state["num_params"], state["config"]["block_size"])
+        if step
+        else None,
+        "trained_steps": state["step"],
+        "probe_prefix": PROBE,
+        "probe": probe_view(state, probe.probs, probe.step),
+        "prefix": DEFAULT_PREFIX,
+        "predict": predict_view(service, DEFAULT_PREFIX),
+        "temperature": DEFAULT_TEMPERATURE,
+        "samples": {"names": [], "error": None},
+        "summary": run_summary(service, state),
+        "message": None,
+    }
+    return templates.TemplateResponse(request, "index.html", context)
+
+
+# ---------- fragments on request ----------
+
+
+@router.get("/ui/predict", response_class=HTMLResponse)
+async def ui_predict(service: ServiceDep, prefix: str = "") -> HTMLResponse:
+    return HTMLResponse(render("predict", predict=predict_view(service, prefix)))
+
+
+@router.get("/ui/samples", response_class=HTMLResponse)
+async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLResponse:
+    try:
+        t = float(temperature)
+        if not math.isfinite(t):
+            raise ValueError
+    except ValueError:
+        msg = f"temperature must be a number greater than 0, got {temperature!r}"
+        return HTMLResponse(render("samples", samples={"error": msg}))
+    try:
+        # ~50 ms of pure Python: off the event loop
+        out = await asyncio.to_thread(service.samples, N_SAMPLES, t, None)
+    except ServiceError as e:
+        return HTMLResponse(render("samples", samples={"error": e.detail}))
+    return HTMLResponse(render("samples", samples=samples_view(out.samples, t, out.step)))
+
+
+def controls(service: TrainingService, message: str | None = None) -> HTMLResponse:
+    state = service.state().model_dump(mode="json")
+    return HTMLResponse(render("controls", status=status_view(state), message=message))
+
+
+async def command(service: TrainingService, action) -> HTMLResponse:
+    try:
+        await action
+    except ServiceError as e:
+        return controls(service, e.detail)
+    return controls(service)
+
+
+def parse_int(raw: str | None, name: str, lo: int, hi: int) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        msg = f"{name} must be a whole number from {lo} to {hi:,}, got {raw!r}"
+        raise ValueError(msg) from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be from {lo} to {hi:,}, got {value}")
+    return value
+
+
+@router.post("/ui/train", response_class=HTMLResponse)
+async def ui_train(
+    service: ServiceDep,
+    steps: Annotated[str | None, Form()] = None,
+    lr: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    try:
+        n = DEFAULT_STEPS if steps in (None, "") else parse_int(steps, "steps", 1, MAX_STEPS)
+        rate = None
+        if lr not in (None, ""):
+            rate = float(lr)
+            if not (math.isfinite(rate) and 0 < rate <= 1):
+                raise ValueError(f"learning rate must be in (0, 1], got {lr!r}")
+    except ValueError as e:
+        msg = str(e) if "must" in str(e) else f"learning rate must be a number, got {lr!r}"
+        return controls(service, msg)
+    return await command(service, service.train(n, rate))
+
+
+@router.post("/ui/pause", response_class=HTMLResponse)
+async def ui_pause(service: ServiceDep) -> HTMLResponse:
+    return await command(service, service.pause())
+
+
+@router.post("/ui/resume", response_class=HTMLResponse)
+async def ui_resume(service: ServiceDep) -> HTMLResponse:
+    return await command(service, service.resume())
+
+
+@router.post("/ui/step", response_class=HTMLResponse)
+async def ui_step(service: ServiceDep) -> HTMLResponse:
+    return await command(service, service.single_step())
+
+
+@router.post("/ui/reset", response_class=HTMLResponse)
+async def ui_reset(service: ServiceDep, seed: Annotated[str | None, Form()] = None) -> HTMLResponse:
+    try:
+        s = None if seed in (None, "") else parse_int(seed, "seed", 0, 2**32 - 1)
+    except ValueError as e:
+        return controls(service, str(e))
+    if s is not None:
+        await asyncio.to_thread(initial_predictor, s)  # warm the ghost bars off the loop
+    return await command(service, service.reset(s))
+
+
+# ---------- the stream ----------
+
+
+# The newest step event any stream has seen, per service, so a reload can show this step's
+# recipe (the service keeps history points, not whole step events).
+LATEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # service -> (model, step)
+
+
+def latest_step(service: TrainingService, model: int) -> dict | None:
+    seen = LATEST.get(service)
+    return seen[1] if seen and seen[0] == model else None
+
+
+class FragmentRenderer:
+    """Per client: bus events in, SSE messages out (HTML fragments, chart points, nudges)."""
+
+    def __init__(self, service: TrainingService):
+        self.service = service
+        state = service.state()
+        self.model, self.seed = state.model, state.seed
+        self.last_render = self.last_refresh = 0.0
+        self.step: dict | None = latest_step(service, self.model)
+
+    def __call__(self, event: Event) -> list[ServerSentEvent]:
+        handler = getattr(self, f"on_{event.name}", None)
+        return handler(event.data) if handler else []
+
+    def html(self, *parts: str) -> ServerSentEvent:
+        return ServerSentEvent(data="".join(parts))
+
+    def on_step(self, d: dict) -> list[ServerSentEvent]:
+        self.step = d
+        LATEST[self.service] = (self.model, d)
+        point = {"step": d["step"], "loss": d["loss"], "smooth": d["smooth"], "model": self.model}
+        out = [ServerSentEvent(data=json.dumps(point), event="point")]
+        now = time.monotonic()
+        last = d["run_step"] >= d["run_steps"]
+        if last or now - self.last_render >= FRAGMENT_INTERVAL:
+            self.last_render = now
+            out.append(self.html(*self.step_fragments(d)))
+        if last or now - self.last_refresh >= REFRESH_INTERVAL:
+            self.last_refresh = now
+            out.append(ServerSentEvent(data="{}", event="model-updated"))
+        return out
+
+    def step_fragments(self, d: dict) -> list[str]:
+        state = self.state()
+        probs = next((p["probs"] for p in d.get("probes", []) if p["prefix"] == PROBE), None)
+        parts = [
+            partial("progress", render("progress", progress=progress_from(state, d))),
+            partial(
+                "recipe",
+                render(
+                    "recipe",
+                    recipe=recipe_view(d, state["num_params"], state["config"]["block_size"]),
+                ),
+            ),
+        ]
+        if probs is not None:
+            parts.append(partial("dist", render("dist", d=probe_view(state, probs, d["step"]))))
+        return parts
+
+    def state(self) -> dict:
+        return self.service.state().model_dump(mode="json")
+
+    def on_status(self, state: dict) -> list[ServerSentEvent]:
+        if state["model"] != self.model:
+            self.model, self.step = state["model"], None
+        status = status_view(state)
+        return [
+            self.html(
+                partial("status", render("status", status=status)),
+                partial("controls", render("controls", status=status, message=None)),
+                partial("progress", render("progress", progress=progress_from(state, self.step))),
+                partial(
+                    "summary",
+                    render("summary", summary=run_summary(self.service, state)),
+                    "innerHTML",
+                ),
+            )
+        ]
+
+    def on_done(self, d: dict) -> list[ServerSentEvent]:
+        first = None
+        start = d["run"]["start_step"]
+        for s, loss, _ in self.service.history:
+            if s > start:
+                first = loss
+                break
+        summary = summary_view(d["run"], first, d.get("smooth"))
+        return [
+            self.html(partial("summary", render("summary", summary=summary), "innerHTML")),
+            # the final weights reach the service just before `done`: predictions catch up
+            ServerSentEvent(data="{}", event="model-updated"),
+        ]
+
+    def on_reset(self, d: dict) -> list[ServerSentEvent]:
+        self.model, self.seed, self.step = d["model"], d["seed"], None
+        state = self.state()
+        probe = self.service.predict(PROBE)
+        return [
+            ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
+            self.html(
+                partial("recipe", render("recipe", recipe=None, trained_steps=state["step"])),
+                partial("dist", render("dist", d=probe_view(state, probe.probs, probe.step))),
+                partial("summary", "", "innerHTML"),
+            ),
+            ServerSentEvent(data="{}", event="model-updated"),
+        ]
+
+    def on_error(self, d: dict) -> list[ServerSentEvent]:
+        state = self.state()
+        return [
+            self.html(
+                partial(
+                    "controls",
+                    render("controls", status=status_view(state), message=d["message"]),
+                )
+            )
+        ]
+
+
+@router.get("/ui/events", response_class=EventSourceResponse)
+async def ui_events(request: Request, service: ServiceDep) -> EventSourceResponse:
+    """The page's one stream: bus events rendered as HTML fragments for htmx."""
+    return service_stream(request, service, FragmentRenderer(service))

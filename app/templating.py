@@ -1,0 +1,181 @@
+"""Jinja2 for the page: one Templates object, and the small view models its partials render.
+
+The view functions turn the service's contract (app.schemas) into plain dicts of display values
+(percentages as text, bar heights, colours), so the templates stay free of arithmetic.
+"""
+
+import math
+
+from fastapi.templating import Jinja2Templates
+
+from app.paths import TEMPLATES_DIR
+
+BOS = "[BOS]"
+LN_VOCAB = math.log(27)  # loss of a uniform guess over 27 tokens, ≈ 3.2958
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals["static"] = lambda path: f"/static/{path}"
+templates.env.filters["thousands"] = lambda n: f"{int(n):,}"
+templates.env.filters["sig"] = lambda x: f"{x:.3g}"
+
+# Viridis (matplotlib), 9 stops: perceptually uniform and colour-blind safe.
+_VIRIDIS = [
+    (0x44, 0x01, 0x54),
+    (0x47, 0x2D, 0x7B),
+    (0x3B, 0x52, 0x8B),
+    (0x2C, 0x72, 0x8E),
+    (0x21, 0x91, 0x8C),
+    (0x28, 0xAE, 0x80),
+    (0x5E, 0xC9, 0x62),
+    (0xAD, 0xDC, 0x30),
+    (0xFD, 0xE7, 0x25),
+]
+
+
+def viridis(t: float) -> tuple[str, str]:
+    """Background colour for t in [0, 1] and a readable text colour on it."""
+    t = min(1.0, max(0.0, t))
+    x = t * (len(_VIRIDIS) - 1)
+    i = min(int(x), len(_VIRIDIS) - 2)
+    f = x - i
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(_VIRIDIS[i], _VIRIDIS[i + 1], strict=True))
+    return f"rgb({r} {g} {b})", ("#111" if t > 0.55 else "#fff")
+
+
+def prob_colour(p: float) -> tuple[str, str]:
+    # sqrt spreads the useful range (1–40 %) across the scale; 100 % is the brightest.
+    return viridis(math.sqrt(max(0.0, p)))
+
+
+def pct(p: float) -> str:
+    """A probability as text: one decimal below 10 %, none above."""
+    v = p * 100
+    if v >= 9.95:
+        return f"{v:.0f}%"
+    if v >= 0.05:
+        return f"{v:.1f}%"
+    return "<0.1%"
+
+
+def short_label(label: str) -> str:
+    return "⏎" if label == BOS else label
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def _nice_max(p: float) -> float:
+    for v in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0):
+        if p <= v:
+            return v
+    return 1.0
+
+
+def dist_view(
+    prefix: str, probs: list[float], probs0: list[float] | None, vocab: list[str], step: int
+) -> dict:
+    """27 bars (now over the step-0 ghost) on a shared, nicely rounded scale, and the top 5."""
+    probs0 = probs0 or [0.0] * len(probs)
+    top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
+    scale = _nice_max(max(max(probs), max(probs0)))
+    bars = [
+        {
+            "label": vocab[i],
+            "short": short_label(vocab[i]),
+            "h": round(100 * probs[i] / scale, 2),
+            "h0": round(100 * probs0[i] / scale, 2),
+            "pct": pct(probs[i]),
+            "pct0": pct(probs0[i]),
+            "top": i in top[:3],
+        }
+        for i in range(len(probs))
+    ]
+    best = probs[top[0]] or 1.0
+    return {
+        "prefix": prefix,
+        "prefix_label": f"“{prefix}”" if prefix else "the start of a name ([BOS])",
+        "step": step,
+        "bars": bars,
+        "scale_label": f"{scale * 100:.0f}%",
+        "mid_label": f"{scale * 50:.1f}%".replace(".0%", "%"),
+        "top": [
+            {"label": vocab[i], "pct": pct(probs[i]), "w": round(100 * probs[i] / best, 1)}
+            for i in top
+        ],
+    }
+
+
+def recipe_view(step: dict, num_params: int, block_size: int) -> dict:
+    """The document as tokens, each predicted one coloured by the probability it was given."""
+    labels, probs = step["tokens"], step["target_probs"]
+    tokens = []
+    for i, label in enumerate(labels):
+        t = {"label": label, "bos": label == BOS}
+        if i == 0:
+            t["kind"] = "ctx"
+        elif i - 1 < len(probs):
+            bg, fg = prob_colour(probs[i - 1])
+            t.update(kind="pred", pct=pct(probs[i - 1]), bg=bg, fg=fg)
+        else:
+            t["kind"] = "out"  # beyond the context window: not trained on
+        tokens.append(t)
+    return {
+        "step": step["step"],
+        "doc": step["doc"],
+        "tokens": tokens,
+        "n_positions": len(probs),
+        "loss": step["loss"],
+        "grad_norm": step["grad_norm"],
+        "lr": step["lr"],
+        "num_params": num_params,
+        "block_size": block_size,
+    }
+
+
+def progress_view(
+    step: int,
+    run_step: int,
+    run_steps: int,
+    rate: float | None = None,
+    elapsed: float | None = None,
+    eta: float | None = None,
+    loss: float | None = None,
+) -> dict:
+    return {
+        "loss": loss,
+        "step": step,
+        "run_step": run_step,
+        "run_steps": run_steps,
+        "percent": round(100 * run_step / run_steps) if run_steps else 0,
+        "rate": f"{rate:.1f} steps/s" if rate else "–",
+        "elapsed": duration(elapsed),
+        "eta": duration(eta) if eta is not None and run_step < run_steps else "–",
+    }
+
+
+def attention_view(labels: list[str], attention: list) -> dict:
+    """Layer 0's heads as grids of cells (None above the diagonal: a position can't look ahead)."""
+    n = len(labels)
+    heads = []
+    for head in attention[0] if attention else []:
+        rows = []
+        for q in range(n):
+            row = []
+            for k in range(n):
+                if k > q or q >= len(head) or k >= len(head[q]):
+                    row.append(None)
+                else:
+                    w = head[q][k]
+                    row.append({"bg": viridis(w)[0], "pct": pct(w)})
+            rows.append(row)
+        heads.append(rows)
+    return {"labels": labels, "short": [short_label(x) for x in labels], "heads": heads}

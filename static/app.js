@@ -1,0 +1,212 @@
+// microgpt-live: the only hand-written JavaScript. Everything else is server-rendered HTML that
+// htmx swaps in from the one event stream (#stream, hx-sse:connect="/ui/events").
+// This file does what hypermedia cannot: the uPlot loss chart (fed by the stream's JSON `point`
+// events, seeded from GET /api/history), the "live / reconnecting…" indicator, and the
+// temperature slider's read-out.
+(() => {
+  "use strict";
+
+  const LN27 = Math.log(27);
+  const stream = document.getElementById("stream");
+  const chartBox = document.getElementById("loss-chart");
+  const conn = document.getElementById("conn");
+
+  // ---------- loss chart ----------
+
+  const points = new Map(); // step -> [loss, smooth]
+  let plot = null;
+  let dirty = false;
+  let model = null; // the model generation the points belong to
+
+  function css(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function chartData() {
+    const steps = [...points.keys()].sort((a, b) => a - b);
+    const loss = steps.map((s) => points.get(s)[0]);
+    const smooth = steps.map((s) => points.get(s)[1]);
+    const ref = steps.map(() => LN27);
+    return [steps, loss, smooth, ref];
+  }
+
+  function fmt(v, digits) {
+    return v == null ? "–" : v.toFixed(digits);
+  }
+
+  function makePlot() {
+    if (!chartBox || typeof uPlot === "undefined") return;
+    if (plot) plot.destroy();
+    const ink = css("--muted");
+    const line = css("--line");
+    const accent = css("--accent");
+    const faint = css("--faint");
+    const axis = {
+      stroke: ink,
+      grid: { stroke: line, width: 1 },
+      ticks: { stroke: line, width: 1 },
+      font: "12px system-ui, sans-serif",
+    };
+    const width = Math.max(280, chartBox.clientWidth);
+    plot = new uPlot(
+      {
+        width,
+        height: width < 500 ? 220 : 280,
+        cursor: { points: { size: 7 }, drag: { x: false, y: false } },
+        scales: { x: { time: false } },
+        legend: { live: true },
+        hooks: { setCursor: [showLatestInLegend] },
+        axes: [
+          { ...axis, label: "step", labelSize: 18, labelFont: "12px system-ui, sans-serif" },
+          { ...axis, size: 44, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
+        ],
+        series: [
+          { label: "step", value: (u, v) => (v == null ? "–" : String(v)) },
+          {
+            label: "loss",
+            stroke: faint,
+            width: 1,
+            alpha: 0.4,
+            points: { show: false },
+            value: (u, v) => fmt(v, 3),
+          },
+          {
+            label: "smoothed",
+            stroke: accent,
+            width: 2.5,
+            points: { show: false },
+            value: (u, v) => fmt(v, 3),
+          },
+          {
+            label: "uniform guess (ln 27)",
+            stroke: ink,
+            width: 1,
+            dash: [6, 5],
+            points: { show: false },
+            value: () => LN27.toFixed(2),
+          },
+        ],
+      },
+      chartData(),
+      chartBox,
+    );
+    showCount();
+  }
+
+  // Off the chart, the legend shows the latest step rather than dashes.
+  function showLatestInLegend(u) {
+    const n = u.data[0].length;
+    if (u.cursor.idx == null && n > 0) u.setLegend({ idx: n - 1 });
+  }
+
+  function redraw() {
+    if (!dirty) return;
+    dirty = false;
+    if (!plot) makePlot();
+    else {
+      plot.setData(chartData());
+      showLatestInLegend(plot);
+    }
+    showCount();
+  }
+
+  function showCount() {
+    if (!chartBox) return;
+    chartBox.dataset.points = String(points.size); // for tests and curious readers
+    const empty = document.getElementById("loss-empty");
+    if (empty) empty.hidden = points.size > 0;
+  }
+
+  function schedule() {
+    if (!dirty) {
+      dirty = true;
+      requestAnimationFrame(redraw);
+    }
+  }
+
+  function addPoint(p) {
+    if (model != null && p.model != null && p.model !== model) {
+      points.clear();
+    }
+    if (p.model != null) model = p.model;
+    points.set(p.step, [p.loss, p.smooth]);
+    schedule();
+  }
+
+  async function loadHistory() {
+    try {
+      const resp = await fetch("/api/history", { headers: { Accept: "application/json" } });
+      if (!resp.ok) return;
+      const hist = await resp.json();
+      if (model != null && hist.model !== model) points.clear();
+      model = hist.model;
+      for (const p of hist.points) points.set(p.step, [p.loss, p.smooth]);
+      dirty = true;
+      redraw();
+    } catch (e) {
+      // offline: the stream's reconnect will call us again
+    }
+  }
+
+  document.addEventListener("point", (evt) => {
+    try {
+      addPoint(JSON.parse(evt.detail.data));
+    } catch (e) {
+      /* malformed point: ignore */
+    }
+  });
+  document.addEventListener("chart-reset", (evt) => {
+    points.clear();
+    try {
+      model = JSON.parse(evt.detail.data).model;
+    } catch (e) {
+      model = null;
+    }
+    dirty = true;
+    redraw();
+  });
+
+  if (chartBox) {
+    let lastWidth = 0;
+    new ResizeObserver(() => {
+      const w = chartBox.clientWidth;
+      if (plot && Math.abs(w - lastWidth) > 4) {
+        lastWidth = w;
+        plot.setSize({ width: Math.max(280, w), height: w < 500 ? 220 : 280 });
+      }
+    }).observe(chartBox);
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", makePlot);
+  }
+
+  // ---------- connection state ----------
+
+  function setConn(state, text) {
+    if (!conn) return;
+    conn.dataset.conn = state;
+    conn.textContent = text;
+  }
+
+  if (stream) {
+    stream.addEventListener("htmx:sse:after:connection", () => {
+      setConn("live", "● live");
+      loadHistory(); // (re)connected: the chart catches up with anything missed
+    });
+    stream.addEventListener("htmx:sse:before:connection", (evt) => {
+      if (evt.detail?.connection?.attempt > 0) setConn("reconnecting", "reconnecting…");
+    });
+    stream.addEventListener("htmx:sse:error", () => setConn("reconnecting", "reconnecting…"));
+    stream.addEventListener("htmx:sse:close", () => setConn("closed", "disconnected — reload"));
+  }
+  window.addEventListener("offline", () => setConn("reconnecting", "reconnecting…"));
+
+  // ---------- temperature read-out ----------
+
+  document.addEventListener("input", (evt) => {
+    const t = evt.target;
+    if (t.id === "temperature" && t.form?.elements.t_out) {
+      t.form.elements.t_out.value = Number(t.value).toFixed(1);
+    }
+  });
+
+  makePlot();
+})();

@@ -1,0 +1,103 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (sync API), one server per module.
+
+Every page made by ``open_page`` records console errors, uncaught exceptions, dialogs and the
+host of every request; at teardown it asserts there were none of the first three and that
+every request went to 127.0.0.1 (no asset from another host). Screenshots go to
+artifacts/screenshots/ (gitignored).
+"""
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = os.environ.get("MICROGPT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+
+
+class PageWatch:
+    """What a page did that a test may want to forbid."""
+
+    def __init__(self, page):
+        self.page = page
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.hosts: set[str] = set()
+        self.allow_console_errors = False
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+        page.on("request", lambda req: self.hosts.add(urlsplit(req.url).hostname or req.url))
+        page.on("dialog", self._on_dialog)
+
+    def _on_console(self, msg) -> None:
+        if msg.type == "error":
+            self.console_errors.append(msg.text)
+
+    def _on_dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def check(self) -> None:
+        assert self.hosts <= {"127.0.0.1"}, f"requests to other hosts: {self.hosts}"
+        assert not self.page_errors, f"uncaught exceptions: {self.page_errors}"
+        assert not self.dialogs, f"dialogs shown: {self.dialogs}"
+        if not self.allow_console_errors:
+            assert not self.console_errors, f"console errors: {self.console_errors}"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """``open_page(url, width=1280, scheme="light")`` -> (page, watch); checked at teardown."""
+    opened: list[tuple] = []
+
+    def make(url: str, width: int = 1280, height: int = 900, scheme: str = "light"):
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, color_scheme=scheme
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        watch = PageWatch(page)
+        opened.append((context, watch))
+        page.goto(url)
+        return page, watch
+
+    yield make
+    for context, _ in opened:
+        context.close()
+    for _, watch in opened:
+        watch.check()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name: str, full_page: bool = True) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return shoot

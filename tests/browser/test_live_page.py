@@ -1,0 +1,260 @@
+"""The page in a real browser: watch it learn, live.
+
+One server (fresh data dir) serves this module; the tests run in file order and build on each
+other's model state (untrained → a 500-step run → controls → restart), which keeps the suite
+short. Screenshots: artifacts/screenshots/{before,during,after,mobile,dark}.png.
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+STEPLINE = "[data-testid=stepline]"
+
+
+@pytest.fixture(scope="module")
+def server(server_factory):
+    return server_factory()
+
+
+def stepline(page) -> tuple[int, int]:
+    text = page.inner_text(STEPLINE)
+    m = re.fullmatch(r"step\s+(\d+) /\s+(\d+)", text.strip())
+    assert m, f"unexpected progress text {text!r}"
+    return int(m[1]), int(m[2])
+
+
+def global_step(page) -> int:
+    return int(page.inner_text("[data-testid=global-step]").replace(",", ""))
+
+
+def wait_step_at_least(page, n: int, timeout: float = 20_000) -> None:
+    page.wait_for_function(
+        """n => {
+            const m = document.querySelector('[data-testid=stepline]')
+                .textContent.match(/step\\s+(\\d+)/);
+            return m && Number(m[1]) >= n;
+        }""",
+        arg=n,
+        timeout=timeout,
+    )
+
+
+def wait_stepline(page, step: int, total: int) -> None:
+    page.wait_for_function(
+        """([step, total]) => {
+            const m = document.querySelector('[data-testid=stepline]')
+                .textContent.match(/step\\s+(\\d+) \\/\\s+(\\d+)/);
+            return m && Number(m[1]) === step && Number(m[2]) === total;
+        }""",
+        arg=[step, total],
+    )
+
+
+def bar_heights(page, container: str) -> list[str]:
+    return page.eval_on_selector_all(
+        f"{container} .bar .now", "els => els.map(e => e.style.height)"
+    )
+
+
+def chart_points(page) -> int:
+    return int(page.get_attribute("[data-testid=loss-chart]", "data-points") or 0)
+
+
+def wait_live(page) -> None:
+    page.wait_for_function(
+        "document.querySelector('[data-testid=connection]').dataset.conn === 'live'"
+    )
+
+
+def test_page_shows_the_untrained_model(server, open_page, screenshot):
+    page, _ = open_page(server.url)
+    wait_live(page)
+
+    facts = page.inner_text("[data-testid=model-facts]")
+    for fact in ("4,064 parameters", "vocabulary 27", "context 8", "1 layer", "4 heads"):
+        assert fact in facts
+    assert page.inner_text("[data-testid=status]").strip() == "ready · untrained"
+    assert page.inner_text(STEPLINE) == "step    0 /  500"  # as the original prints it
+    assert page.is_enabled("[data-testid=train]")
+    assert page.is_disabled("[data-testid=pause]")
+
+    # before training: 27 nearly flat bars at ~1/27 ≈ 3.7 % each
+    assert len(bar_heights(page, "#dist")) == 27
+    top = page.inner_text("[data-testid=top5] li:first-child .pct")
+    assert 2.5 <= float(top.rstrip("%")) <= 6, top
+    assert page.locator("[data-testid=recipe-empty]").is_visible()
+    assert chart_points(page) == 0
+    screenshot(page, "before")
+
+
+def test_train_shows_the_model_learning_live(server, open_page, screenshot):
+    page, _ = open_page(server.url)
+    wait_live(page)
+    bars_before = bar_heights(page, "#dist")
+    predict_before = page.inner_html("#predict")
+
+    page.click("[data-testid=train]")
+    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    assert page.inner_text("[data-testid=status]").strip() == "training"
+    wait_step_at_least(page, 20)
+    step, total = stepline(page)
+    assert total == 500 and 20 <= step < 500
+    page.wait_for_function(
+        "document.querySelector('[data-testid=loss-chart]').dataset.points >= 20"
+    )
+    assert bar_heights(page, "#dist") != bars_before  # the bars for "e" reshape
+    assert page.locator("[data-testid=recipe-steps] li").count() == 5
+    assert re.fullmatch(r"\d+\.\d{4}", page.inner_text("[data-testid=recipe-loss]"))
+
+    # the prefix box answers as you type, and keeps updating while training runs
+    page.fill("[data-testid=prefix]", "")
+    page.type("[data-testid=prefix]", "em", delay=30)
+    page.wait_for_function(
+        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
+    )
+    assert page.inner_html("#predict") != predict_before
+    assert page.locator("[data-testid=attention] .head").count() == 4
+    first = page.inner_html("#predict [data-testid=bars]")
+    page.wait_for_function(
+        "html => document.querySelector('#predict [data-testid=bars]').innerHTML !== html",
+        arg=first,
+    )
+    screenshot(page, "during")
+
+    # reload mid-run: the chart comes back from /api/history and the stream goes on
+    page.reload()
+    wait_live(page)
+    at_reload, _ = stepline(page)
+    wait_step_at_least(page, min(at_reload + 5, 500))
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=loss-chart]').dataset.points > n",
+        arg=at_reload - 1,
+    )
+
+    # the end of the run: 500 / 500, a summary, every point on the chart
+    wait_step_at_least(page, 500, timeout=60_000)
+    summary = page.locator("[data-testid=run-summary]")
+    summary.wait_for()
+    assert "500 steps" in summary.inner_text()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=loss-chart]').dataset.points == 500"
+    )
+    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+    assert page.inner_text("[data-testid=status]").strip() == "ready · 500 steps"
+
+    # samples, marked as in the dataset or new
+    page.click("[data-testid=generate]")
+    page.locator("[data-testid=sample-list] li").first.wait_for()
+    names = page.locator("[data-testid=sample-list] li")
+    assert names.count() == 10
+    tags = set(names.evaluate_all("els => els.map(e => e.dataset.known)"))
+    assert tags <= {"true", "false"}
+    assert "real names" in page.inner_text("[data-testid=samples-note]")
+    page.type("[data-testid=prefix]", "em", delay=30)
+    page.wait_for_function(
+        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
+    )
+    screenshot(page, "after")
+    shutil.copyfile(REPO / "artifacts/screenshots/after.png", REPO / "docs/screenshot.png")
+
+
+def test_invalid_prefix_is_explained_inline(server, open_page):
+    page, _ = open_page(server.url)
+    page.fill("[data-testid=prefix]", "")
+    page.type("[data-testid=prefix]", "e1", delay=30)
+    error = page.locator("[data-testid=prefix-error]")
+    error.wait_for()
+    assert "'1'" in error.inner_text() and "allowed" in error.inner_text()
+    page.fill("[data-testid=prefix]", "")
+    page.type("[data-testid=prefix]", "a", delay=30)
+    page.locator("#predict [data-testid=top5-title]").wait_for()
+
+
+def test_controls_follow_the_status(server, open_page):
+    page, _ = open_page(server.url)
+    wait_live(page)
+    before = global_step(page)
+
+    # step once: a one-step run, its recipe shown
+    page.click("[data-testid=step-once]")
+    wait_stepline(page, 1, 1)
+    page.locator("[data-testid=recipe-doc]").wait_for()
+
+    # keyboard: Train is focusable and Enter starts a run; then pause and resume
+    page.click("[data-testid=advanced] summary")
+    page.fill("[data-testid=steps]", "3000")
+    page.focus("[data-testid=train]")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    assert page.is_disabled("[data-testid=step-once]") and page.is_disabled("[data-testid=reset]")
+    page.click("[data-testid=pause]")
+    page.locator("[data-testid=resume]").wait_for()
+    assert page.inner_text("[data-testid=status]").strip() == "paused"
+    paused_at, total = stepline(page)
+    assert total == 3000
+    page.click("[data-testid=resume]")
+    page.locator("[data-testid=pause]").wait_for()
+    wait_step_at_least(page, paused_at + 3)
+    page.click("[data-testid=pause]")
+    page.locator("[data-testid=resume]").wait_for()
+    assert global_step(page) > before + 3
+
+    # reset with a seed: a fresh model, the chart cleared, nearly flat bars again
+    page.fill("[data-testid=seed]", "7")
+    page.click("[data-testid=reset]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
+    )
+    page.wait_for_function("document.querySelector('[data-testid=loss-chart]').dataset.points == 0")
+    assert page.locator("[data-testid=recipe-empty]").is_visible()
+    assert page.is_enabled("[data-testid=train]")
+    assert httpx.get(server.url + "/api/state").json()["seed"] == 7
+
+
+def test_page_fits_a_phone_and_has_a_dark_scheme(server, open_page, screenshot):
+    page, _ = open_page(server.url, width=390, height=844)
+    wait_live(page)
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= 390, f"page is {overflow}px wide at 390px"
+    screenshot(page, "mobile")
+    dark, _ = open_page(server.url, scheme="dark")
+    wait_live(dark)
+    bg = dark.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert bg != "rgb(244, 245, 247)"  # not the light background
+    screenshot(dark, "dark", full_page=False)
+
+
+def test_every_tab_stays_live_and_recovers_from_a_restart(server, open_page):
+    one, watch_one = open_page(server.url)
+    two, watch_two = open_page(server.url)
+    wait_live(one)
+    wait_live(two)
+
+    # a network drop / restart: "reconnecting…", then live again without a reload
+    watch_one.allow_console_errors = watch_two.allow_console_errors = True  # failed fetches
+    server.stop()
+    for page in (one, two):
+        page.wait_for_function(
+            "document.querySelector('[data-testid=connection]').dataset.conn === 'reconnecting'"
+        )
+        assert "reconnecting" in page.inner_text("[data-testid=connection]")
+    server.start()
+    for page in (one, two):
+        page.wait_for_function(
+            "document.querySelector('[data-testid=connection]').dataset.conn === 'live'",
+            timeout=30_000,
+        )
+
+    start, _ = stepline(one)
+    r = httpx.post(server.url + "/api/train", json={"steps": 40}, timeout=30)
+    assert r.status_code == 200, r.text
+    for page in (one, two):
+        wait_step_at_least(page, 40)
+        page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+        assert stepline(page) == (40, 40)
