@@ -44,7 +44,6 @@ from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer
 log = logging.getLogger(__name__)
 
 EMA_BETA = 0.9  # smoothed loss: m = 0.9 m + 0.1 loss, shown as m / (1 - 0.9^k)
-COMMAND_TIMEOUT = 30.0
 RESUMABLE = ("paused", "interrupted", "failed")
 
 
@@ -232,7 +231,9 @@ class TrainingService:
             runner = self._runner_factory()
             self._worker_error = None
             try:
-                await runner.start(ckpt.data, self._worker_options())
+                await runner.start(
+                    ckpt.data, self._worker_options(), timeout=self.settings.worker_timeout
+                )
             except WorkerGone as e:
                 raise WorkerUnavailable(str(e), self.status) from None
             self.runner = runner
@@ -247,10 +248,14 @@ class TrainingService:
         except ServiceError as e:
             log.error("%s", e.detail)
 
-    async def _command(self, kind: str, timeout: float = COMMAND_TIMEOUT, **payload) -> dict:
+    async def _command(self, kind: str, timeout: float | None = None, **payload) -> dict:
+        """Send a command and wait for its reply. A worker that does not answer in time is
+        stopped (its exit then fails a training run); either way the caller gets
+        WorkerUnavailable."""
         runner = self.runner
         if runner is None:
             raise WorkerUnavailable("the training process is not running", self.status)
+        timeout = self.settings.worker_timeout if timeout is None else timeout
         fut = asyncio.get_running_loop().create_future()
         self._reply = fut
         try:
@@ -258,8 +263,26 @@ class TrainingService:
             return await asyncio.wait_for(fut, timeout)
         except WorkerGone as e:
             raise WorkerUnavailable(f"the training process stopped: {e}", self.status) from None
+        except TimeoutError:
+            log.error("training process %s did not answer %r in %ss", runner.pid, kind, timeout)
+            await runner.close(1.0)
+            raise WorkerUnavailable(
+                f"the training process did not answer within {timeout:g} s and was stopped; "
+                "the model is at its last checkpoint",
+                self.status,
+            ) from None
         finally:
             self._reply = None
+
+    async def _run_command(self, kind: str, **payload) -> dict:
+        """``_command`` for one that starts or continues a run: if the worker is lost, so is
+        the run (failed, back at the last checkpoint), not left 'training' with no worker."""
+        try:
+            return await self._command(kind, **payload)
+        except WorkerUnavailable as e:
+            await self._fail_run(e.detail)
+            e.status = self.status
+            raise
 
     async def _bridge(self, runner: JobRunner) -> None:
         """The one task that consumes the worker's messages, in order."""
@@ -304,7 +327,6 @@ class TrainingService:
     async def _on_checkpoint(self, p: dict[str, Any]) -> None:
         step = p["step"]
         rows = [h for h in self._pending if h.step <= step]
-        self._pending = [h for h in self._pending if h.step > step]
         await asyncio.to_thread(
             self.store.save_checkpoint,
             self.model,
@@ -315,6 +337,8 @@ class TrainingService:
             rows,
             p["elapsed"],
         )
+        # only once saved: if the write fails, the next checkpoint carries these rows too
+        self._pending = [h for h in self._pending if h.step > step]
         self.checkpoint_step = step
         if self.run is not None and self.run.id == p["run_id"]:
             self.run.elapsed = p["elapsed"]
@@ -338,17 +362,26 @@ class TrainingService:
         self.publish_status()
 
     async def _on_worker_exit(self, runner: JobRunner) -> None:
-        if runner is self.runner:
-            self.runner = None
-        if self._closing:
-            return
+        if runner is not self.runner or self._closing:
+            return  # a worker already replaced (its successor owns the status), or shutdown
+        self.runner = None
         reason = self._worker_error or f"the training process died ({runner.describe_exit()})"
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(WorkerGone(reason))
+        async with self._lock:  # after the command that was waiting on this worker, if any
+            if self._closing or self.runner is not None:
+                return  # a command has started a new worker since: the status is its
+            if self.status == "training":
+                await self._fail_run(reason)
+            else:
+                log.warning("%s while %s", reason, self.status)
+                self.publish_status()
+
+    async def _fail_run(self, reason: str) -> None:
+        """The training run lost its worker: back to the last checkpoint, the run failed."""
         if self.status != "training":
-            log.warning("%s while %s", reason, self.status)
-            self.publish_status()
-            return
+            return  # already handled
+        self.status = "failed"
         log.error("run failed: %s", reason)
         await self._reload_checkpoint()
         run = self.run
@@ -356,7 +389,6 @@ class TrainingService:
             run.status, run.reason, run.ended_at = "failed", reason, time.time()
             run.step = self.checkpoint_step
             await asyncio.to_thread(self.store.update_run, run)
-        self.status = "failed"
         self.bus.publish(
             "error",
             ErrorEvent(
@@ -386,7 +418,7 @@ class TrainingService:
                 self.store.create_run, self.model, self.step, steps, lr or self.lr
             )
             await self._begin(run)
-            await self._command("train", run_id=run.id, steps=steps, lr=lr)
+            await self._run_command("train", run_id=run.id, steps=steps, lr=lr)
             if lr is not None:
                 self.lr = lr
             return self.state()
@@ -411,7 +443,7 @@ class TrainingService:
             await self._set_run_status("running")
             self.status = "training"
             self.publish_status()
-            await self._command("resume", run_id=self.run.id, elapsed=self.run.elapsed)
+            await self._run_command("resume", run_id=self.run.id, elapsed=self.run.elapsed)
             return self.state()
 
     async def stop(self) -> StateOut:
@@ -440,9 +472,10 @@ class TrainingService:
                     self.store.create_run, self.model, self.step, 1, self.lr
                 )
                 await self._begin(run)
-                await self._command("step", run_id=run.id, new_run=True)
+                await self._run_command("step", run_id=run.id, new_run=True)
             else:
-                await self._command(
+                self.status = "training"  # for the step: a lost worker fails the run
+                await self._run_command(
                     "step", run_id=self.run.id, new_run=False, elapsed=self.run.elapsed
                 )
                 if self.status != "idle":  # the run goes on, stepped by hand: it is paused
@@ -504,9 +537,17 @@ class TrainingService:
         model = await asyncio.to_thread(self.store.new_model, data, step, reason)
         await self._load_model(model)
         self.status = "idle"
-        if self.runner is not None and self.runner.alive:
-            await self._command("load", checkpoint=data)
-        else:
+        # A worker being started right now was given the old model's checkpoint: wait for it,
+        # then load the new model into it (else it would train the old weights as this model).
+        async with self._spawn_lock:
+            loaded = self.runner is not None and self.runner.alive
+            if loaded:
+                try:
+                    await self._command("load", checkpoint=data)
+                except WorkerUnavailable as e:  # stopped: a new worker loads the new model
+                    log.warning("%s", e.detail)
+                    loaded = False
+        if not loaded:
             self._background(self._spawn_quietly())
         self.bus.mark_boundary()
         self.bus.publish(

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # a client whose socket accepts nothing for this long is dropped
     sse_send_timeout: float = Field(10.0, gt=0)
     graceful_shutdown: float = Field(5.0, gt=0)  # uvicorn's timeout_graceful_shutdown
+    # seconds the training process may take to start or to answer a command before it is
+    # stopped (a hung worker must not hang every command and the shutdown with it)
+    worker_timeout: float = Field(30.0, gt=0)
 
     max_body: int = 16 * 1024  # request body limit, bytes
     max_upload: int = 1024 * 1024  # checkpoint upload limit, bytes

@@ -70,7 +70,7 @@ def event_stream(
     - Heartbeat comments every ``ping`` seconds keep idle connections open.
     - On server shutdown the stream ends by itself.
     """
-    sub = bus.subscribe(last_event_id(request))
+    resume_from = last_event_id(request)
     shutdown = anyio.Event()
 
     async def close_on_shutdown(sub: Subscription) -> None:
@@ -78,13 +78,16 @@ def event_stream(
         sub.close()
 
     async def body():
+        # Subscribe and take the current state in one step (no await in between): the state
+        # event's id is exactly the last event before the first queued one. Subscribing here,
+        # not in the handler, also means a stream that never starts leaves no subscription.
+        sub = bus.subscribe(resume_from)
+        event = initial() if initial and (resume_from is None or not sub.replayed) else None
         watcher = asyncio.ensure_future(close_on_shutdown(sub))
         try:
             first = [f"retry: {RETRY_MS}\r\n\r\n".encode()]
-            if not sub.replayed or last_event_id(request) is None:
-                event = initial() if initial else None
-                if event is not None:
-                    first.append(_encode(event, render))
+            if event is not None:
+                first.append(_encode(event, render))
             yield b"".join(first)
             while batch := await sub.next_batch():
                 chunk = b"".join(_encode(event, render) for event in batch)

@@ -5,8 +5,9 @@ holds the web process's GIL. Imports only the engine and the standard library.
 
 Protocol (pickled tuples over two one-way pipes):
 
-commands in  ``(kind, payload)``: train {run_id, steps, lr}, resume {run_id, elapsed},
-             pause, stop, step {run_id, new_run, elapsed}, load {checkpoint}, shutdown.
+commands in  ``(kind, payload)``: load {checkpoint} (first, to start), train {run_id, steps, lr},
+             resume {run_id, elapsed}, pause, stop, step {run_id, new_run, elapsed},
+             load {checkpoint}, shutdown.
 messages out ``(kind, payload)``:
     ready       {pid, step}                          once, after loading the checkpoint
     step        StepEvent fields except smooth/run_id   after every step
@@ -173,13 +174,17 @@ class TrainerProcess:
         )
 
 
-def main(commands: Connection, out: Connection, checkpoint: str, options: dict) -> None:
-    """Entry point of the spawned process."""
+def main(commands: Connection, out: Connection, options: dict) -> None:
+    """Entry point of the spawned process. The checkpoint comes as the first command, not as
+    an argument: spawn's start() would block writing a large argument to a stuck child."""
     # Ctrl-C in a terminal reaches the whole process group: the web process decides when this
     # process stops (after saving a checkpoint), so ignore SIGINT here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        worker = TrainerProcess(Trainer.from_dict(json.loads(checkpoint)), out, options)
+        kind, payload = commands.recv()
+        if kind != "load":
+            raise EngineError(f"expected the checkpoint to load first, got {kind!r}")
+        worker = TrainerProcess(Trainer.from_dict(json.loads(payload["checkpoint"])), out, options)
         worker.send("ready", pid=os.getpid(), step=worker.trainer.step)
         worker.serve(commands)
     except EngineError as e:

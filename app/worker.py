@@ -30,7 +30,9 @@ class JobRunner(Protocol):
     @property
     def alive(self) -> bool: ...
     def describe_exit(self) -> str: ...
-    async def start(self, checkpoint: str, options: dict[str, Any]) -> None: ...
+    async def start(
+        self, checkpoint: str, options: dict[str, Any], timeout: float = 60.0
+    ) -> None: ...
     def send(self, kind: str, **payload: Any) -> None: ...
     def messages(self) -> AsyncIterator[Message]: ...
     async def close(self, timeout: float = 5.0) -> None: ...
@@ -64,14 +66,15 @@ class ProcessRunner:
                 return f"killed by signal {-code}"
         return f"exit status {code}"
 
-    async def start(self, checkpoint: str, options: dict[str, Any]) -> None:
-        """Spawn the process and wait for it to load ``checkpoint`` and say it is ready."""
+    async def start(self, checkpoint: str, options: dict[str, Any], timeout: float = 60.0) -> None:
+        """Spawn the process and wait (at most ``timeout`` s) for it to load ``checkpoint`` and
+        say it is ready; else stop it and raise WorkerGone."""
         loop = asyncio.get_running_loop()
         cmd_recv, cmd_send = self._ctx.Pipe(duplex=False)
         out_recv, out_send = self._ctx.Pipe(duplex=False)
         self._proc = self._ctx.Process(
             target=trainer_process.main,
-            args=(cmd_recv, out_send, checkpoint, options),
+            args=(cmd_recv, out_send, options),  # small: start() must not block
             name="microgpt-trainer",
             daemon=True,
         )
@@ -82,7 +85,16 @@ class ProcessRunner:
         threading.Thread(
             target=self._read, args=(out_recv, loop), name="trainer-reader", daemon=True
         ).start()
-        first = await self._queue.get()
+        try:
+            async with asyncio.timeout(timeout):
+                try:  # in a thread: the checkpoint is larger than a pipe's buffer
+                    await asyncio.to_thread(cmd_send.send, ("load", {"checkpoint": checkpoint}))
+                except OSError:
+                    pass  # it died before reading it: the reader sees EOF
+                first = await self._queue.get()
+        except TimeoutError:  # stuck (or lost its pipes before reading them): no reply, no EOF
+            await self._kill()
+            raise WorkerGone(f"the training process was not ready within {timeout:g} s") from None
         if first is None or first[0] != "ready":
             detail = first[1].get("message") if first else self.describe_exit()
             await self.close(1.0)
@@ -119,6 +131,12 @@ class ProcessRunner:
         if self._proc is not None:
             await asyncio.to_thread(self._proc.join, 5)
 
+    async def _kill(self) -> None:
+        """Kill the process without asking (a pending write to it may be stuck)."""
+        self._proc.kill()
+        await asyncio.to_thread(self._proc.join, 2)
+        self._commands = None  # the thread stuck writing to it fails now; do not reuse it
+
     async def close(self, timeout: float = 5.0) -> None:
         """Ask the process to exit; terminate, then kill it if it does not."""
         proc = self._proc
@@ -132,7 +150,7 @@ class ProcessRunner:
         if proc.is_alive():
             log.warning("training process %s did not exit; terminating it", proc.pid)
             proc.terminate()
-            await asyncio.to_thread(proc.join, 2)
+            await asyncio.to_thread(proc.join, min(timeout, 2.0))
         if proc.is_alive():
             proc.kill()
             await asyncio.to_thread(proc.join, 2)

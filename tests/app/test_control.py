@@ -1,8 +1,12 @@
 """Commands: train, pause, resume, stop, step, reset — each answers the new state or a 409."""
 
+import os
+import signal
 import time
 
 import pytest
+
+from engine import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +154,22 @@ def test_resets_with_the_current_seed_when_no_seed_is_given(idle):
 
     assert response.status_code == 200
     assert response.json()["seed"] == seed and response.json()["step"] == 0
+
+
+def first_step_loss(seed: int) -> float:
+    trainer = Trainer(seed=seed)
+    trainer.begin_run(1)
+    return trainer.train_step().loss
+
+
+def test_trains_the_latest_model_when_reset_twice_while_the_worker_restarts(idle):
+    os.kill(idle.state()["worker_pid"], signal.SIGKILL)
+    idle.wait_for_state(lambda s: s["worker_pid"] is None)
+    assert idle.post("/api/reset", {"seed": 7}).status_code == 200  # starts a new worker
+    assert idle.post("/api/reset", {"seed": 8}).status_code == 200  # while it is starting
+
+    response = idle.post("/api/step")
+
+    assert response.status_code == 200 and response.json()["seed"] == 8
+    points = idle.get("/api/history").json()["points"]
+    assert abs(points[0]["loss"] - first_step_loss(8)) < 1e-12

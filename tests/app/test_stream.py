@@ -150,3 +150,23 @@ def test_reaches_reference_loss_at_step_50_of_a_fresh_500_step_run(server, open_
     step1 = stream.wait_event("step", step=1)
     assert abs(step1.data["loss"] - FIRST_LOSS) < 1e-9
     assert abs(step50.data["loss"] - STEP50_LOSS) < 1e-9
+
+
+def test_starts_each_new_client_with_the_state_just_before_its_first_live_event(
+    server, open_events
+):
+    assert server.post("/api/train", {"steps": 2000}).status_code == 200
+    server.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 3)
+    try:
+        streams = [open_events(server.url) for _ in range(30)]
+        for stream in streams:
+            stream.wait_for(lambda e: e.event == "step")
+    finally:
+        assert server.post("/api/stop").status_code == 200
+
+    for stream in streams:
+        first, *rest = stream.events
+        assert first.event == "status"
+        ids = [int(e.id) for e in stream.events]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert [e.data["step"] for e in rest if e.event == "step"][0] == first.data["step"] + 1

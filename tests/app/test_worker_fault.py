@@ -1,8 +1,12 @@
 """A training process killed mid-run: the run fails loudly, the service and the model survive."""
 
+import contextlib
 import os
 import signal
+import threading
+import time
 
+import httpx
 import pytest
 
 
@@ -67,3 +71,95 @@ def test_trains_in_a_new_worker_after_the_failure(server, killed):
     assert done["step"] == start + 20
     points = server.get("/api/history").json()["points"]
     assert [p["step"] for p in points] == list(range(1, start + 21))
+
+
+# ---- a training process that hangs (here: SIGSTOP) must not hang the service ----
+
+HANG_TIMEOUT = 1.5  # MICROGPT_WORKER_TIMEOUT of this server
+
+
+@pytest.fixture(scope="module")
+def hang_server(server_factory):
+    server = server_factory(MICROGPT_WORKER_TIMEOUT=str(HANG_TIMEOUT))
+    yield server
+    server.stop()
+
+
+def children(pid: int) -> set[int]:
+    """Child pids of ``pid`` (forked from any of its threads)."""
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found.update(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return found
+
+
+def started_python(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"spawn_main" in f.read()
+    except OSError:
+        return False
+
+
+def post_with_deadline(server, path, body, seconds=15):
+    started = time.monotonic()
+    response = httpx.post(server.url + path, json=body, timeout=seconds)
+    return response, time.monotonic() - started
+
+
+def test_fails_the_run_with_503_when_the_worker_stops_answering(hang_server):
+    server = hang_server
+    state = server.wait_for_state(lambda s: s["worker_pid"] and s["status"] != "training")
+    os.kill(state["worker_pid"], signal.SIGSTOP)
+    try:
+        response, took = post_with_deadline(server, "/api/train", {"steps": 50})
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # killed by the service, as it should be
+            os.kill(state["worker_pid"], signal.SIGCONT)
+
+    assert response.status_code == 503 and took < 10
+    assert "did not answer" in response.json()["detail"]
+    after = server.state()
+    assert after["status"] == "failed" and after["run"]["status"] == "failed"
+    assert after["step"] == state["step"]
+    assert server.post("/api/train", {"steps": 5}).status_code == 200
+    assert server.wait_for_state(lambda s: s["status"] == "idle")["step"] == state["step"] + 5
+
+
+def test_answers_503_when_a_new_worker_never_gets_ready(hang_server):
+    server = hang_server
+    state = server.wait_for_state(lambda s: s["worker_pid"] and s["status"] == "idle")
+    os.kill(state["worker_pid"], signal.SIGKILL)
+    server.wait_for_state(lambda s: s["worker_pid"] is None)
+    before = children(server.proc.pid)
+    stopped: list[int] = []
+
+    def stop_the_new_worker():
+        deadline = time.monotonic() + 10
+        while not stopped and time.monotonic() < deadline:
+            for pid in children(server.proc.pid) - before:
+                if started_python(pid):  # not between fork and exec: the parent waits for that
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            time.sleep(0.002)
+
+    catcher = threading.Thread(target=stop_the_new_worker)
+    catcher.start()
+    try:
+        response, took = post_with_deadline(server, "/api/train", {"steps": 5})
+    finally:
+        catcher.join()
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    assert stopped, "no new training process was seen"
+    assert response.status_code == 503 and took < 10
+    assert "not ready" in response.json()["detail"]
+    assert server.state()["status"] == "idle"
+    assert server.post("/api/train", {"steps": 5}).status_code == 200
+    assert server.wait_for_state(lambda s: s["status"] == "idle")["step"] == state["step"] + 5
