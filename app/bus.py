@@ -3,15 +3,19 @@
 ``EventBus`` is the seam: the in-memory bus below serves one web process; a Redis-backed bus
 (streams for replay, pub/sub for fan-out) can implement the same Protocol in a new module.
 
-Ids are integers that only grow, also across restarts: they start at the boot time in
-microseconds, so a browser holding an id from before a restart never mistakes it for a new one.
-Replay keeps every event since the start of the previous run (``mark_boundary`` starts a run),
-capped at ``max_events``.
+Ids are integers that only grow, also across restarts: a bus starts above the boot time in
+microseconds and above ``floor`` (the last id a previous boot issued, kept in SQLite by
+``app.store``), so a browser holding an id from before a restart never mistakes it for a new
+one, even if the wall clock has stepped back. Replay keeps every event since the start of the
+previous run (``mark_boundary`` starts a run), capped at ``max_events``.
 
-A subscriber that falls more than ``client_buffer`` events behind is closed (``dropped``):
-the browser's EventSource reconnects with its Last-Event-ID and catches up from the replay
-buffer, so nothing is lost while the events are still buffered, and the publisher (the
-training bridge) never waits for a reader.
+Delivery (the policy is described in one place, ``app.sse``'s docstring): a reconnecting
+subscriber first *catches up*, reading the missed events straight from the shared replay
+buffer, at most ``client_buffer`` at a time, as its reader asks for them; nothing is copied
+per subscriber and new events do not count against it meanwhile. If the events it still needs
+are evicted first, it is closed (``dropped``). Once caught up it is *live*: new events go to
+its own buffer of at most ``client_buffer`` events; one that falls further behind is closed
+(``dropped``) and reconnects to catch up again. The publisher never waits for a subscriber.
 """
 
 import asyncio
@@ -62,20 +66,29 @@ class EventBus(Protocol):
     def publish(self, name: str, data: BaseModel | Mapping[str, Any]) -> Event: ...
     def subscribe(self, last_event_id: int | None = None) -> Subscription: ...
     def mark_boundary(self) -> None: ...
+    def raise_floor(self, floor: int) -> None: ...
     def close(self) -> None: ...
 
 
 class MemorySubscription:
-    def __init__(self, bus: "MemoryBus", limit: int, replay: list[Event], replayed: bool):
+    """One subscriber: catching up from the bus's replay buffer, then live via its own queue."""
+
+    def __init__(self, bus: "MemoryBus", limit: int, after: int | None, replayed: bool):
         self._bus, self._limit = bus, limit
-        self._queue: deque[Event] = deque(replay)
+        self._queue: deque[Event] = deque()  # live events, at most ``limit``
+        # While catching up: the id of the last event handed out (the rest is read from the
+        # bus's buffer on demand). None once live.
+        self._after = after
         self._wakeup = asyncio.Event()
         self.replayed, self.dropped, self.closed = replayed, False, False
-        if replay:
+        if after is not None:
             self._wakeup.set()
 
     def push(self, event: Event) -> None:
         if self.closed:
+            return
+        if self._after is not None:  # catching up: the event waits in the replay buffer
+            self._wakeup.set()
             return
         if len(self._queue) >= self._limit:
             self.dropped = True
@@ -85,15 +98,29 @@ class MemorySubscription:
         self._wakeup.set()
 
     def drain(self) -> list[Event]:
-        batch = list(self._queue)
-        self._queue.clear()
+        """The next events to send: up to ``limit`` replayed ones, or every queued live one."""
+        if self._after is None or self.closed:
+            batch = list(self._queue)
+            self._queue.clear()
+            return batch
+        batch = self._bus._read_after(self._after, self._limit)
+        if batch is None:  # fell out of the replay buffer: the client has to resync
+            self.dropped = True
+            self.close()
+            return []
+        if batch:
+            self._after = batch[-1].id
+        if self._after >= self._bus.last_id:
+            self._after = None  # caught up: from the next event on, live through the queue
         return batch
 
     async def next_batch(self) -> list[Event]:
-        while not self._queue and not self.closed:
+        while True:
+            batch = self.drain()
+            if batch or self.closed:
+                return batch
             self._wakeup.clear()
             await self._wakeup.wait()
-        return [] if self.closed and not self._queue else self.drain()
 
     def close(self) -> None:
         if not self.closed:
@@ -110,14 +137,23 @@ class MemorySubscription:
 
 
 class MemoryBus:
-    """In-process fan-out. Call publish/subscribe from the event loop's thread only."""
+    """In-process fan-out. Call publish/subscribe from the event loop's thread only.
 
-    def __init__(self, max_events: int = 25_000, client_buffer: int = 1024, keep_runs: int = 2):
-        self._events: deque[Event] = deque()
+    ``floor``: ids start strictly above it (and above the boot time in microseconds).
+    """
+
+    def __init__(
+        self,
+        max_events: int = 25_000,
+        client_buffer: int = 1024,
+        keep_runs: int = 2,
+        floor: int = 0,
+    ):
+        self._events: deque[Event] = deque()  # consecutive ids
         self._boundaries: deque[int] = deque(maxlen=keep_runs)
         self._subs: set[MemorySubscription] = set()
         self._max_events, self._client_buffer = max_events, client_buffer
-        self._last_id = time.time_ns() // 1000
+        self._last_id = max(time.time_ns() // 1000, floor)
         self.closed = False
 
     @property
@@ -127,6 +163,16 @@ class MemoryBus:
     @property
     def subscribers(self) -> int:
         return len(self._subs)
+
+    def raise_floor(self, floor: int) -> None:
+        """Issue ids strictly above ``floor`` from now on (e.g. the last id of a previous boot).
+
+        Call it before the first publish: events already buffered keep their ids, and a jump
+        in between would read as a gap to a resuming client.
+        """
+        if self._events:
+            raise RuntimeError("raise_floor() after events were published")
+        self._last_id = max(self._last_id, floor)
 
     def publish(self, name: str, data: BaseModel | Mapping[str, Any]) -> Event:
         payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
@@ -148,15 +194,25 @@ class MemoryBus:
         while events and (len(events) > self._max_events or events[0].id < keep_from):
             events.popleft()
 
+    def _first_id(self) -> int:
+        return self._events[0].id if self._events else self._last_id + 1
+
+    def _read_after(self, after: int, limit: int) -> list[Event] | None:
+        """Up to ``limit`` buffered events after id ``after``; None if some were evicted."""
+        first = self._first_id()
+        if after + 1 < first:
+            return None
+        start = after + 1 - first
+        return list(itertools.islice(self._events, start, start + limit))
+
     def subscribe(self, last_event_id: int | None = None) -> MemorySubscription:
-        replay: list[Event] = []
+        after: int | None = None
         replayed = last_event_id is None
-        if last_event_id is not None:
-            first = self._events[0].id if self._events else self._last_id + 1
-            if first - 1 <= last_event_id <= self._last_id:
-                replay = list(itertools.islice(self._events, last_event_id - first + 1, None))
-                replayed = True
-        sub = MemorySubscription(self, self._client_buffer, replay, replayed)
+        if last_event_id is not None and self._first_id() - 1 <= last_event_id <= self._last_id:
+            replayed = True
+            if last_event_id < self._last_id:
+                after = last_event_id
+        sub = MemorySubscription(self, self._client_buffer, after, replayed)
         if self.closed:
             sub.close()
         else:

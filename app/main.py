@@ -1,6 +1,5 @@
 """The app factory: settings, lifespan (service start/stop), routers, static files."""
 
-import importlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -10,21 +9,11 @@ from fastapi.staticfiles import StaticFiles
 from app.bus import MemoryBus
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
-from app.routes import api, events, health
+from app.routes import api, events, health, pages
 from app.service import TrainingService
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-
-def _pages_router():
-    """The page helper's router (app/routes/pages.py), when present."""
-    try:
-        return importlib.import_module("app.routes.pages").router
-    except ModuleNotFoundError as e:
-        if e.name != "app.routes.pages":
-            raise
-        return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,9 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(events.router)
-    pages = _pages_router()
-    if pages is not None:
-        app.include_router(pages)
+    app.include_router(pages.router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

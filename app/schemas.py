@@ -50,10 +50,16 @@ class StateOut(BaseModel):
     num_params: int
     config: ModelConfig
     vocab: list[str] = Field(description="display labels in vocabulary order")
-    probes: list[str] = Field(description="prefixes whose distribution rides on step events")
+    probes: list[str] = Field(
+        description="prefixes whose distribution rides on step events (those the model's "
+        "vocabulary can encode)"
+    )
     run: RunInfo | None = Field(description="the current run, else the latest one")
     checkpoint_step: int = Field(description="step of the newest stored checkpoint")
     worker_pid: int | None
+    pace: float | None = Field(
+        None, description="cap on training speed in steps/s; null: full speed"
+    )
 
 
 class Probe(BaseModel):
@@ -120,6 +126,21 @@ class TrainIn(BaseModel):
     )
 
 
+PACE_MIN, PACE_MAX = 0.5, 200.0
+
+
+class PaceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps_per_sec: float | None = Field(
+        ge=PACE_MIN,
+        le=PACE_MAX,
+        allow_inf_nan=False,
+        description=f"at most this many steps per second, {PACE_MIN:g}..{PACE_MAX:g}; "
+        "null: full speed",
+    )
+
+
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -140,11 +161,15 @@ class PredictOut(BaseModel):
     prefix: str
     step: int = Field(description="step of the weights that answered")
     vocab: list[str]
-    probs: list[float] = Field(description="27 probabilities in vocabulary order")
+    probs: list[float] = Field(description="one probability per token, vocabulary order")
     top: list[TopK]
     tokens: list[str] = Field(description="labels of the attended positions: [BOS] + prefix")
     attention: list[list[list[list[float]]]] = Field(
         description="[layer][head][query position][key position]"
+    )
+    greedy: str = Field(
+        description="the prefix completed with the most likely character at each position, "
+        "until [BOS] or the context window is full"
     )
 
 

@@ -25,8 +25,6 @@ from app.bus import Event, EventBus
 from app.schemas import (
     DoneEvent,
     ErrorEvent,
-    HistoryOut,
-    HistoryPoint,
     ModelConfig,
     PredictOut,
     ResetEvent,
@@ -38,6 +36,7 @@ from app.schemas import (
 )
 from app.settings import Settings
 from app.store import HistoryRow, RunRow, Store
+from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
 from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer
 
@@ -116,6 +115,11 @@ class TrainingService:
         self._pending: list[HistoryRow] = []  # history not yet in a checkpoint transaction
         self._ema_m, self._ema_k = 0.0, 0
         self._predictor: tuple[Predictor, int] | None = None  # (snapshot, its step)
+        # the newest step event's data (as published), None until this model steps in this
+        # process: a step's document and token probabilities are not stored, only its loss
+        self.last_step: dict[str, Any] | None = None
+        self.pace: float | None = None  # steps/s cap of the worker; None: full speed
+        self.probes: list[str] = []  # settings.probes this model's vocabulary can encode
         self.config: GPTConfig | None = None
         self.tokenizer: Tokenizer | None = None
         self.num_params = 0
@@ -124,6 +128,8 @@ class TrainingService:
 
     async def start(self) -> None:
         self.store = await asyncio.to_thread(Store, self.settings.db_path)
+        # event ids above every id of earlier boots, whatever the clock says (app.store)
+        self.bus.raise_floor(self.store.track_event_ids(lambda: self.bus.last_id))
         model = await asyncio.to_thread(self.store.current_model)
         if model is None:
             data = await asyncio.to_thread(fresh_checkpoint, self.settings.seed)
@@ -176,6 +182,8 @@ class TrainingService:
         self.config, self.tokenizer = predictor.config, predictor.tokenizer
         self.num_params = sum(len(row) for rows in d["weights"].values() for row in rows)
         self._predictor = (predictor, ckpt.step)
+        self.probes = usable_probes(self.settings.probes, predictor)
+        self.last_step = None
         self.step = self.checkpoint_step = ckpt.step
         rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
         self.history = [(h.step, h.loss, h.smooth) for h in rows]
@@ -190,6 +198,8 @@ class TrainingService:
         d = await asyncio.to_thread(json.loads, ckpt.data)
         self._predictor = (Predictor.from_dict(d), ckpt.step)
         self.step = self.checkpoint_step = ckpt.step
+        if self.last_step is not None and self.last_step["step"] > ckpt.step:
+            self.last_step = None  # a step of weights that were lost with the worker
         self.history = [h for h in self.history if h[0] <= ckpt.step]
         self._pending = []
         self._restore_ema()
@@ -221,6 +231,7 @@ class TrainingService:
             "checkpoint_every": s.checkpoint_every,
             "snapshot_every": s.snapshot_every,
             "probes": list(s.probes),
+            "pace": self.pace,
         }
 
     async def _ensure_worker(self) -> JobRunner:
@@ -322,7 +333,7 @@ class TrainingService:
             self.run.step = self.step
         self.history.append((self.step, loss, smooth))
         self._pending.append(HistoryRow(self.step, run_id, loss, smooth, p["lr"]))
-        self.bus.publish("step", {"run_id": run_id, **p, "smooth": smooth})
+        self.last_step = self.bus.publish("step", {"run_id": run_id, **p, "smooth": smooth}).data
 
     async def _on_checkpoint(self, p: dict[str, Any]) -> None:
         step = p["step"]
@@ -353,7 +364,7 @@ class TrainingService:
         self.bus.publish(
             "done",
             DoneEvent(
-                run=self._run_info(run),
+                run=self.run_info(run),
                 step=self.step,
                 loss=last[1] if last else None,
                 smooth=last[2] if last else None,
@@ -504,6 +515,20 @@ class TrainingService:
             await self._replace_model(data, json.loads(data)["step"], "upload")
             return self.state()
 
+    async def set_pace(self, steps_per_sec: float | None) -> StateOut:
+        """Cap training at ``steps_per_sec`` (None: full speed), at once, also mid-run. The
+        worker keeps it across pause/resume; a new worker is given it when it starts."""
+        async with self._lock:
+            self.pace = steps_per_sec
+            async with self._spawn_lock:  # a worker starting now was given the old pace
+                if self.runner is not None and self.runner.alive:
+                    try:
+                        await self._command("pace", steps_per_sec=steps_per_sec)
+                    except WorkerUnavailable as e:  # its successor starts with this pace
+                        log.warning("%s", e.detail)
+            self.publish_status()
+            return self.state()
+
     async def checkpoint(self) -> tuple[str, int]:
         """The newest stored checkpoint (JSON text) and its step."""
         ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
@@ -560,7 +585,7 @@ class TrainingService:
 
     # ---------------------------------------------------------------- queries
 
-    def _run_info(self, run: RunRow | None) -> RunInfo | None:
+    def run_info(self, run: RunRow | None) -> RunInfo | None:
         if run is None:
             return None
         return RunInfo(
@@ -595,10 +620,11 @@ class TrainingService:
                 block_size=c.block_size,
             ),
             vocab=self.tokenizer.labels(),
-            probes=list(self.settings.probes),
-            run=self._run_info(self.run),
+            probes=list(self.probes),
+            run=self.run_info(self.run),
             checkpoint_step=self.checkpoint_step,
             worker_pid=self.runner.pid if self.runner is not None and self.runner.alive else None,
+            pace=self.pace,
         )
 
     def publish_status(self) -> Event:
@@ -608,11 +634,22 @@ class TrainingService:
         """The current state as a ``status`` event carrying the bus's latest id (a cursor)."""
         return Event(self.bus.last_id, "status", self.state().model_dump(mode="json"))
 
+    def predictor(self) -> Predictor:
+        """The current model as plain floats: the newest weight snapshot from the worker (at
+        most ``snapshot_every`` steps old while training). Cheap: no copy; do not mutate."""
+        return self._predictor[0]
+
+    @property
+    def predictor_step(self) -> int:
+        """The step of ``predictor()``'s weights."""
+        return self._predictor[1]
+
     def predict(self, prefix: str, k: int = 5) -> PredictOut:
-        predictor, step = self._predictor
+        predictor, step = self._predictor  # one read: a snapshot may land meanwhile
         try:
             probs = predictor.distribution(prefix)
             attention = predictor.attention(prefix)
+            greedy = predictor.greedy(prefix)
         except EngineError as e:
             raise BadInput(str(e)) from None
         labels = predictor.tokenizer.labels()
@@ -625,23 +662,13 @@ class TrainingService:
             top=[TopK(label=labels[i], prob=probs[i]) for i in order],
             tokens=[labels[predictor.tokenizer.bos], *prefix],
             attention=attention,
+            greedy=greedy,
         )
 
     def samples(self, n: int, temperature: float, seed: int | None) -> SamplesOut:
-        predictor, step = self._predictor
+        predictor, step = self._predictor  # one read: a snapshot may land meanwhile
         try:
             names = predictor.sample(n, temperature=temperature, seed=seed)
         except EngineError as e:
             raise BadInput(str(e)) from None
         return SamplesOut(step=step, n=n, temperature=temperature, seed=seed, samples=names)
-
-    def get_history(self, since: int = 0) -> HistoryOut:
-        return HistoryOut(
-            model=self.model,
-            points=[
-                HistoryPoint(step=s, loss=loss, smooth=m)
-                for s, loss, m in self.history
-                if s > since
-            ],
-            runs=[self._run_info(r) for r in self.runs],
-        )

@@ -1,9 +1,31 @@
 """Serve bus events as a Server-Sent Events stream: replay, heartbeats, back-pressure, shutdown.
 
 Built on sse-starlette 3.x rather than ``fastapi.sse`` because it gives what a long-lived
-stream needs and fastapi.sse lacks: ``send_timeout`` (a client whose socket accepts nothing for
-that long is dropped instead of pinning a task), configurable pings, and cooperative shutdown
-(streams end themselves when uvicorn exits, so Ctrl-C / SIGTERM never waits on open streams).
+stream needs and fastapi.sse lacks: ``send_timeout``, configurable pings, and cooperative
+shutdown (streams end themselves when uvicorn exits, so Ctrl-C / SIGTERM never waits on open
+streams).
+
+Delivery policy, in one place (``app.bus`` implements the buffers; settings ``MICROGPT_*``):
+
+- **New client** (no ``Last-Event-ID``): the current state as a ``status`` event whose id is
+  the bus's latest id, then every new event.
+- **Reconnecting client** whose id is still in the replay buffer (every event since the start
+  of the previous run, at most ``REPLAY_MAX_EVENTS`` = 25,000): every event after it, then live
+  ones, no gap, no duplicate, however long the replay. The replay is read from the shared
+  buffer ``CLIENT_BUFFER`` events at a time as the client's socket takes them (nothing copied
+  per client; new events do not count against the client meanwhile). A client that reads so
+  slowly that events it still needs are evicted is closed; it reconnects and, its id now being
+  unknown, is treated as a new client. An unknown id (too old, or from before a restart: ids
+  grow across restarts) likewise gets ``status`` first.
+- **Live client**: new events wait in its own buffer of at most ``CLIENT_BUFFER`` = 1024
+  events and go out together in one write. One that falls further behind is closed; its
+  browser reconnects after ``RETRY_MS`` and catches up from the replay buffer as above. The
+  publisher (the training bridge) never waits for a client.
+- **Send timeout** ``SSE_SEND_TIMEOUT`` = 10 s: a write (event or heartbeat) blocks only while
+  the connection's outgoing buffer is full; if it stays full that long, the connection is
+  closed. So a stuck client costs at most one bounded buffer, for at most that long.
+- **Heartbeat** comments every ``SSE_PING`` = 15 s keep idle connections (and proxies) open.
+- **Shutdown**: streams end by themselves (0.5 s grace), queued events are flushed first.
 """
 
 import asyncio
@@ -52,23 +74,17 @@ def event_stream(
     ping: float = 15.0,
     send_timeout: float = 10.0,
 ) -> EventSourceResponse:
-    """An SSE response that follows ``bus``.
+    """An SSE response that follows ``bus``, with the policy of this module's docstring.
 
-    - New client (no ``Last-Event-ID``): first gets ``initial()`` (the current state as a
-      ``status`` event whose id is the bus's latest id), then every new event.
-    - Reconnecting client: gets every event after its ``Last-Event-ID`` from the replay buffer,
-      then live ones, with no gap and no duplicate (replay and registration happen in one step
-      on the event loop). An id the buffer no longer holds (too old, or from an unknown bus) is
-      treated like a new client: ``initial()`` again, then live events.
+    - ``initial()``: the current state as a ``status`` event whose id is the bus's latest id,
+      sent first to a new client (or one whose ``Last-Event-ID`` is unknown). Subscribing and
+      taking it happen in one step on the event loop: no gap, no duplicate after it.
     - ``render`` turns each bus event into zero or more SSE messages (``ServerSentEvent`` or raw
       bytes); a message without an id gets the bus event's id, so reconnects resume correctly.
       Default: the event as is (``event:`` name, ``data:`` JSON, ``id:``), encoded once per event
       for all clients. Returning nothing skips the event (e.g. to throttle).
-    - Events that pile up while the client is slow are sent together in one write; a client more
-      than the bus's per-client buffer behind is disconnected (its browser reconnects and
-      replays). A client that accepts nothing for ``send_timeout`` seconds is dropped.
-    - Heartbeat comments every ``ping`` seconds keep idle connections open.
-    - On server shutdown the stream ends by itself.
+    - ``ping``, ``send_timeout``: seconds between heartbeat comments, and how long one write may
+      wait on a client that accepts nothing before the stream is closed.
     """
     resume_from = last_event_id(request)
     shutdown = anyio.Event()

@@ -4,11 +4,19 @@ A checkpoint is written in one transaction together with the history rows up to 
 its run's progress, so what is on disk always agrees with itself: after a crash the model, its
 step count and its loss curve come back from the same instant. Calls are synchronous and
 thread-safe (one connection behind a lock); the service runs them via ``asyncio.to_thread``.
+
+Event ids (``app.bus``) must grow across restarts even if the wall clock steps back, so the
+last id issued is kept in ``meta`` (key ``last_event_id``): ``track_event_ids`` names where to
+read it, and every transaction (checkpoints with their history, runs, models) and ``close``
+write it. No write is added per event; a crash can lose the ids issued since the last write
+(one checkpoint interval's events), so the next boot starts ``EVENT_ID_RESERVE`` above the
+stored value.
 """
 
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +58,9 @@ CREATE INDEX IF NOT EXISTS checkpoints_model ON checkpoints (model, id);
 """
 
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
+# ids a crashed boot may have issued after its last write: far more events than are published
+# between two writes (one checkpoint interval), far fewer than the 2**63 ids SQLite can hold
+EVENT_ID_RESERVE = 1_000_000
 
 
 @dataclass
@@ -94,15 +105,32 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._event_ids: Callable[[], int] | None = None
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            try:
+                if self._event_ids is not None:
+                    with self._tx():
+                        pass  # the commit records the last event id
+            finally:
+                self._db.close()
+
+    # -- event ids --
+
+    def track_event_ids(self, last_id: Callable[[], int]) -> int:
+        """Record ``last_id()`` with every write from now on; returns the id this boot's
+        events must start above (the previous boot's last id, plus the crash reserve)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='last_event_id'").fetchone()
+            self._event_ids = last_id
+        return int(row[0]) + EVENT_ID_RESERVE if row else 0
 
     # -- helpers --
 
     def _tx(self):
-        db = self._db
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the commit records the event id."""
+        db, event_ids = self._db, self._event_ids
 
         class _Tx:
             def __enter__(self):
@@ -110,6 +138,12 @@ class Store:
                 return db
 
             def __exit__(self, exc_type, *_):
+                if exc_type is None and event_ids is not None:
+                    db.execute(
+                        "INSERT INTO meta VALUES ('last_event_id', ?) ON CONFLICT (key) DO UPDATE"
+                        " SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                        (str(event_ids()),),
+                    )
                 db.execute("ROLLBACK" if exc_type else "COMMIT")
 
         return _Tx()

@@ -7,10 +7,11 @@ Protocol (pickled tuples over two one-way pipes):
 
 commands in  ``(kind, payload)``: load {checkpoint} (first, to start), train {run_id, steps, lr},
              resume {run_id, elapsed}, pause, stop, step {run_id, new_run, elapsed},
-             load {checkpoint}, shutdown.
+             load {checkpoint}, pace {steps_per_sec (None: full speed)}, shutdown.
 messages out ``(kind, payload)``:
     ready       {pid, step}                          once, after loading the checkpoint
-    step        StepEvent fields except smooth/run_id   after every step
+    step        StepEvent fields except smooth/run_id   after every step (probes: those of
+                ``options["probes"]`` the model's vocabulary can encode)
     weights     {step, weights}                      every ``snapshot_every`` steps, at every stop
     checkpoint  {step, run_id, reason, data, elapsed}  at a run's start, every
                 ``checkpoint_every`` steps, at every pause/stop/finish
@@ -25,9 +26,22 @@ import signal
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterable
 from multiprocessing.connection import Connection
 
-from engine import EngineError, Trainer
+from engine import EngineError, Predictor, Trainer
+
+
+def usable_probes(probes: Iterable[str], predictor: Predictor) -> list[str]:
+    """The probe prefixes this model can answer (an uploaded model may lack a character)."""
+    usable = []
+    for prefix in probes:
+        try:
+            predictor.encode_prefix(prefix)
+        except EngineError:
+            continue
+        usable.append(prefix)
+    return usable
 
 
 class TrainerProcess:
@@ -35,7 +49,10 @@ class TrainerProcess:
         self.trainer, self.out = trainer, out
         self.checkpoint_every = options.get("checkpoint_every", 25)
         self.snapshot_every = options.get("snapshot_every", 5)
-        self.probes = list(options.get("probes", ("", "e")))
+        self.wanted_probes = list(options.get("probes", ("", "e")))
+        self.probes = usable_probes(self.wanted_probes, trainer.predictor())
+        self.pace: float | None = options.get("pace")  # steps/s cap; None: full speed
+        self.last_start = 0.0  # when the latest step (or the segment) began, for the pace
         self.running = False
         self.run_id: int | None = None
         self.elapsed_before = 0.0  # run seconds before the current segment
@@ -49,7 +66,8 @@ class TrainerProcess:
 
     def serve(self, commands: Connection) -> None:
         while True:
-            if self.running and not commands.poll():
+            # between paced steps, wait on the pipe: a command is answered the moment it comes
+            if self.running and not commands.poll(self.wait_time()):
                 self.one_step()
                 continue
             try:
@@ -100,7 +118,14 @@ class TrainerProcess:
             self.reply(True)
         elif kind == "load":
             self.trainer = Trainer.from_dict(json.loads(payload["checkpoint"]))
+            self.probes = usable_probes(self.wanted_probes, self.trainer.predictor())
             self.running, self.run_id = False, None
+            self.reply(True)
+        elif kind == "pace":
+            self.pace = payload.get("steps_per_sec")
+            if self.running:  # measure the new speed afresh, from the step under way
+                self.ends.clear()
+                self.ends.append(self.last_start)
             self.reply(True)
         else:
             self.reply(False, f"unknown command {kind!r}")
@@ -108,17 +133,25 @@ class TrainerProcess:
     def reply(self, ok: bool, reason: str | None = None) -> None:
         self.send("reply", ok=ok, step=self.trainer.step, reason=reason)
 
+    def wait_time(self) -> float:
+        """Seconds until the next step is due: 0 at full speed."""
+        if not self.pace:
+            return 0.0
+        interval = 1.0 / self.pace
+        return min(interval, max(0.0, self.last_start + interval - time.time()))
+
     def start_segment(self, run_id: int, elapsed: float) -> None:
         self.running, self.run_id = True, run_id
         self.elapsed_before = elapsed
-        self.segment_start = time.time()
-        self.ends.clear()
+        self.segment_start = self.last_start = time.time()  # paced from here: the first step
+        self.ends.clear()  # comes one interval later, so the measured rate is the pace
         self.ends.append(self.segment_start)
 
     # -- one step --
 
     def one_step(self) -> None:
         t = self.trainer
+        self.last_start = time.time()
         rec = t.train_step()
         now = time.time()
         self.ends.append(now)

@@ -1,16 +1,22 @@
 """The JSON API: state, training commands, predictions, samples, history, checkpoints."""
 
+import bisect
+import copy
+from operator import itemgetter
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 from starlette.datastructures import UploadFile
 
 from app.deps import ServiceDep
 from app.schemas import (
     ErrorOut,
     HistoryOut,
+    HistoryPoint,
+    PaceIn,
     PredictOut,
     ResetIn,
     SamplesOut,
@@ -66,6 +72,16 @@ async def single_step(service: ServiceDep) -> StateOut:
     return await service.single_step()
 
 
+@router.post("/pace", response_model=StateOut, responses=INVALID)
+async def pace(body: PaceIn, service: ServiceDep) -> StateOut:
+    """Cap the training speed at ``steps_per_sec`` (0.5..200), or null for full speed.
+
+    Applies at once, also mid-run, and holds across pause/resume (not across a server restart).
+    Speeds and ETAs in step events stay measured, so they show the capped rate.
+    """
+    return await service.set_pace(body.steps_per_sec)
+
+
 @router.post("/reset", response_model=StateOut, responses={**COMMAND, **INVALID})
 async def reset(service: ServiceDep, body: ResetIn | None = None) -> StateOut:
     """A fresh model (new seed optional; default: the current one). Its history starts empty."""
@@ -75,14 +91,18 @@ async def reset(service: ServiceDep, body: ResetIn | None = None) -> StateOut:
 @router.get("/predict", response_model=PredictOut, responses=INVALID)
 async def predict(
     service: ServiceDep,
-    prefix: Annotated[str, Query(description="letters a-z, at most block_size - 1")] = "",
+    prefix: Annotated[
+        str, Query(description="characters of the model's vocabulary, at most block_size - 1")
+    ] = "",
     k: Annotated[int, Query(ge=1, le=27, description="how many top characters")] = 5,
 ) -> PredictOut:
-    """Next-character distribution after [BOS] + prefix, top-k, and attention weights.
+    """Next-character distribution after [BOS] + prefix, top-k, attention weights, and the
+    greedy completion (``greedy``: the most likely character at each position until [BOS]).
 
-    Answered in the web process from the newest weight snapshot (about a millisecond).
+    Answered in the web process (in a thread) from the newest weight snapshot, in a few ms. A
+    character outside the model's vocabulary: 422 naming the allowed ones.
     """
-    return service.predict(prefix, k)
+    return await run_in_threadpool(service.predict, prefix, k)
 
 
 @router.get("/samples", response_model=SamplesOut, responses=INVALID)
@@ -96,10 +116,48 @@ async def samples(
     return await run_in_threadpool(service.samples, n, temperature, seed)
 
 
+HISTORY_POINTS = TypeAdapter(list[HistoryPoint])
+HISTORY_SLICE = 2000  # points serialised per call: ~1 ms holding the GIL
+
+
 @router.get("/history", response_model=HistoryOut)
-async def history(service: ServiceDep, since: Annotated[int, Query(ge=0)] = 0) -> HistoryOut:
-    """The loss curve of the current model (step, loss, smoothed loss) and its runs."""
-    return service.get_history(since)
+async def history(
+    service: ServiceDep,
+    since: Annotated[
+        int, Query(ge=0, description="only the points after this step; 0 (default): all")
+    ] = 0,
+) -> Response:
+    """The loss curve of the current model (step, loss, smoothed loss) and its runs.
+
+    ``?since=<step>`` returns only the points after that step (``runs`` and ``model`` in full):
+    a chart that already holds the points up to ``since`` fetches just the newer ones when its
+    stream reconnects. If ``model`` differs from the chart's, the model was replaced: fetch
+    again without ``since``.
+
+    The response is built and serialised in a worker thread (10,000 points take ~20 ms), from a
+    snapshot taken on the event loop, so a long curve never stalls the live streams.
+    """
+    # The snapshot: one consistent instant, cheap (a slice of the step-ordered tuples, copies
+    # of the run rows); the bridge task updates these only on the event loop.
+    points = service.history
+    tail = points[bisect.bisect_right(points, since, key=itemgetter(0)) :]
+    model, runs = service.model, [copy.copy(run) for run in service.runs]
+
+    def build() -> bytes:
+        # In slices: serialising is one long call that holds the GIL, and the event loop
+        # needs the GIL too (50,000 points in one piece would still stall it ~20 ms).
+        head = HistoryOut(model=model, points=[], runs=[service.run_info(r) for r in runs])
+        parts = []
+        for i in range(0, len(tail), HISTORY_SLICE):
+            piece = [
+                HistoryPoint(step=s, loss=loss, smooth=m)
+                for s, loss, m in tail[i : i + HISTORY_SLICE]
+            ]
+            parts.append(HISTORY_POINTS.dump_json(piece)[1:-1])
+        body = b'"points":[' + b",".join(parts) + b"]"
+        return head.model_dump_json().encode().replace(b'"points":[]', body, 1)  # the first
+
+    return Response(await run_in_threadpool(build), media_type="application/json")
 
 
 @router.get(

@@ -9,10 +9,10 @@ Controls post to /ui/* routes that call the service and answer with the controls
 """
 
 import asyncio
+import html
 import json
 import math
 import time
-import weakref
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from app.bus import Event
 from app.deps import ServiceDep
 from app.routes.events import service_stream
+from app.schemas import PACE_MAX, PACE_MIN
 from app.service import ServiceError, TrainingService
 from app.templating import (
     LN_VOCAB,
@@ -38,6 +39,8 @@ from engine import EngineError, Predictor, Trainer, load_names
 router = APIRouter(include_in_schema=False)
 
 PROBE = "e"  # the prefix whose distribution rides on the stream (settings.probes has it)
+FALLBACK_PROBE = ""  # for a model whose vocabulary has no "e": how names start
+PACES = (None, 20.0, 5.0, 1.0)  # the speed menu, steps/s (None: full speed)
 DEFAULT_PREFIX = ""  # the prefix box starts empty: what does a name start with?
 DEFAULT_STEPS = 500
 MAX_STEPS = 10_000
@@ -112,6 +115,69 @@ def model_view(state: dict) -> dict:
     }
 
 
+def probe_prefix(state: dict) -> str:
+    """The prefix the probe card follows: "e", or how names start when the model's vocabulary
+    has no "e" (a checkpoint trained on other documents)."""
+    return PROBE if PROBE in state["probes"] else FALLBACK_PROBE
+
+
+def probe_text(state: dict) -> dict:
+    """The probe card's heading and explanation, saying which prefix it follows."""
+    prefix = probe_prefix(state)
+    return {
+        "prefix": prefix,
+        "title": f"What comes after “{prefix}”?" if prefix else "What comes first, after [BOS]?",
+        "missing": None if prefix == PROBE else PROBE,
+    }
+
+
+def vocab_hint(state: dict) -> str:
+    """What the prefix box accepts, from the model's vocabulary."""
+    chars = [label for label in state["vocab"] if len(label) == 1]
+    if "".join(chars) == "abcdefghijklmnopqrstuvwxyz":
+        what = "letters a–z"
+    else:
+        what = "characters " + " ".join(chars[:40]) + (" …" if len(chars) > 40 else "")
+    return f"{what}, up to {state['config']['block_size'] - 1}; empty asks how names start"
+
+
+def pace_label(pace: float | None) -> str:
+    if pace is None:
+        return "full"
+    return f"{pace:g} step/s" if pace == 1 else f"{pace:g} steps/s"
+
+
+def pace_view(state: dict, message: str | None = None) -> dict:
+    """The speed menu with the service's pace selected (added to the menu if it is another)."""
+    current = state.get("pace")
+    paces = list(PACES)
+    if current not in paces:
+        paces = [None, *sorted([*PACES[1:], current], reverse=True)]
+    return {
+        "options": [
+            {
+                "value": "" if p is None else f"{p:g}",
+                "label": pace_label(p),
+                "selected": p == current,
+            }
+            for p in paces
+        ],
+        "message": message,
+    }
+
+
+def parse_pace(raw: str | None) -> float | None:
+    if raw is None or raw.strip() in ("", "full"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"speed must be a number of steps per second, got {raw!r}") from None
+    if not (math.isfinite(value) and PACE_MIN <= value <= PACE_MAX):
+        raise ValueError(f"speed must be from {PACE_MIN:g} to {PACE_MAX:g} steps/s, got {raw!r}")
+    return value
+
+
 def progress_from(state: dict, step: dict | None) -> dict:
     """Progress of the current (or latest) run: from its latest step event when we have it."""
     run = state.get("run")
@@ -163,9 +229,21 @@ def run_summary(service: TrainingService, state: dict) -> dict | None:
     return summary_view(run, points[0][1], points[-1][2])
 
 
+def current_probe(service: TrainingService, state: dict) -> dict:
+    """The probe card's bars from the service's current weights (a fraction of a ms)."""
+    probs = service.predictor().distribution(probe_prefix(state))
+    return probe_view(state, probs, service.predictor_step)
+
+
 def probe_view(state: dict, probs: list[float], step: int) -> dict:
-    p0 = initial_distribution(state["seed"], PROBE, len(probs))
-    return dist_view(PROBE, probs, p0, state["vocab"], step)
+    prefix = probe_prefix(state)
+    p0 = initial_distribution(state["seed"], prefix, len(probs))
+    return dist_view(prefix, probs, p0, state["vocab"], step)
+
+
+def greedy_view(prefix: str, greedy: str) -> dict:
+    """The greedy completion split into what was typed and what the model adds."""
+    return {"typed": prefix, "added": greedy[len(prefix) :], "text": greedy}
 
 
 def predict_view(service: TrainingService, prefix: str) -> dict:
@@ -179,6 +257,7 @@ def predict_view(service: TrainingService, prefix: str) -> dict:
     return {
         "error": None,
         "prefix": prefix,
+        "greedy": greedy_view(prefix, out.greedy),
         "dist": dist_view(prefix, out.probs, p0, out.vocab, out.step),
         **attention_view(out.tokens, out.attention),
     }
@@ -211,8 +290,9 @@ def partial(target: str, html: str, swap: str = "innerMorph") -> str:
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, service: ServiceDep) -> HTMLResponse:
     state = service.state().model_dump(mode="json")
-    step = latest_step(service, state["model"])
-    probe = service.predict(PROBE)
+    step = service.last_step
+    # a few ms of pure Python (the greedy completion runs the model up to 8 times)
+    predict = await asyncio.to_thread(predict_view, service, DEFAULT_PREFIX)
     context = {
         "model": model_view(state),
         "status": status_view(state),
@@ -221,10 +301,12 @@ async def index(request: Request, service: ServiceDep) -> HTMLResponse:
         if step
         else None,
         "trained_steps": state["step"],
-        "probe_prefix": PROBE,
-        "probe": probe_view(state, probe.probs, probe.step),
+        "probe_text": probe_text(state),
+        "probe": current_probe(service, state),
+        "vocab_hint": vocab_hint(state),
+        "pace": pace_view(state),
         "prefix": DEFAULT_PREFIX,
-        "predict": predict_view(service, DEFAULT_PREFIX),
+        "predict": predict,
         "temperature": DEFAULT_TEMPERATURE,
         "samples": {"names": [], "error": None},
         "summary": run_summary(service, state),
@@ -238,7 +320,8 @@ async def index(request: Request, service: ServiceDep) -> HTMLResponse:
 
 @router.get("/ui/predict", response_class=HTMLResponse)
 async def ui_predict(service: ServiceDep, prefix: str = "") -> HTMLResponse:
-    return HTMLResponse(render("predict", predict=predict_view(service, prefix)))
+    predict = await asyncio.to_thread(predict_view, service, prefix)
+    return HTMLResponse(render("predict", predict=predict))
 
 
 @router.get("/ui/samples", response_class=HTMLResponse)
@@ -316,6 +399,22 @@ async def ui_step(service: ServiceDep) -> HTMLResponse:
     return await command(service, service.single_step())
 
 
+@router.post("/ui/pace", response_class=HTMLResponse)
+async def ui_pace(
+    service: ServiceDep, steps_per_sec: Annotated[str | None, Form()] = None
+) -> HTMLResponse:
+    """Set the speed cap; answers the speed menu (other tabs follow by the status event)."""
+    message = None
+    try:
+        await service.set_pace(parse_pace(steps_per_sec))
+    except ValueError as e:
+        message = str(e)
+    except ServiceError as e:
+        message = e.detail
+    state = service.state().model_dump(mode="json")
+    return HTMLResponse(render("pace", pace=pace_view(state, message)))
+
+
 @router.post("/ui/reset", response_class=HTMLResponse)
 async def ui_reset(service: ServiceDep, seed: Annotated[str | None, Form()] = None) -> HTMLResponse:
     try:
@@ -330,16 +429,6 @@ async def ui_reset(service: ServiceDep, seed: Annotated[str | None, Form()] = No
 # ---------- the stream ----------
 
 
-# The newest step event any stream has seen, per service, so a reload can show this step's
-# recipe (the service keeps history points, not whole step events).
-LATEST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # service -> (model, step)
-
-
-def latest_step(service: TrainingService, model: int) -> dict | None:
-    seen = LATEST.get(service)
-    return seen[1] if seen and seen[0] == model else None
-
-
 class FragmentRenderer:
     """Per client: bus events in, SSE messages out (HTML fragments, chart points, nudges)."""
 
@@ -348,7 +437,8 @@ class FragmentRenderer:
         state = service.state()
         self.model, self.seed = state.model, state.seed
         self.last_render = self.last_refresh = 0.0
-        self.step: dict | None = latest_step(service, self.model)
+        self.step: dict | None = service.last_step  # this client's latest step event
+        self.pace: object = ...  # the speed this client's menu shows (unknown: render it)
 
     def __call__(self, event: Event) -> list[ServerSentEvent]:
         handler = getattr(self, f"on_{event.name}", None)
@@ -359,7 +449,6 @@ class FragmentRenderer:
 
     def on_step(self, d: dict) -> list[ServerSentEvent]:
         self.step = d
-        LATEST[self.service] = (self.model, d)
         point = {"step": d["step"], "loss": d["loss"], "smooth": d["smooth"], "model": self.model}
         out = [ServerSentEvent(data=json.dumps(point), event="point")]
         now = time.monotonic()
@@ -374,7 +463,8 @@ class FragmentRenderer:
 
     def step_fragments(self, d: dict) -> list[str]:
         state = self.state()
-        probs = next((p["probs"] for p in d.get("probes", []) if p["prefix"] == PROBE), None)
+        prefix = probe_prefix(state)
+        probs = next((p["probs"] for p in d.get("probes", []) if p["prefix"] == prefix), None)
         parts = [
             partial("progress", render("progress", progress=progress_from(state, d))),
             partial(
@@ -396,18 +486,19 @@ class FragmentRenderer:
         if state["model"] != self.model:
             self.model, self.step = state["model"], None
         status = status_view(state)
-        return [
-            self.html(
-                partial("status", render("status", status=status)),
-                partial("controls", render("controls", status=status, message=None)),
-                partial("progress", render("progress", progress=progress_from(state, self.step))),
-                partial(
-                    "summary",
-                    render("summary", summary=run_summary(self.service, state)),
-                    "innerHTML",
-                ),
-            )
+        parts = [
+            partial("status", render("status", status=status)),
+            partial("controls", render("controls", status=status, message=None)),
+            partial("progress", render("progress", progress=progress_from(state, self.step))),
+            partial(
+                "summary", render("summary", summary=run_summary(self.service, state)), "innerHTML"
+            ),
         ]
+        if state.get("pace") != self.pace:  # only then: a re-render closes an open menu
+            self.pace = state.get("pace")
+            # innerHTML, not a morph: a morph leaves a select the user has touched as it was
+            parts.append(partial("pace", render("pace", pace=pace_view(state)), "innerHTML"))
+        return [self.html(*parts)]
 
     def on_done(self, d: dict) -> list[ServerSentEvent]:
         first = None
@@ -426,12 +517,14 @@ class FragmentRenderer:
     def on_reset(self, d: dict) -> list[ServerSentEvent]:
         self.model, self.seed, self.step = d["model"], d["seed"], None
         state = self.state()
-        probe = self.service.predict(PROBE)
         return [
             ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
             self.html(
                 partial("recipe", render("recipe", recipe=None, trained_steps=state["step"])),
-                partial("dist", render("dist", d=probe_view(state, probe.probs, probe.step))),
+                partial("h-dist", html.escape(probe_text(state)["title"]), "innerHTML"),
+                partial("probe-explain", render("probe_explain", probe_text=probe_text(state))),
+                partial("dist", render("dist", d=current_probe(self.service, state))),
+                partial("prefix-help", html.escape(vocab_hint(state)), "innerHTML"),
                 partial("summary", "", "innerHTML"),
             ),
             ServerSentEvent(data="{}", event="model-updated"),

@@ -1,6 +1,10 @@
-"""Checkpoint download and upload round-trip the model exactly."""
+"""Checkpoint download and upload round-trip the model exactly; uploads of other vocabularies."""
+
+import json
 
 import pytest
+
+from engine import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +62,42 @@ def test_continues_training_from_an_uploaded_checkpoint(server):
     state = train(server, 5)
 
     assert state["step"] == step + 5
+
+
+def upload_custom_vocabulary(server):
+    """A model trained on other documents: its vocabulary is a, b, o (no "e")."""
+    data = json.dumps(Trainer(docs=["abba", "bob"]).to_dict())
+    response = server.post(
+        "/api/checkpoint", content=data, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_rejects_a_prefix_outside_an_uploaded_vocabulary_naming_its_characters(server):
+    state = upload_custom_vocabulary(server)
+
+    response = server.get("/api/predict", params={"prefix": "be"})
+
+    assert state["vocab"] == ["a", "b", "o", "[BOS]"]
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "'e'" in detail and "allowed: abo" in detail
+    assert "abcdefghijklmnopqrstuvwxyz" not in detail
+
+
+def test_trains_a_model_whose_vocabulary_has_no_probe_character(server, open_events):
+    state = upload_custom_vocabulary(server)
+    stream = open_events(server.url)
+    stream.wait_event("status")
+
+    assert server.post("/api/train", {"steps": 10}).status_code == 200
+    done = server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 10)
+
+    assert state["probes"] == [""]  # "e" cannot be asked of this model
+    assert done["worker_pid"] is not None
+    steps = stream.named("step")
+    assert [p["prefix"] for p in steps[-1].data["probes"]] == [""]
+    assert len(steps[-1].data["probes"][0]["probs"]) == 4
+    body = server.get("/api/predict", params={"prefix": "ab"}).json()
+    assert body["greedy"].startswith("ab") and set(body["greedy"]) <= set("abo")

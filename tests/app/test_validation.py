@@ -5,6 +5,8 @@ import json
 import httpx
 import pytest
 
+from engine import Predictor
+
 
 def get(url, path, **params):
     return httpx.get(url + path, params=params, timeout=30)
@@ -196,3 +198,14 @@ def test_publishes_an_openapi_spec_with_the_schemas(live_server):
     assert response.status_code == 200
     schemas = response.json()["components"]["schemas"]
     assert {"StateOut", "TrainIn", "PredictOut", "HistoryOut", "SamplesOut"} <= set(schemas)
+
+
+def test_predict_answers_the_greedy_completion_of_the_served_weights(live_server):
+    checkpoint = get(live_server, "/api/checkpoint").json()
+
+    response = get(live_server, "/api/predict", prefix="em")
+
+    assert response.status_code == 200
+    greedy = response.json()["greedy"]
+    assert greedy.startswith("em") and len(greedy) <= 8
+    assert greedy == Predictor.from_dict(checkpoint).greedy("em")
