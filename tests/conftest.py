@@ -226,6 +226,14 @@ def server_factory(tmp_path_factory):
             server.kill()
 
 
+@pytest.fixture(scope="module")
+def server(server_factory):
+    """A fresh server of the test module's own, on a new data dir, stopped after the module."""
+    server = server_factory()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_server(server_factory) -> str:
     return server_factory().url

@@ -2,16 +2,7 @@
 
 import json
 
-import pytest
-
 from engine import Trainer
-
-
-@pytest.fixture(scope="module")
-def server(server_factory):
-    server = server_factory()
-    yield server
-    server.stop()
 
 
 def train(server, steps):

@@ -9,13 +9,6 @@ import pytest
 from engine import Trainer
 
 
-@pytest.fixture(scope="module")
-def server(server_factory):
-    server = server_factory()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def idle(server):
     """The server is idle (any run from an earlier test is stopped)."""

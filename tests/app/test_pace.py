@@ -5,13 +5,6 @@ import time
 import pytest
 
 
-@pytest.fixture(scope="module")
-def server(server_factory):
-    server = server_factory()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def idle(server):
     """An idle server at full speed; back to full speed (and idle) after the test."""

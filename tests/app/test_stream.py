@@ -12,13 +12,6 @@ STEP50_LOSS = 2.4203954240114873  # step 50 of the 500-step reference run
 
 
 @pytest.fixture(scope="module")
-def server(server_factory):
-    server = server_factory()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def run40(server, connect_events):
     """A client connects, then a fresh model trains 40 steps; the client's events."""
     stream = connect_events(server.url)

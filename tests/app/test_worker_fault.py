@@ -11,13 +11,6 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def server(server_factory):
-    server = server_factory()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def killed(server, connect_events):
     """Train, then SIGKILL the training process mid-run; the events the client saw."""
     stream = connect_events(server.url)
