@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(
-        BodyLimit, default=settings.max_body, per_path={"/api/checkpoint": settings.max_upload}
+        BodyLimit,
+        default=settings.max_body,
+        per_path={"/api/checkpoint": settings.max_upload, "/ui/checkpoint": settings.max_upload},
     )
     app.include_router(health.router)
     app.include_router(api.router)

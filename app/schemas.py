@@ -50,6 +50,12 @@ class StateOut(BaseModel):
     num_params: int
     config: ModelConfig
     vocab: list[str] = Field(description="display labels in vocabulary order")
+    dataset: Literal["names", "custom"] = Field(
+        "names",
+        description="what the model trains on: the shipped names, or the documents carried "
+        "inside its checkpoint",
+    )
+    num_docs: int = Field(0, description="documents in the model's dataset")
     probes: list[str] = Field(
         description="prefixes whose distribution rides on step events (those the model's "
         "vocabulary can encode)"

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from app.bus import Event, EventBus
@@ -38,7 +39,7 @@ from app.settings import Settings
 from app.store import HistoryRow, RunRow, Store
 from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
-from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer
+from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_names
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,13 @@ class BadInput(ServiceError):
 
 class WorkerUnavailable(ServiceError):
     status_code = 503
+
+
+@cache
+def shipped_names() -> tuple[frozenset[str], int]:
+    """The shipped names dataset as a set (for membership) and its number of documents."""
+    names = load_names()
+    return frozenset(names), len(names)
 
 
 def fresh_checkpoint(seed: int) -> str:
@@ -123,6 +131,9 @@ class TrainingService:
         self.config: GPTConfig | None = None
         self.tokenizer: Tokenizer | None = None
         self.num_params = 0
+        self.dataset = "names"  # or "custom": documents carried inside the checkpoint
+        self.documents: frozenset[str] = frozenset()  # the dataset, for "is this a real one?"
+        self.num_docs = 0
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -183,6 +194,12 @@ class TrainingService:
         self.num_params = sum(len(row) for rows in d["weights"].values() for row in rows)
         self._predictor = (predictor, ckpt.step)
         self.probes = usable_probes(self.settings.probes, predictor)
+        self.dataset = "names" if d.get("dataset", "names") == "names" else "custom"
+        if self.dataset == "names":
+            self.documents, self.num_docs = await asyncio.to_thread(shipped_names)
+        else:
+            docs = d.get("docs") or []
+            self.documents, self.num_docs = frozenset(docs), len(docs)
         self.last_step = None
         self.step = self.checkpoint_step = ckpt.step
         rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
@@ -620,6 +637,8 @@ class TrainingService:
                 block_size=c.block_size,
             ),
             vocab=self.tokenizer.labels(),
+            dataset=self.dataset,
+            num_docs=self.num_docs,
             probes=list(self.probes),
             run=self.run_info(self.run),
             checkpoint_step=self.checkpoint_step,

@@ -11,7 +11,12 @@ from fastapi.templating import Jinja2Templates
 from app.paths import TEMPLATES_DIR
 
 BOS = "[BOS]"
-LN_VOCAB = math.log(27)  # loss of a uniform guess over 27 tokens, ≈ 3.2958
+
+
+def uniform_loss(vocab_size: int) -> float:
+    """The loss of a uniform guess over the vocabulary: ln V (ln 27 ≈ 3.2958 for names)."""
+    return math.log(vocab_size)
+
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["static"] = lambda path: f"/static/{path}"
@@ -32,14 +37,36 @@ _VIRIDIS = [
 ]
 
 
-def viridis(t: float) -> tuple[str, str]:
-    """Background colour for t in [0, 1] and a readable text colour on it."""
+def _luminance(rgb: tuple[int, ...]) -> float:
+    """WCAG relative luminance of an sRGB colour."""
+    lin = [(c / 255) / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+_DARK_TEXT, _LIGHT_TEXT = (0, 0, 0), (0xFF, 0xFF, 0xFF)  # #111 would dip to 4.36:1 mid-scale
+
+
+def contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """WCAG contrast ratio of two sRGB colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def viridis_rgb(t: float) -> tuple[int, int, int]:
     t = min(1.0, max(0.0, t))
     x = t * (len(_VIRIDIS) - 1)
     i = min(int(x), len(_VIRIDIS) - 2)
     f = x - i
     r, g, b = (round(a + (c - a) * f) for a, c in zip(_VIRIDIS[i], _VIRIDIS[i + 1], strict=True))
-    return f"rgb({r} {g} {b})", ("#111" if t > 0.55 else "#fff")
+    return r, g, b
+
+
+def viridis(t: float) -> tuple[str, str]:
+    """Background colour for t in [0, 1] and the text colour (near-black or white) that
+    contrasts more with it (at least 4.5:1 everywhere on the scale)."""
+    rgb = viridis_rgb(t)
+    dark = contrast(rgb, _DARK_TEXT) >= contrast(rgb, _LIGHT_TEXT)
+    return "rgb({} {} {})".format(*rgb), ("#000" if dark else "#fff")
 
 
 def prob_colour(p: float) -> tuple[str, str]:

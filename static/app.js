@@ -1,15 +1,22 @@
 // microgpt-live: the only hand-written JavaScript. Everything else is server-rendered HTML that
 // htmx swaps in from the one event stream (#stream, hx-sse:connect="/ui/events").
 // This file does what hypermedia cannot: the uPlot loss chart (fed by the stream's JSON `point`
-// events, seeded from GET /api/history), the "live / reconnecting…" indicator, and the
-// temperature slider's read-out.
+// events, seeded from GET /api/history) with its text description for screen readers, the
+// "live / reconnecting…" indicator, and the temperature slider's read-out.
 (() => {
   "use strict";
 
-  const LN27 = Math.log(27);
   const stream = document.getElementById("stream");
   const chartBox = document.getElementById("loss-chart");
+  const chartDesc = document.getElementById("loss-desc");
   const conn = document.getElementById("conn");
+
+  // The vocabulary size of the current model, from the server-rendered facts chips (re-rendered
+  // when the model changes): a uniform guess over V tokens scores ln V.
+  function vocabSize() {
+    const v = Number(document.getElementById("model-facts")?.dataset.vocabSize);
+    return v > 1 ? v : 27;
+  }
 
   // ---------- loss chart ----------
 
@@ -17,6 +24,7 @@
   let plot = null;
   let dirty = false;
   let model = null; // the model generation the points belong to
+  let plotVocab = null; // the vocabulary size the plot's uniform-guess line was made for
 
   function css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -26,8 +34,14 @@
     const steps = [...points.keys()].sort((a, b) => a - b);
     const loss = steps.map((s) => points.get(s)[0]);
     const smooth = steps.map((s) => points.get(s)[1]);
-    const ref = steps.map(() => LN27);
+    const uniform = Math.log(plotVocab ?? vocabSize());
+    const ref = steps.map(() => uniform);
     return [steps, loss, smooth, ref];
+  }
+
+  // Tick labels: one decimal, or two when a tick needs them (0.25 must not read "0.3").
+  function decimals(vals) {
+    return vals.some((v) => v != null && Math.abs(v * 10 - Math.round(v * 10)) > 1e-6) ? 2 : 1;
   }
 
   function fmt(v, digits) {
@@ -37,6 +51,8 @@
   function makePlot() {
     if (!chartBox || typeof uPlot === "undefined") return;
     if (plot) plot.destroy();
+    plotVocab = vocabSize();
+    const uniform = Math.log(plotVocab);
     const ink = css("--muted");
     const line = css("--line");
     const accent = css("--accent");
@@ -58,7 +74,7 @@
         hooks: { setCursor: [showLatestInLegend] },
         axes: [
           { ...axis, label: "step", labelSize: 18, labelFont: "12px system-ui, sans-serif" },
-          { ...axis, size: 44, values: (u, vals) => vals.map((v) => v.toFixed(1)) },
+          { ...axis, size: 44, values: (u, vals) => vals.map((v) => v.toFixed(decimals(vals))) },
         ],
         series: [
           { label: "step", value: (u, v) => (v == null ? "–" : String(v)) },
@@ -78,18 +94,25 @@
             value: (u, v) => fmt(v, 3),
           },
           {
-            label: "uniform guess (ln 27)",
+            label: `uniform guess (ln ${plotVocab})`,
             stroke: ink,
             width: 1,
             dash: [6, 5],
             points: { show: false },
-            value: () => LN27.toFixed(2),
+            value: () => uniform.toFixed(2),
           },
         ],
       },
       chartData(),
       chartBox,
     );
+    // the canvas is a picture: name it, and point to the text that says what it shows
+    const canvas = plot.root.querySelector("canvas");
+    if (canvas) {
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", "Loss per training step");
+      canvas.setAttribute("aria-describedby", "loss-desc");
+    }
     showCount();
   }
 
@@ -102,7 +125,7 @@
   function redraw() {
     if (!dirty) return;
     dirty = false;
-    if (!plot) makePlot();
+    if (!plot || plotVocab !== vocabSize()) makePlot();
     else {
       plot.setData(chartData());
       showLatestInLegend(plot);
@@ -115,6 +138,28 @@
     chartBox.dataset.points = String(points.size); // for tests and curious readers
     const empty = document.getElementById("loss-empty");
     if (empty) empty.hidden = points.size > 0;
+    describe();
+  }
+
+  // What the chart shows, in words (the canvas's description; not a live region).
+  function describe() {
+    if (!chartDesc) return;
+    const v = plotVocab ?? vocabSize();
+    const uniform = `a uniform guess over ${v} tokens scores ${Math.log(v).toFixed(2)}`;
+    if (points.size === 0) {
+      chartDesc.textContent = `No training steps yet; ${uniform}.`;
+      return;
+    }
+    let first = Infinity;
+    let last = -Infinity;
+    for (const s of points.keys()) {
+      if (s < first) first = s;
+      if (s > last) last = s;
+    }
+    const [loss, smooth] = points.get(last);
+    chartDesc.textContent =
+      `Loss over steps ${first} to ${last}: at step ${last} the loss is ${fmt(loss, 3)}, ` +
+      `smoothed ${fmt(smooth, 3)}, started at ${fmt(points.get(first)[1], 3)}; ${uniform}.`;
   }
 
   function schedule() {
@@ -157,13 +202,15 @@
   });
   document.addEventListener("chart-reset", (evt) => {
     points.clear();
+    if (plot) plot.destroy(); // a fresh plot: no axes left over from the old model's scale
+    plot = null;
     try {
       model = JSON.parse(evt.detail.data).model;
     } catch (e) {
       model = null;
     }
     dirty = true;
-    redraw();
+    redraw(); // made for the new model's vocabulary
   });
 
   if (chartBox) {

@@ -202,6 +202,12 @@ async def upload_checkpoint(request: Request, service: ServiceDep) -> StateOut:
 
     Validated by the engine; 409 while a run is training. The model starts a new history.
     """
+    return await service.upload(await checkpoint_upload(request))
+
+
+async def checkpoint_upload(request: Request) -> bytes:
+    """The uploaded checkpoint's bytes: the JSON body, or the form field ``file``
+    (also used by the page's upload form, POST /ui/checkpoint)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
@@ -212,4 +218,4 @@ async def upload_checkpoint(request: Request, service: ServiceDep) -> StateOut:
         raw = await request.body()
     if not raw.strip():
         raise BadInput("the checkpoint upload is empty")
-    return await service.upload(raw)
+    return raw

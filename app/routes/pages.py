@@ -22,19 +22,21 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.bus import Event
 from app.deps import ServiceDep
+from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
 from app.schemas import PACE_MAX, PACE_MIN
 from app.service import ServiceError, TrainingService
 from app.templating import (
-    LN_VOCAB,
     attention_view,
     dist_view,
     duration,
+    pct,
     progress_view,
     recipe_view,
     templates,
+    uniform_loss,
 )
-from engine import EngineError, Predictor, Trainer, load_names
+from engine import EngineError, Predictor, Trainer
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,11 +50,6 @@ DEFAULT_TEMPERATURE = 0.5
 N_SAMPLES = 10
 FRAGMENT_INTERVAL = 0.25  # seconds between fragment renders per client (a run's last step always)
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
-
-_NAMES = load_names()
-NUM_DOCS = len(_NAMES)
-KNOWN_NAMES = frozenset(_NAMES)  # the dataset, to mark samples as memorised or invented
-del _NAMES
 
 
 @lru_cache(maxsize=8)
@@ -102,16 +99,30 @@ def status_view(state: dict) -> dict:
     }
 
 
+def doc_word(state: dict, n: int = 2) -> str:
+    """What the model's documents are called: names (the shipped dataset) or documents."""
+    word = "name" if state.get("dataset", "names") == "names" else "document"
+    return word if n == 1 else word + "s"
+
+
 def model_view(state: dict) -> dict:
+    """The model-facts chips, the uniform-guess level and the prefix box's limit."""
     c = state["config"]
+    v = c["vocab_size"]
     return {
         "num_params": state["num_params"],
-        "vocab_size": c["vocab_size"],
+        "step": state["step"],
+        "vocab_size": v,
         "block_size": c["block_size"],
+        "max_prefix": c["block_size"] - 1,
         "n_layer": c["n_layer"],
         "n_head": c["n_head"],
         "n_embd": c["n_embd"],
-        "num_docs": NUM_DOCS,
+        "dataset": state["dataset"],
+        "num_docs": state["num_docs"],
+        "doc_word": doc_word(state, state["num_docs"]),
+        "uniform_loss": uniform_loss(v),
+        "uniform_pct": pct(1 / v),
     }
 
 
@@ -124,10 +135,14 @@ def probe_prefix(state: dict) -> str:
 def probe_text(state: dict) -> dict:
     """The probe card's heading and explanation, saying which prefix it follows."""
     prefix = probe_prefix(state)
+    v = state["config"]["vocab_size"]
     return {
         "prefix": prefix,
         "title": f"What comes after “{prefix}”?" if prefix else "What comes first, after [BOS]?",
         "missing": None if prefix == PROBE else PROBE,
+        "vocab_size": v,
+        "uniform_pct": pct(1 / v),
+        "docs": doc_word(state),
     }
 
 
@@ -203,10 +218,14 @@ def progress_from(state: dict, step: dict | None) -> dict:
     return progress_view(state["step"], 0, DEFAULT_STEPS)
 
 
-def summary_view(run: dict | None, first_loss: float | None, last_smooth: float | None):
+def summary_view(
+    state: dict, run: dict | None, first_loss: float | None, last_smooth: float | None
+):
     """The short report of a finished run, or None."""
     if not run or run["status"] != "done" or last_smooth is None:
         return None
+    v = state["config"]["vocab_size"]
+    uniform = uniform_loss(v)
     seconds = run.get("elapsed") or 0.0
     if seconds <= 0 and run.get("ended_at"):
         seconds = run["ended_at"] - run["started_at"]
@@ -214,8 +233,12 @@ def summary_view(run: dict | None, first_loss: float | None, last_smooth: float 
         "steps": run["steps"],
         "time": duration(seconds) if seconds > 0 else "–",
         "rate": f"{run['steps'] / seconds:.1f} steps/s" if seconds > 0 else "–",
-        "first_loss": first_loss if first_loss is not None else LN_VOCAB,
+        "first_loss": first_loss if first_loss is not None else uniform,
         "last_smooth": last_smooth,
+        "vocab_size": v,
+        "uniform": uniform,
+        "learned": last_smooth < uniform,
+        "docs": doc_word(state),
     }
 
 
@@ -226,7 +249,7 @@ def run_summary(service: TrainingService, state: dict) -> dict | None:
     points = [(s, loss, m) for s, loss, m in service.history if s > run["start_step"]]
     if not points:
         return None
-    return summary_view(run, points[0][1], points[-1][2])
+    return summary_view(state, run, points[0][1], points[-1][2])
 
 
 def current_probe(service: TrainingService, state: dict) -> dict:
@@ -263,8 +286,11 @@ def predict_view(service: TrainingService, prefix: str) -> dict:
     }
 
 
-def samples_view(names: list[str], temperature: float, step: int) -> dict:
-    rows = [{"name": n or "(empty)", "known": n in KNOWN_NAMES} for n in names]
+def samples_view(
+    names: list[str], temperature: float, step: int, documents: frozenset[str], state: dict
+) -> dict:
+    """The samples, each marked as one of the model's own training documents or new."""
+    rows = [{"name": n or "(empty)", "known": n in documents} for n in names]
     known = sum(r["known"] for r in rows)
     return {
         "error": None,
@@ -273,7 +299,13 @@ def samples_view(names: list[str], temperature: float, step: int) -> dict:
         "new": len(rows) - known,
         "temperature": temperature,
         "step": step,
+        "names_dataset": state["dataset"] == "names",
+        "docs": doc_word(state),
     }
+
+
+def empty_samples(state: dict) -> dict:
+    return {"names": [], "error": None, "names_dataset": state["dataset"] == "names"}
 
 
 # ---------- the page ----------
@@ -287,6 +319,27 @@ def partial(target: str, html: str, swap: str = "innerMorph") -> str:
     return f'<hx-partial hx-target="#{target}" hx-swap="{swap}">{html}</hx-partial>'
 
 
+def model_fragments(state: dict) -> list[str]:
+    """What follows the model (an upload may bring another vocabulary, context or dataset):
+    the facts chips (which also tell the chart the vocabulary size) and the loss card's texts."""
+    model = model_view(state)
+    return [
+        partial("model-facts", render("model_facts", model=model), "outerHTML"),
+        partial("loss-hint", render("loss_hint", model=model), "innerHTML"),
+        partial("loss-empty", render("loss_empty", model=model), "innerHTML"),
+    ]
+
+
+def prefix_input(state: dict) -> str:
+    """The prefix box itself, for a new model (its maxlength follows the context): a morph
+    keeps what the user typed and the focus."""
+    return partial(
+        "prefix",
+        render("prefix_input", model=model_view(state), prefix=DEFAULT_PREFIX),
+        "outerMorph",
+    )
+
+
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, service: ServiceDep) -> HTMLResponse:
     state = service.state().model_dump(mode="json")
@@ -295,6 +348,7 @@ async def index(request: Request, service: ServiceDep) -> HTMLResponse:
     predict = await asyncio.to_thread(predict_view, service, DEFAULT_PREFIX)
     context = {
         "model": model_view(state),
+        "upload": None,
         "status": status_view(state),
         "progress": progress_from(state, step),
         "recipe": recipe_view(step, state["num_params"], state["config"]["block_size"])
@@ -308,7 +362,7 @@ async def index(request: Request, service: ServiceDep) -> HTMLResponse:
         "prefix": DEFAULT_PREFIX,
         "predict": predict,
         "temperature": DEFAULT_TEMPERATURE,
-        "samples": {"names": [], "error": None},
+        "samples": empty_samples(state),
         "summary": run_summary(service, state),
         "message": None,
     }
@@ -338,7 +392,9 @@ async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLRespo
         out = await asyncio.to_thread(service.samples, N_SAMPLES, t, None)
     except ServiceError as e:
         return HTMLResponse(render("samples", samples={"error": e.detail}))
-    return HTMLResponse(render("samples", samples=samples_view(out.samples, t, out.step)))
+    state = service.state().model_dump(mode="json")
+    view = samples_view(out.samples, t, out.step, service.documents, state)
+    return HTMLResponse(render("samples", samples=view))
 
 
 def controls(service: TrainingService, message: str | None = None) -> HTMLResponse:
@@ -426,6 +482,25 @@ async def ui_reset(service: ServiceDep, seed: Annotated[str | None, Form()] = No
     return await command(service, service.reset(s))
 
 
+@router.post("/ui/checkpoint", response_class=HTMLResponse)
+async def ui_checkpoint(request: Request, service: ServiceDep) -> HTMLResponse:
+    """Load an uploaded checkpoint (the form field ``file``), as POST /api/checkpoint does; the
+    answer says what was loaded, or the service's message about the file (every open tab
+    follows the new model through its reset event)."""
+    try:
+        state = await service.upload(await checkpoint_upload(request))
+    except ServiceError as e:
+        return HTMLResponse(render("upload", upload={"error": e.detail}))
+    upload = {
+        "error": None,
+        "step": state.step,
+        "vocab_size": state.config.vocab_size,
+        "dataset": state.dataset,
+        "num_docs": state.num_docs,
+    }
+    return HTMLResponse(render("upload", upload=upload))
+
+
 # ---------- the stream ----------
 
 
@@ -483,10 +558,12 @@ class FragmentRenderer:
         return self.service.state().model_dump(mode="json")
 
     def on_status(self, state: dict) -> list[ServerSentEvent]:
+        parts = model_fragments(state)  # a few hundred bytes: always right after a reconnect
         if state["model"] != self.model:
             self.model, self.step = state["model"], None
+            parts.append(prefix_input(state))
         status = status_view(state)
-        parts = [
+        parts += [
             partial("status", render("status", status=status)),
             partial("controls", render("controls", status=status, message=None)),
             partial("progress", render("progress", progress=progress_from(state, self.step))),
@@ -501,13 +578,13 @@ class FragmentRenderer:
         return [self.html(*parts)]
 
     def on_done(self, d: dict) -> list[ServerSentEvent]:
-        first = None
+        state, first = self.state(), None
         start = d["run"]["start_step"]
         for s, loss, _ in self.service.history:
             if s > start:
                 first = loss
                 break
-        summary = summary_view(d["run"], first, d.get("smooth"))
+        summary = summary_view(state, d["run"], first, d.get("smooth"))
         return [
             self.html(partial("summary", render("summary", summary=summary), "innerHTML")),
             # the final weights reach the service just before `done`: predictions catch up
@@ -518,15 +595,20 @@ class FragmentRenderer:
         self.model, self.seed, self.step = d["model"], d["seed"], None
         state = self.state()
         return [
-            ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
+            # the HTML first: the chart reads the new vocabulary size from the facts chips
             self.html(
+                *model_fragments(state),
+                prefix_input(state),
                 partial("recipe", render("recipe", recipe=None, trained_steps=state["step"])),
                 partial("h-dist", html.escape(probe_text(state)["title"]), "innerHTML"),
                 partial("probe-explain", render("probe_explain", probe_text=probe_text(state))),
                 partial("dist", render("dist", d=current_probe(self.service, state))),
                 partial("prefix-help", html.escape(vocab_hint(state)), "innerHTML"),
                 partial("summary", "", "innerHTML"),
+                # samples of the previous model would be mistaken for this one's
+                partial("samples", render("samples", samples=empty_samples(state)), "innerHTML"),
             ),
+            ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
             ServerSentEvent(data="{}", event="model-updated"),
         ]
 

@@ -10,16 +10,10 @@ import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
 STEPLINE = "[data-testid=stepline]"
-
-
-@pytest.fixture(scope="module")
-def server(server_factory):
-    return server_factory()
 
 
 def stepline(page) -> tuple[int, int]:
@@ -160,6 +154,7 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     page.wait_for_function(
         "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
     )
+    page.evaluate("document.activeElement.blur()")  # no focus ring in the README's picture
     screenshot(page, "after")
     shutil.copyfile(REPO / "artifacts/screenshots/after.png", REPO / "docs/screenshot.png")
 

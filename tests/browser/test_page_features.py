@@ -1,8 +1,10 @@
 """The page in a real browser: the latest step on reload, the greedy completion, the speed
-menu (slow motion), and a model whose vocabulary has no "e".
+menu (slow motion), the model file (download, load back, a broken file), and a model with
+another vocabulary and context (no "e", 4 tokens).
 
 One server (fresh data dir) serves this module; the tests run in file order and build on each
-other's model state. Screenshots: artifacts/screenshots/{slow-motion,custom-vocabulary}.png.
+other's model state. Screenshots: artifacts/screenshots/{slow-motion,model-file,
+custom-vocabulary}.png.
 """
 
 import json
@@ -10,16 +12,10 @@ import re
 import time
 
 import httpx
-import pytest
 
-from engine import Trainer
+from engine import GPTConfig, Trainer
 
 STEPLINE = "[data-testid=stepline]"
-
-
-@pytest.fixture(scope="module")
-def server(server_factory):
-    return server_factory()
 
 
 def wait_live(page) -> None:
@@ -138,11 +134,82 @@ def test_the_speed_menu_is_keyboard_operable(server, open_page):
     page.select_option("[data-testid=pace]", "")
 
 
+def global_step(page) -> int:
+    return int(page.inner_text("[data-testid=global-step]").replace(",", ""))
+
+
+def upload_file(page, files) -> None:
+    page.set_input_files("[data-testid=checkpoint-file]", files)
+    page.click("[data-testid=upload]")
+
+
+def test_the_model_file_downloads_and_loads_back(server, open_page, screenshot):
+    page, _ = open_page(server.url)
+    wait_live(page)
+    trained = server.state()["step"]
+    assert trained >= 500  # the earlier tests' runs
+    assert global_step(page) == trained
+    page.click("[data-testid=model-file] summary")
+
+    with page.expect_download() as download:
+        page.click("[data-testid=download]")
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(f"-step{trained}.json")
+    assert json.loads(path.read_text())["step"] == trained
+
+    # a fresh model, then the downloaded file loaded back: the step count returns
+    page.fill("[data-testid=seed]", "5")
+    page.click("[data-testid=reset]")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
+    )
+    assert global_step(page) == 0
+    upload_file(page, path)
+    ok = page.locator("[data-testid=upload-ok]")
+    ok.wait_for()
+    assert ok.inner_text() == f"loaded: step {trained:,}, vocabulary 27"
+    page.wait_for_function(
+        "n => document.querySelector('[data-testid=status]').textContent.includes(n + ' steps')",
+        arg=f"{trained:,}",
+    )
+    assert global_step(page) == trained
+    assert server.state()["step"] == trained
+    screenshot(page, "model-file", full_page=False)
+
+    # a broken file: the service's message, inline, and the model stays
+    upload_file(
+        page, {"name": "broken.json", "mimeType": "application/json", "buffer": b'{"format": '}
+    )
+    error = page.locator("[data-testid=upload-error]")
+    error.wait_for()
+    assert "not valid JSON" in error.inner_text()
+    assert server.state()["step"] == trained
+
+    # refused while training, with the service's reason
+    assert server.post("/api/pace", {"steps_per_sec": 5}).status_code == 200
+    page.click("[data-testid=train]")
+    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    upload_file(page, path)
+    page.wait_for_function(
+        "document.querySelector('[data-testid=upload-error]')?.textContent.includes('pause')"
+    )
+    assert "cannot load a checkpoint: the service is training" in error.inner_text()
+    page.click("[data-testid=pause]")
+    page.locator("[data-testid=resume]").wait_for()
+    assert server.post("/api/stop").status_code == 200
+    assert server.post("/api/pace", {"steps_per_sec": None}).status_code == 200
+    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+
+
 def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, screenshot):
     open_tab, _ = open_page(server.url)
     wait_live(open_tab)
     assert open_tab.inner_text("[data-testid=probe-title]") == "What comes after “e”?"
-    data = json.dumps(Trainer(docs=["abba", "bob"]).to_dict())
+    assert open_tab.get_attribute("[data-testid=prefix]", "maxlength") == "7"
+    assert "ln 27 ≈ 3.30" in open_tab.inner_text("#loss-hint")
+    # another vocabulary (a, b, o and [BOS]) and a shorter context than the names model
+    config = GPTConfig(n_embd=16, n_head=4, n_layer=1, block_size=6)
+    data = json.dumps(Trainer(docs=["abba", "bob"], config=config).to_dict())
 
     response = httpx.post(
         server.url + "/api/checkpoint",
@@ -152,16 +219,24 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     )
 
     assert response.status_code == 200, response.text
-    # the tab that was open follows the new model
+    # the tab that was open follows the new model: title, facts, uniform guess, prefix limit
     open_tab.wait_for_function(
         "document.querySelector('[data-testid=probe-title]').textContent.includes('[BOS]')"
     )
+    facts = open_tab.inner_text("[data-testid=model-facts]")
+    for fact in ("vocabulary 4", "context 6", "dataset 2 documents (its own)"):
+        assert fact in facts, facts
+    assert "names" not in facts
+    assert "ln 4 ≈ 1.39" in open_tab.inner_text("#loss-hint")
+    assert open_tab.get_attribute("[data-testid=prefix]", "maxlength") == "5"
     page, _ = open_page(server.url)
     wait_live(page)
     assert page.inner_text("[data-testid=probe-title]") == "What comes first, after [BOS]?"
     assert "no “e”" in page.inner_text("[data-testid=probe-note]")
     assert page.locator("#dist .bar").count() == 4  # a, b, o, [BOS]
-    assert "characters a b o" in page.inner_text("#prefix-help")
+    assert "characters a b o, up to 5" in page.inner_text("#prefix-help")
+    assert page.get_attribute("[data-testid=prefix]", "maxlength") == "5"
+    assert "1/4 ≈" not in page.inner_text("#probe-explain")  # the "no e" note instead
 
     type_prefix(page, "be")
     error = page.locator("[data-testid=prefix-error]")
@@ -177,6 +252,22 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
         "document.querySelector('[data-testid=status]').textContent.includes('500 steps')"
     )
     assert page.locator("[data-testid=recipe-doc]").inner_text() in ("abba", "bob")
+    # the uniform-guess line, its legend and the run summary use ln 4, not ln 27
+    legend = page.inner_text("#loss-chart .u-legend")
+    assert "uniform guess (ln 4)" in legend and "1.39" in legend, legend
+    summary = page.inner_text("[data-testid=run-summary]")
+    assert "uniform guess of 1.39 (ln 4)" in summary and "its documents" in summary, summary
+    assert "uniform guess over 4 tokens scores 1.39" in page.inner_text("#loss-desc")
+    # samples: "in dataset" only for the model's own documents, and the note says so
+    page.click("[data-testid=generate]")
+    page.locator("[data-testid=sample-list] li").first.wait_for()
+    rows = page.eval_on_selector_all(
+        "[data-testid=sample-list] li",
+        "els => els.map(e => [e.firstChild.textContent.trim(), e.dataset.known])",
+    )
+    assert rows and all((name in ("abba", "bob")) == (known == "true") for name, known in rows)
+    note = page.inner_text("[data-testid=samples-note]")
+    assert "documents the model trained on" in note and "real names" not in note
     # the prefix panel catches up with the final weights once the run is over
     page.wait_for_function(
         "document.querySelector('#predict .legend').textContent.includes('(step 500)')"
