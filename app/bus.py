@@ -160,10 +160,6 @@ class MemoryBus:
     def last_id(self) -> int:
         return self._last_id
 
-    @property
-    def subscribers(self) -> int:
-        return len(self._subs)
-
     def raise_floor(self, floor: int) -> None:
         """Issue ids strictly above ``floor`` from now on (e.g. the last id of a previous boot).
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 # continues from the last checkpoint, train starts a new run.
 Status = Literal["idle", "training", "paused", "interrupted", "failed"]
 RunStatus = Literal["running", "paused", "done", "stopped", "interrupted", "failed"]
-EventName = Literal["status", "step", "done", "error", "reset"]
 
 
 class ModelConfig(BaseModel):
@@ -197,12 +196,6 @@ class HistoryOut(BaseModel):
     model: int
     points: list[HistoryPoint]
     runs: list[RunInfo]
-
-
-class CheckpointOut(BaseModel):
-    step: int
-    model: int
-    status: Status
 
 
 class ErrorOut(BaseModel):

@@ -36,10 +36,12 @@ from app.schemas import (
     TopK,
 )
 from app.settings import Settings
-from app.store import HistoryRow, RunRow, Store
+from app.store import CheckpointRow, HistoryRow, RunRow, Store
 from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
 from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_names
+from engine.infer import softmax
+from engine.model import num_params
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,9 @@ def fresh_checkpoint(seed: int) -> str:
     return json.dumps(Trainer(seed=seed).to_dict())
 
 
-def validate_checkpoint(raw: bytes) -> str:
-    """The uploaded bytes as a normalized checkpoint, or BadInput naming what is wrong."""
+def validate_checkpoint(raw: bytes) -> tuple[str, int]:
+    """The uploaded bytes as a normalized checkpoint and its step, or BadInput naming what is
+    wrong."""
     try:
         d = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -92,7 +95,14 @@ def validate_checkpoint(raw: bytes) -> str:
         raise BadInput(str(e)) from None
     except Exception as e:  # a shape from_dict did not foresee: still the upload's fault
         raise BadInput(f"invalid checkpoint: {type(e).__name__}: {e}") from None
-    return json.dumps(trainer.to_dict())
+    d = trainer.to_dict()
+    return json.dumps(d), d["step"]
+
+
+def parse_checkpoint(data: str) -> tuple[dict[str, Any], Predictor]:
+    """A stored checkpoint's dict and its model (~10 ms: run it off the event loop)."""
+    d = json.loads(data)
+    return d, Predictor.from_dict(d)
 
 
 class TrainingService:
@@ -184,42 +194,48 @@ class TrainingService:
 
     # ---------------------------------------------------------------- model state
 
-    async def _load_model(self, model: int) -> None:
-        """Make ``model`` current: its newest checkpoint, its history and its runs."""
+    async def _read_checkpoint(self, model: int) -> tuple[CheckpointRow, dict, Predictor]:
+        """``model``'s newest checkpoint, its dict and its model, read off the event loop."""
         ckpt = await asyncio.to_thread(self.store.latest_checkpoint, model)
-        d = await asyncio.to_thread(json.loads, ckpt.data)
-        predictor = Predictor.from_dict(d)
-        self.model, self.seed, self.lr = model, d["seed"], float(d["lr"])
-        self.config, self.tokenizer = predictor.config, predictor.tokenizer
-        self.num_params = sum(len(row) for rows in d["weights"].values() for row in rows)
-        self._predictor = (predictor, ckpt.step)
-        self.probes = usable_probes(self.settings.probes, predictor)
-        self.dataset = "names" if d.get("dataset", "names") == "names" else "custom"
-        if self.dataset == "names":
-            self.documents, self.num_docs = await asyncio.to_thread(shipped_names)
-        else:
-            docs = d.get("docs") or []
-            self.documents, self.num_docs = frozenset(docs), len(docs)
-        self.last_step = None
-        self.step = self.checkpoint_step = ckpt.step
-        rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
-        self.history = [(h.step, h.loss, h.smooth) for h in rows]
+        d, predictor = await asyncio.to_thread(parse_checkpoint, ckpt.data)
+        return ckpt, d, predictor
+
+    def _rewind(self, predictor: Predictor, step: int, history: list) -> None:
+        """Weights, step and loss history as of the checkpoint at ``step``."""
+        self._predictor = (predictor, step)
+        self.step = self.checkpoint_step = step
+        self.history = history
         self._pending = []
         self._restore_ema()
-        self.runs = await asyncio.to_thread(self.store.runs, model)
-        self.run = self.runs[-1] if self.runs else None
+
+    async def _load_model(self, model: int) -> None:
+        """Make ``model`` current: its newest checkpoint, its history and its runs."""
+        ckpt, d, predictor = await self._read_checkpoint(model)
+        dataset = "names" if d.get("dataset", "names") == "names" else "custom"
+        if dataset == "names":
+            documents, num_docs = await asyncio.to_thread(shipped_names)
+        else:
+            docs = d.get("docs") or []
+            documents, num_docs = frozenset(docs), len(docs)
+        rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
+        runs = await asyncio.to_thread(self.store.runs, model)
+        # all at once, with no await in between: state() never sees half of two models
+        self.model, self.seed, self.lr = model, d["seed"], float(d["lr"])
+        self.config, self.tokenizer = predictor.config, predictor.tokenizer
+        self.num_params = num_params(predictor.config)
+        self.probes = usable_probes(self.settings.probes, predictor)
+        self.dataset, self.documents, self.num_docs = dataset, documents, num_docs
+        self.last_step = None
+        self._rewind(predictor, ckpt.step, [(h.step, h.loss, h.smooth) for h in rows])
+        self.runs = runs
+        self.run = runs[-1] if runs else None
 
     async def _reload_checkpoint(self) -> None:
         """Back to the newest checkpoint (after the worker died): weights, step, history."""
-        ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
-        d = await asyncio.to_thread(json.loads, ckpt.data)
-        self._predictor = (Predictor.from_dict(d), ckpt.step)
-        self.step = self.checkpoint_step = ckpt.step
+        ckpt, _, predictor = await self._read_checkpoint(self.model)
         if self.last_step is not None and self.last_step["step"] > ckpt.step:
             self.last_step = None  # a step of weights that were lost with the worker
-        self.history = [h for h in self.history if h[0] <= ckpt.step]
-        self._pending = []
-        self._restore_ema()
+        self._rewind(predictor, ckpt.step, [h for h in self.history if h[0] <= ckpt.step])
 
     def _restore_ema(self) -> None:
         self._ema_k = len(self.history)
@@ -287,8 +303,9 @@ class TrainingService:
         fut = asyncio.get_running_loop().create_future()
         self._reply = fut
         try:
-            runner.send(kind, **payload)
-            return await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):  # the send too: a stuck worker reads nothing
+                await runner.send(kind, **payload)
+                return await fut
         except WorkerGone as e:
             raise WorkerUnavailable(f"the training process stopped: {e}", self.status) from None
         except TimeoutError:
@@ -528,8 +545,8 @@ class TrainingService:
         async with self._lock:
             if self.status == "training":
                 raise self._conflict("load a checkpoint", "pause or stop the run first")
-            data = await asyncio.to_thread(validate_checkpoint, raw)
-            await self._replace_model(data, json.loads(data)["step"], "upload")
+            data, step = await asyncio.to_thread(validate_checkpoint, raw)
+            await self._replace_model(data, step, "upload")
             return self.state()
 
     async def set_pace(self, steps_per_sec: float | None) -> StateOut:
@@ -666,8 +683,8 @@ class TrainingService:
     def predict(self, prefix: str, k: int = 5) -> PredictOut:
         predictor, step = self._predictor  # one read: a snapshot may land meanwhile
         try:
-            probs = predictor.distribution(prefix)
-            attention = predictor.attention(prefix)
+            logits, attention = predictor.forward(predictor.encode_prefix(prefix))
+            probs = softmax(logits[-1])
             greedy = predictor.greedy(prefix)
         except EngineError as e:
             raise BadInput(str(e)) from None

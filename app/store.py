@@ -13,10 +13,11 @@ write it. No write is added per event; a crash can lose the ids issued since the
 stored value.
 """
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,25 +129,23 @@ class Store:
 
     # -- helpers --
 
-    def _tx(self):
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); the commit records the event id."""
         db, event_ids = self._db, self._event_ids
-
-        class _Tx:
-            def __enter__(self):
-                db.execute("BEGIN IMMEDIATE")
-                return db
-
-            def __exit__(self, exc_type, *_):
-                if exc_type is None and event_ids is not None:
-                    db.execute(
-                        "INSERT INTO meta VALUES ('last_event_id', ?) ON CONFLICT (key) DO UPDATE"
-                        " SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-                        (str(event_ids()),),
-                    )
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-        return _Tx()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            if event_ids is not None:
+                db.execute(
+                    "INSERT INTO meta VALUES ('last_event_id', ?) ON CONFLICT (key) DO UPDATE"
+                    " SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                    (str(event_ids()),),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # -- models --
 

@@ -33,7 +33,7 @@ class JobRunner(Protocol):
     async def start(
         self, checkpoint: str, options: dict[str, Any], timeout: float = 60.0
     ) -> None: ...
-    def send(self, kind: str, **payload: Any) -> None: ...
+    async def send(self, kind: str, **payload: Any) -> None: ...
     def messages(self) -> AsyncIterator[Message]: ...
     async def close(self, timeout: float = 5.0) -> None: ...
 
@@ -46,6 +46,7 @@ class ProcessRunner:
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self._commands = None
+        self._send_lock = threading.Lock()  # one writer at a time on the command pipe
 
     @property
     def pid(self) -> int | None:
@@ -87,9 +88,9 @@ class ProcessRunner:
         ).start()
         try:
             async with asyncio.timeout(timeout):
-                try:  # in a thread: the checkpoint is larger than a pipe's buffer
-                    await asyncio.to_thread(cmd_send.send, ("load", {"checkpoint": checkpoint}))
-                except OSError:
+                try:
+                    await self.send("load", checkpoint=checkpoint)
+                except WorkerGone:
                     pass  # it died before reading it: the reader sees EOF
                 first = await self._queue.get()
         except TimeoutError:  # stuck (or lost its pipes before reading them): no reply, no EOF
@@ -116,13 +117,21 @@ class ProcessRunner:
         except RuntimeError:
             pass
 
-    def send(self, kind: str, **payload: Any) -> None:
-        if self._commands is None:
+    async def send(self, kind: str, **payload: Any) -> None:
+        """Write a command from a thread: a write blocks once the pipe's buffer is full (a
+        checkpoint is larger than it, and a stuck process reads nothing), and the event loop
+        must not. Cancelling the wait leaves the write to finish or fail on its own."""
+        conn = self._commands
+        if conn is None:
             raise WorkerGone("the training process is not running")
         try:
-            self._commands.send((kind, payload))
-        except (BrokenPipeError, OSError) as e:
+            await asyncio.to_thread(self._send_blocking, conn, (kind, payload))
+        except OSError as e:
             raise WorkerGone(f"the training process is gone ({self.describe_exit()})") from e
+
+    def _send_blocking(self, conn, msg: Message) -> None:
+        with self._send_lock:
+            conn.send(msg)
 
     async def messages(self) -> AsyncIterator[Message]:
         """Every message after ``ready``; ends when the process exits."""
@@ -142,11 +151,13 @@ class ProcessRunner:
         proc = self._proc
         if proc is None:
             return
-        try:
-            self.send("shutdown")
-        except WorkerGone:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:  # bounded: a process that reads nothing never takes it
+            await asyncio.wait_for(self.send("shutdown"), timeout)
+        except (WorkerGone, TimeoutError):
             pass
-        await asyncio.to_thread(proc.join, timeout)
+        await asyncio.to_thread(proc.join, max(0.0, deadline - loop.time()))
         if proc.is_alive():
             log.warning("training process %s did not exit; terminating it", proc.pid)
             proc.terminate()

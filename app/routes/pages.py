@@ -79,6 +79,7 @@ STATUS_LABELS = {
 def status_view(state: dict) -> dict:
     """The status pill and which buttons make sense now (the service still has the last word)."""
     s, run = state["status"], state.get("run") or {}
+    not_training = s != "training"
     if s == "idle":
         label = "ready · untrained" if state["step"] == 0 else f"ready · {state['step']:,} steps"
     else:
@@ -91,11 +92,12 @@ def status_view(state: dict) -> dict:
         "lr": state["lr"],
         "default_steps": DEFAULT_STEPS,
         "max_steps": MAX_STEPS,
-        "can_train": s != "training",
+        "can_train": not_training,
         "can_pause": s == "training",
+        # paused by request, or cut off by a restart or a crash: continue from the checkpoint
         "can_resume": s in ("paused", "interrupted", "failed") and bool(run),
-        "can_step": s != "training",
-        "can_reset": s != "training",
+        "can_step": not_training,
+        "can_reset": not_training,
     }
 
 

@@ -156,3 +156,33 @@ def test_answers_503_when_a_new_worker_never_gets_ready(hang_server):
     assert server.state()["status"] == "idle"
     assert server.post("/api/train", {"steps": 5}).status_code == 200
     assert server.wait_for_state(lambda s: s["status"] == "idle")["step"] == state["step"] + 5
+
+
+def test_a_reset_does_not_hang_the_service_when_the_worker_stops_reading(hang_server):
+    """The new model's checkpoint is larger than a pipe's buffer: writing it to a worker that
+    reads nothing must not block the event loop (the command times out, the worker is
+    replaced, and the service answers meanwhile)."""
+    server = hang_server
+    state = server.wait_for_state(lambda s: s["worker_pid"] and s["status"] == "idle")
+    os.kill(state["worker_pid"], signal.SIGSTOP)
+    result: list = []
+    reset = threading.Thread(
+        target=lambda: result.append(post_with_deadline(server, "/api/reset", {"seed": 7}))
+    )
+    reset.start()
+    try:
+        time.sleep(0.3)  # the reset is writing the checkpoint to the stopped worker now
+        health = httpx.get(server.url + "/healthz", timeout=HANG_TIMEOUT)
+    finally:
+        reset.join()
+        with contextlib.suppress(ProcessLookupError):  # killed by the service, as it should be
+            os.kill(state["worker_pid"], signal.SIGCONT)
+
+    assert health.status_code == 200
+    response, took = result[0]
+    assert response.status_code == 200 and took < 10  # the new model; a new worker loads it
+    assert response.json()["seed"] == 7 and response.json()["step"] == 0
+    fresh = server.wait_for_state(lambda s: s["worker_pid"] not in (None, state["worker_pid"]))
+    assert fresh["model"] == state["model"] + 1
+    assert server.post("/api/train", {"steps": 5}).status_code == 200
+    assert server.wait_for_state(lambda s: s["status"] == "idle")["step"] == 5

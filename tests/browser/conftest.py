@@ -101,3 +101,16 @@ def screenshot():
         return path
 
     return shoot
+
+
+def wait_stepline(page, step: int, total: int, timeout: float = 15_000) -> None:
+    """Wait until the progress line reads ``step {step} / {total}``."""
+    page.wait_for_function(
+        """([step, total]) => {
+            const m = document.querySelector('[data-testid=stepline]')
+                .textContent.match(/step\\s+(\\d+) \\/\\s+(\\d+)/);
+            return m && Number(m[1]) === step && Number(m[2]) === total;
+        }""",
+        arg=[step, total],
+        timeout=timeout,
+    )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.browser.conftest import wait_stepline
+
 REPO = Path(__file__).resolve().parents[2]
 
 STEPLINE = "[data-testid=stepline]"
@@ -36,17 +38,6 @@ def wait_step_at_least(page, n: int, timeout: float = 20_000) -> None:
         }""",
         arg=n,
         timeout=timeout,
-    )
-
-
-def wait_stepline(page, step: int, total: int) -> None:
-    page.wait_for_function(
-        """([step, total]) => {
-            const m = document.querySelector('[data-testid=stepline]')
-                .textContent.match(/step\\s+(\\d+) \\/\\s+(\\d+)/);
-            return m && Number(m[1]) === step && Number(m[2]) === total;
-        }""",
-        arg=[step, total],
     )
 
 

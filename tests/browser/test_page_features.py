@@ -14,6 +14,7 @@ import time
 import httpx
 
 from engine import GPTConfig, Trainer
+from tests.browser.conftest import wait_stepline
 
 STEPLINE = "[data-testid=stepline]"
 
@@ -28,18 +29,6 @@ def run_step(page) -> int:
     m = re.match(r"step\s+(\d+)", page.inner_text(STEPLINE).strip())
     assert m, page.inner_text(STEPLINE)
     return int(m[1])
-
-
-def wait_stepline(page, step: int, total: int, timeout: float = 15_000) -> None:
-    page.wait_for_function(
-        """([step, total]) => {
-            const m = document.querySelector('[data-testid=stepline]')
-                .textContent.match(/step\\s+(\\d+) \\/\\s+(\\d+)/);
-            return m && Number(m[1]) === step && Number(m[2]) === total;
-        }""",
-        arg=[step, total],
-        timeout=timeout,
-    )
 
 
 def type_prefix(page, text: str) -> None:
@@ -274,3 +263,28 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     )
     assert httpx.get(server.url + "/api/state").json()["worker_pid"] is not None
     screenshot(page, "custom-vocabulary")
+
+
+def test_a_run_cut_off_by_a_restart_resumes_from_the_page(server, open_page):
+    server.post("/api/pace", {"steps_per_sec": 40})
+    assert server.post("/api/train", {"steps": 2000}).status_code == 200
+    server.wait_for_state(lambda s: s["step"] - s["run"]["start_step"] >= 30)
+    server.restart()  # a graceful stop mid-run: the run comes back as interrupted
+    state = server.state()
+    assert state["status"] == "interrupted"
+
+    page, _ = open_page(server.url)
+    wait_live(page)
+    assert "interrupted" in page.inner_text("[data-testid=status]")
+    assert page.is_disabled("[data-testid=step-once]") is False
+    page.click("[data-testid=resume]")
+    page.wait_for_function(
+        f"""() => {{
+            const m = document.querySelector('[data-testid=stepline]')
+                .textContent.match(/step\\s+(\\d+)/);
+            return m && Number(m[1]) > {state["step"] - state["run"]["start_step"]};
+        }}"""
+    )
+    assert page.is_visible("[data-testid=pause]")
+    assert server.post("/api/stop").status_code == 200
+    server.post("/api/pace", {"steps_per_sec": None})
