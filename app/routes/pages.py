@@ -58,12 +58,14 @@ def initial_predictor(seed: int) -> Predictor:
     return Trainer(seed=seed).predictor()
 
 
-def initial_distribution(seed: int, prefix: str, size: int) -> list[float] | None:
+@lru_cache(maxsize=64)
+def initial_distribution(seed: int, prefix: str, size: int) -> tuple[float, ...] | None:
+    """The ghost bars: fixed for a seed and prefix, and asked for by every tab on every render."""
     try:
         probs = initial_predictor(seed).distribution(prefix)
     except EngineError:
         return None
-    return probs if len(probs) == size else None  # another vocabulary (an upload): no ghost
+    return tuple(probs) if len(probs) == size else None  # another vocabulary: no ghost
 
 
 # ---------- view models (plain dicts of display values) ----------
