@@ -120,6 +120,7 @@ class ResetEvent(BaseModel):
 # ---- requests ----
 
 StrictSteps = Annotated[int, Field(strict=True, ge=1, le=10_000)]
+MAX_TEMPERATURE = 2.0  # sampling temperature: (0, MAX_TEMPERATURE]
 
 
 class TrainIn(BaseModel):

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from app.deps import ServiceDep
 from app.schemas import (
+    MAX_TEMPERATURE,
     ErrorOut,
     HistoryOut,
     HistoryPoint,
@@ -109,7 +110,7 @@ async def predict(
 async def samples(
     service: ServiceDep,
     n: Annotated[int, Query(ge=1, le=50)] = 10,
-    temperature: Annotated[float, Query(gt=0, le=2)] = 0.5,
+    temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE)] = 0.5,
     seed: Annotated[int | None, Query(ge=0)] = None,
 ) -> SamplesOut:
     """``n`` names sampled from the current weights at ``temperature`` (0, 2]."""

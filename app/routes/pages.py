@@ -24,7 +24,7 @@ from app.bus import Event
 from app.deps import ServiceDep
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
-from app.schemas import PACE_MAX, PACE_MIN
+from app.schemas import MAX_TEMPERATURE, PACE_MAX, PACE_MIN
 from app.service import ServiceError, TrainingService
 from app.templating import (
     attention_view,
@@ -386,10 +386,10 @@ async def ui_predict(service: ServiceDep, prefix: str = "") -> HTMLResponse:
 async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLResponse:
     try:
         t = float(temperature)
-        if not math.isfinite(t):
+        if not 0 < t <= MAX_TEMPERATURE:  # also refuses nan
             raise ValueError
     except ValueError:
-        msg = f"temperature must be a number greater than 0, got {temperature!r}"
+        msg = f"temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {temperature!r}"
         return HTMLResponse(render("samples", samples={"error": msg}))
     try:
         # ~50 ms of pure Python: off the event loop

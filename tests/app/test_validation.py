@@ -209,3 +209,11 @@ def test_predict_answers_the_greedy_completion_of_the_served_weights(live_server
     greedy = response.json()["greedy"]
     assert greedy.startswith("em") and len(greedy) <= 8
     assert greedy == Predictor.from_dict(checkpoint).greedy("em")
+
+
+@pytest.mark.parametrize("temperature", ["0", "2.5", "nan", "hot"])
+def test_page_samples_explain_a_temperature_outside_0_to_2_inline(live_server, temperature):
+    response = get(live_server, "/ui/samples", temperature=temperature)
+
+    assert response.status_code == 200  # a fragment for the samples card, not an error page
+    assert f"temperature must be a number in (0, 2], got &#39;{temperature}&#39;" in response.text
