@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import cache
 from typing import Any
 
@@ -622,23 +623,9 @@ class TrainingService:
     def run_info(self, run: RunRow | None) -> RunInfo | None:
         if run is None:
             return None
-        return RunInfo(
-            id=run.id,
-            model=run.model,
-            start_step=run.start_step,
-            steps=run.steps,
-            end_step=run.start_step + run.steps,
-            step=run.step,
-            lr=run.lr,
-            status=run.status,
-            reason=run.reason,
-            started_at=run.started_at,
-            ended_at=run.ended_at,
-            elapsed=run.elapsed,
-        )
+        return RunInfo(**asdict(run), end_step=run.start_step + run.steps)
 
     def state(self) -> StateOut:
-        c = self.config
         return StateOut(
             status=self.status,
             step=self.step,
@@ -646,13 +633,7 @@ class TrainingService:
             seed=self.seed,
             lr=self.lr,
             num_params=self.num_params,
-            config=ModelConfig(
-                vocab_size=c.vocab_size,
-                n_embd=c.n_embd,
-                n_head=c.n_head,
-                n_layer=c.n_layer,
-                block_size=c.block_size,
-            ),
+            config=ModelConfig(**self.config.to_dict()),
             vocab=self.tokenizer.labels(),
             dataset=self.dataset,
             num_docs=self.num_docs,
