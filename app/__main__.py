@@ -6,6 +6,7 @@ overrides the defaults (127.0.0.1, 8000, the platform's user data folder).
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 
@@ -26,17 +27,26 @@ def main(argv: list[str] | None = None) -> None:
 
     from app.main import create_app
     from app.settings import Settings
+    from app.store import StoreError, preflight
+    from app.transport import http_protocol
 
     given = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**given)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:  # a database this release must not touch: one line, not a failed startup's traceback
+        preflight(settings.db_path)
+    except StoreError as e:
+        print(f"microgpt-live: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # uvicorn's protocol plus an abort hook: app.sse resets stuck streams (app.transport)
+        http=http_protocol(settings.http),
         timeout_graceful_shutdown=settings.graceful_shutdown,
     )
 

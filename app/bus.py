@@ -7,7 +7,8 @@ Ids are integers that only grow, also across restarts: a bus starts above the bo
 microseconds and above ``floor`` (the last id a previous boot issued, kept in SQLite by
 ``app.store``), so a browser holding an id from before a restart never mistakes it for a new
 one, even if the wall clock has stepped back. Replay keeps every event since the start of the
-previous run (``mark_boundary`` starts a run), capped at ``max_events``.
+previous run (``mark_boundary`` starts a run), capped at ``max_events`` and at ``max_bytes``
+(the sum of the events' ``size``: encoded bytes plus bookkeeping), whichever comes first.
 
 Delivery (the policy is described in one place, ``app.sse``'s docstring): a reconnecting
 subscriber first *catches up*, reading the missed events straight from the shared replay
@@ -27,23 +28,50 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sse_starlette import ServerSentEvent
+
+# Bytes a buffered event costs beyond its encoding: the Event object, its id, the bytes
+# object's header and the deque slot (tracemalloc: ~150).
+EVENT_OVERHEAD = 160
 
 
 class Event:
-    """One published event; its JSON and its default SSE encoding are computed once."""
+    """One published event, encoded once (``id:``, ``event:``, ``data:`` JSON) for every client.
 
-    __slots__ = ("id", "name", "data", "json", "_sse")
+    The parsed payload (``data``) costs about three times the encoded bytes in Python objects;
+    the bus lets go of it once a newer event is published (``release``), and ``data`` then
+    parses the JSON again on demand (an equal dict). So a buffered event costs its encoded
+    size plus ``EVENT_OVERHEAD`` bytes (``size``).
+    """
+
+    __slots__ = ("id", "name", "_data", "_sse", "_json_at")
 
     def __init__(self, id: int, name: str, data: dict[str, Any]):
-        self.id, self.name, self.data = id, name, data
-        self.json = json.dumps(data, separators=(",", ":"), allow_nan=False)
-        self._sse: bytes | None = None
+        self.id, self.name, self._data = id, name, data
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)  # one line: no \r \n
+        head = f"id: {id}\r\nevent: {name}\r\ndata: ".encode()
+        self._sse = b"".join((head, text.encode(), b"\r\n\r\n"))
+        self._json_at = len(head)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload; parsed from the JSON again (a new dict) once ``release``d."""
+        return self._data if self._data is not None else json.loads(self.json)
+
+    @property
+    def json(self) -> str:
+        return self._sse[self._json_at : -4].decode()
+
+    @property
+    def size(self) -> int:
+        """What this event costs in the replay buffer, in bytes (payload released)."""
+        return len(self._sse) + EVENT_OVERHEAD
+
+    def release(self) -> None:
+        """Drop the parsed payload (``data`` parses the JSON again when asked)."""
+        self._data = None
 
     def sse(self) -> bytes:
         """``id:``, ``event:`` and ``data:`` (JSON) lines, as bytes, built once per event."""
-        if self._sse is None:
-            self._sse = ServerSentEvent(self.json, event=self.name, id=str(self.id)).encode()
         return self._sse
 
     def __repr__(self) -> str:
@@ -148,11 +176,14 @@ class MemoryBus:
         client_buffer: int = 1024,
         keep_runs: int = 2,
         floor: int = 0,
+        max_bytes: int = 8 * 1024 * 1024,
     ):
         self._events: deque[Event] = deque()  # consecutive ids
+        self._bytes = 0  # sum of the buffered events' ``size``
         self._boundaries: deque[int] = deque(maxlen=keep_runs)
         self._subs: set[MemorySubscription] = set()
         self._max_events, self._client_buffer = max_events, client_buffer
+        self._max_bytes = max_bytes
         self._last_id = max(time.time_ns() // 1000, floor)
         self.closed = False
 
@@ -174,7 +205,10 @@ class MemoryBus:
         payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
         self._last_id += 1
         event = Event(self._last_id, name, payload)
+        if self._events:
+            self._events[-1].release()  # keep its bytes only; data re-parses if asked again
         self._events.append(event)
+        self._bytes += event.size
         self._evict()
         for sub in list(self._subs):
             sub.push(event)
@@ -187,8 +221,12 @@ class MemoryBus:
     def _evict(self) -> None:
         keep_from = self._boundaries[0] if len(self._boundaries) == self._boundaries.maxlen else 0
         events = self._events
-        while events and (len(events) > self._max_events or events[0].id < keep_from):
-            events.popleft()
+        while events and (
+            len(events) > self._max_events
+            or (self._bytes > self._max_bytes and len(events) > 1)  # keep the newest
+            or events[0].id < keep_from
+        ):
+            self._bytes -= events.popleft().size
 
     def _first_id(self) -> int:
         return self._events[0].id if self._events else self._last_id + 1

@@ -9,11 +9,35 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.schemas import ErrorOut
 from app.service import ServiceError
 
 log = logging.getLogger(__name__)
 
 _PLACES = {"query": "query parameter", "body": "field", "path": "path parameter"}
+SHOW_LIMIT = 80  # characters of a bad value quoted back in a message
+
+
+def show(value: Any, limit: int = SHOW_LIMIT) -> str:
+    """A bad value for a message: its repr, shortened (a request may carry megabytes)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<deeply nested {type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
+def describe_body_error(cause: BaseException | None) -> str:
+    """Why a request body could not be parsed at all (FastAPI says only 'There was an error
+    parsing the body')."""
+    if isinstance(cause, RecursionError):
+        return "the request body is not valid JSON: it is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the request body is not UTF-8 text: {cause.reason} at byte {cause.start}"
+    if isinstance(cause, ValueError):  # e.g. an integer literal of thousands of digits
+        return f"the request body is not valid JSON: {show(str(cause))}"
+    what = type(cause).__name__ if cause is not None else "unknown error"
+    return f"the request body could not be read ({what}); send JSON for /api, a form for /ui"
 
 
 def describe_validation_error(err: dict[str, Any]) -> str:
@@ -25,25 +49,68 @@ def describe_validation_error(err: dict[str, Any]) -> str:
         reason = (err.get("ctx") or {}).get("error", "invalid JSON")
         return f"malformed JSON in the request body: {reason}"
     if not field:
-        return f"the request {place} is invalid: {err.get('msg', '')}".rstrip(": ")
-    what = f"{_PLACES.get(place, place)} {field!r}"
+        return f"the request {place} is invalid: {show(err.get('msg', ''))}".rstrip(": ")
+    what = f"{_PLACES.get(place, place)} {show(field, 60)}"
     if kind == "missing":
         return f"{what} is required"
     if kind == "extra_forbidden":
         return f"{what} is not allowed here"
     msg = err.get("msg", "invalid value")
     msg = msg[:1].lower() + msg[1:]
-    return f"{what} = {err.get('input')!r} is invalid: {msg}"
+    return f"{what} = {show(err.get('input'))} is invalid: {msg}"
 
 
 def _error(code: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": detail, **extra}, status_code=code)
 
 
+def document_errors(app: FastAPI) -> None:
+    """The OpenAPI schema says what the handlers below send: every error, 422 included, is
+    ``ErrorOut`` (``{"detail": "<sentence>"}``), not FastAPI's default list of errors."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        error_out = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                invalid = responses.get("422")
+                if invalid is not None:
+                    invalid["content"] = error_out
+                    invalid["description"] = "a bad value, named in the message"
+                # what the middleware (app.security, BodyLimit) may answer before the route
+                refusals = {"400": "a malformed body, or a Host this server does not answer to"}
+                if method in ("post", "put", "patch", "delete"):
+                    refusals |= {
+                        "403": "refused: the request comes from another site's page",
+                        "413": "the body is over the size limit",
+                        "415": "the body is not of the type this endpoint takes",
+                    }
+                for code, why in refusals.items():
+                    responses.setdefault(code, {"description": why, "content": error_out})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components.setdefault("ErrorOut", ErrorOut.model_json_schema())
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app)
+
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "; ".join(describe_validation_error(e) for e in exc.errors()))
+        errors = exc.errors()
+        detail = "; ".join(describe_validation_error(e) for e in errors[:3])
+        if len(errors) > 3:
+            detail += f"; and {len(errors) - 3:,} more"
+        return _error(422, detail)
 
     @app.exception_handler(ServiceError)
     async def on_service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -52,7 +119,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def on_http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return _error(400, describe_body_error(exc.__cause__))
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # e.g. a 405's Allow
+        return response
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,8 @@ from fastapi.staticfiles import StaticFiles
 from app.bus import MemoryBus
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
-from app.routes import api, events, health, pages
+from app.routes import api, docs, events, health, pages
+from app.security import Security, allowed_hosts
 from app.service import TrainingService
 from app.settings import Settings, get_settings
 
@@ -21,7 +22,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        bus = MemoryBus(settings.replay_max_events, settings.client_buffer)
+        bus = MemoryBus(
+            settings.replay_max_events, settings.client_buffer, max_bytes=settings.replay_max_bytes
+        )
         service = TrainingService(settings, bus)
         await service.start()
         app.state.service = service
@@ -36,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Watch a 4,064-parameter GPT learn, live.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by app.routes.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -44,10 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default=settings.max_body,
         per_path={"/api/checkpoint": settings.max_upload, "/ui/checkpoint": settings.max_upload},
     )
+    # outermost: every answer, refusals and 413s included, carries the security headers
+    app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(events.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

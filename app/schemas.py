@@ -7,14 +7,16 @@ for ``step``, ``DoneEvent`` for ``done``, ``ErrorEvent`` for ``error``, ``ResetE
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Service status. idle: no run under way (the model may be trained). training: a run is
 # stepping. paused: a run is suspended by request. interrupted: a run was cut off by a restart
 # or crash and can be resumed from its last checkpoint. failed: the worker died mid-run; resume
 # continues from the last checkpoint, train starts a new run.
 Status = Literal["idle", "training", "paused", "interrupted", "failed"]
-RunStatus = Literal["running", "paused", "done", "stopped", "interrupted", "failed"]
+# diverged: ended early because a step's loss or gradient was not finite (the model went back to
+# its last checkpoint)
+RunStatus = Literal["running", "paused", "done", "stopped", "interrupted", "failed", "diverged"]
 
 
 class ModelConfig(BaseModel):
@@ -64,6 +66,11 @@ class StateOut(BaseModel):
     worker_pid: int | None
     pace: float | None = Field(
         None, description="cap on training speed in steps/s; null: full speed"
+    )
+    notice: str | None = Field(
+        None,
+        description="something the user must know since the server started, e.g. that a "
+        "damaged database was moved aside",
     )
 
 
@@ -119,8 +126,22 @@ class ResetEvent(BaseModel):
 
 # ---- requests ----
 
-StrictSteps = Annotated[int, Field(strict=True, ge=1, le=10_000)]
-MAX_TEMPERATURE = 2.0  # sampling temperature: (0, MAX_TEMPERATURE]
+
+def _integral_float_to_int(value: object) -> object:
+    """297.0 is a whole number (JSON Schema agrees); "297" and true are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def whole_number(lo: int, hi: int) -> object:
+    """A JSON number that is a whole number from lo to hi (not a string, not a boolean)."""
+    return Annotated[int, Field(strict=True, ge=lo, le=hi), BeforeValidator(_integral_float_to_int)]
+
+
+StrictSteps = whole_number(1, 10_000)
+# sampling temperature: [MIN_TEMPERATURE, MAX_TEMPERATURE]; below 0.01 the logits / temperature
+# overflow (0.01 is already all but greedy)
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 2.0
+MAX_SAMPLE_SEED = 2**63 - 1
 
 
 class TrainIn(BaseModel):
@@ -128,7 +149,11 @@ class TrainIn(BaseModel):
 
     steps: StrictSteps = Field(description="length of the run, 1..10000")
     lr: float | None = Field(
-        None, gt=0, le=1, description="base learning rate (0, 1]; omitted: keep the model's"
+        None,
+        strict=True,  # a number: not "0.1", not true
+        gt=0,
+        le=1,
+        description="base learning rate (0, 1]; omitted: keep the model's",
     )
 
 
@@ -139,6 +164,7 @@ class PaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps_per_sec: float | None = Field(
+        strict=True,
         ge=PACE_MIN,
         le=PACE_MAX,
         allow_inf_nan=False,
@@ -150,7 +176,7 @@ class PaceIn(BaseModel):
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: Annotated[int, Field(strict=True, ge=0, le=2**32 - 1)] | None = Field(
+    seed: whole_number(0, 2**32 - 1) | None = Field(
         None, description="seed of the new model; omitted: the current model's seed"
     )
 

@@ -19,11 +19,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
 from app.bus import Event, EventBus
+from app.predictions import PredictionCache
 from app.schemas import (
     DoneEvent,
     ErrorEvent,
@@ -37,11 +38,11 @@ from app.schemas import (
     TopK,
 )
 from app.settings import Settings
-from app.store import CheckpointRow, HistoryRow, RunRow, Store
+from app.store import CheckpointRow, HistoryRow, RunRow, Store, open_store
 from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
 from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_names
-from engine.infer import softmax
+from engine.checkpoint import check_runs
 from engine.model import num_params
 
 log = logging.getLogger(__name__)
@@ -85,25 +86,48 @@ def fresh_checkpoint(seed: int) -> str:
 
 def validate_checkpoint(raw: bytes) -> tuple[str, int]:
     """The uploaded bytes as a normalized checkpoint and its step, or BadInput naming what is
-    wrong."""
+    wrong. Every field is checked by the engine's schema, then the model is built and run
+    forward once: what passes here can be stored, loaded, trained and asked."""
     try:
-        d = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        d = json.loads(raw.decode("utf-8-sig"))  # not json's guess at UTF-16/32
+    except UnicodeDecodeError as e:
+        raise BadInput(f"the checkpoint is not UTF-8 text: {e.reason} at byte {e.start}") from None
+    except ValueError as e:  # JSONDecodeError, or an integer of thousands of digits
         raise BadInput(f"the checkpoint is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput("the checkpoint is not valid: its JSON is nested too deeply") from None
     try:
         trainer = Trainer.from_dict(d)
+        check_runs(trainer)
+        d = trainer.to_dict()
+        return json.dumps(d, allow_nan=False), d["step"]
     except EngineError as e:
         raise BadInput(str(e)) from None
-    except Exception as e:  # a shape from_dict did not foresee: still the upload's fault
-        raise BadInput(f"invalid checkpoint: {type(e).__name__}: {e}") from None
-    d = trainer.to_dict()
-    return json.dumps(d), d["step"]
+    except Exception as e:  # a shape the schema did not foresee: still the upload's fault
+        log.warning("checkpoint refused by an unforeseen %s: %s", type(e).__name__, e)
+        raise BadInput(f"invalid checkpoint ({type(e).__name__})") from None
 
 
-def parse_checkpoint(data: str) -> tuple[dict[str, Any], Predictor]:
-    """A stored checkpoint's dict and its model (~10 ms: run it off the event loop)."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """A stored checkpoint, parsed: what the service shows and answers from."""
+
+    d: dict[str, Any]
+    predictor: Predictor
+    dataset: str  # "names" or "custom"
+    documents: frozenset[str]
+    num_docs: int
+
+
+def parse_checkpoint(data: str) -> LoadedModel:
+    """A stored checkpoint's dict, model and dataset (~10 ms: run it off the event loop)."""
     d = json.loads(data)
-    return d, Predictor.from_dict(d)
+    predictor = Predictor.from_dict(d)
+    if d.get("dataset", "names") == "names":
+        documents, num_docs = shipped_names()
+        return LoadedModel(d, predictor, "names", documents, num_docs)
+    docs = d.get("docs") or []
+    return LoadedModel(d, predictor, "custom", frozenset(docs), len(docs))
 
 
 class TrainingService:
@@ -123,6 +147,11 @@ class TrainingService:
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
         self._worker_error: str | None = None
+        # something the user must be told at start (a damaged database moved aside, a stored
+        # model that could not be loaded): shown as a banner on the page
+        self.notice: str | None = None
+        # /api/predict's answers per weight snapshot, identical requests merged (app.predictions)
+        self.predictions = PredictionCache()
 
         self.status: Status = "idle"
         self.model = 0
@@ -149,15 +178,30 @@ class TrainingService:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        self.store = await asyncio.to_thread(Store, self.settings.db_path)
+        # a damaged file is moved aside and a fresh store started, with a notice (app.store)
+        self.store, notice = await asyncio.to_thread(open_store, self.settings.db_path)
+        if notice is not None:
+            self.notice = notice.message
         # event ids above every id of earlier boots, whatever the clock says (app.store)
         self.bus.raise_floor(self.store.track_event_ids(lambda: self.bus.last_id))
         model = await asyncio.to_thread(self.store.current_model)
+        if model is not None:
+            try:
+                await self._load_model(model)
+            except (EngineError, ValueError, TypeError, KeyError, AttributeError) as e:
+                # stored by an older version that let it through: keep it, start afresh
+                self.notice = (
+                    f"the stored model {model} could not be loaded ({e}); a fresh model was "
+                    "started and the old one is kept in the database"
+                )
+                log.error("%s", self.notice)
+                model = None
+            else:
+                await self._recover_run()
         if model is None:
             data = await asyncio.to_thread(fresh_checkpoint, self.settings.seed)
             model = await asyncio.to_thread(self.store.new_model, data, 0, "init")
-        await self._load_model(model)
-        await self._recover_run()
+            await self._load_model(model)
         self.publish_status()
         self._background(self._spawn_quietly())
 
@@ -195,11 +239,12 @@ class TrainingService:
 
     # ---------------------------------------------------------------- model state
 
-    async def _read_checkpoint(self, model: int) -> tuple[CheckpointRow, dict, Predictor]:
-        """``model``'s newest checkpoint, its dict and its model, read off the event loop."""
+    async def _read_checkpoint(self, model: int) -> tuple[CheckpointRow, LoadedModel]:
+        """``model``'s newest checkpoint, parsed off the event loop."""
         ckpt = await asyncio.to_thread(self.store.latest_checkpoint, model)
-        d, predictor = await asyncio.to_thread(parse_checkpoint, ckpt.data)
-        return ckpt, d, predictor
+        if ckpt is None:
+            raise EngineError(f"model {model} has no checkpoint")
+        return ckpt, await asyncio.to_thread(parse_checkpoint, ckpt.data)
 
     def _rewind(self, predictor: Predictor, step: int, history: list) -> None:
         """Weights, step and loss history as of the checkpoint at ``step``."""
@@ -211,29 +256,34 @@ class TrainingService:
 
     async def _load_model(self, model: int) -> None:
         """Make ``model`` current: its newest checkpoint, its history and its runs."""
-        ckpt, d, predictor = await self._read_checkpoint(model)
-        dataset = "names" if d.get("dataset", "names") == "names" else "custom"
-        if dataset == "names":
-            documents, num_docs = await asyncio.to_thread(shipped_names)
-        else:
-            docs = d.get("docs") or []
-            documents, num_docs = frozenset(docs), len(docs)
+        ckpt, loaded = await self._read_checkpoint(model)
         rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
         runs = await asyncio.to_thread(self.store.runs, model)
-        # all at once, with no await in between: state() never sees half of two models
+        self._swap_model(model, loaded, ckpt.step, [(h.step, h.loss, h.smooth) for h in rows], runs)
+
+    def _swap_model(
+        self, model: int, loaded: LoadedModel, step: int, history: list, runs: list[RunRow]
+    ) -> None:
+        """All at once, with no await in between: state() never sees half of two models."""
+        d, predictor = loaded.d, loaded.predictor
         self.model, self.seed, self.lr = model, d["seed"], float(d["lr"])
         self.config, self.tokenizer = predictor.config, predictor.tokenizer
         self.num_params = num_params(predictor.config)
         self.probes = usable_probes(self.settings.probes, predictor)
-        self.dataset, self.documents, self.num_docs = dataset, documents, num_docs
+        self.dataset, self.documents, self.num_docs = (
+            loaded.dataset,
+            loaded.documents,
+            loaded.num_docs,
+        )
         self.last_step = None
-        self._rewind(predictor, ckpt.step, [(h.step, h.loss, h.smooth) for h in rows])
+        self._rewind(predictor, step, history)
         self.runs = runs
         self.run = runs[-1] if runs else None
 
     async def _reload_checkpoint(self) -> None:
         """Back to the newest checkpoint (after the worker died): weights, step, history."""
-        ckpt, _, predictor = await self._read_checkpoint(self.model)
+        ckpt, loaded = await self._read_checkpoint(self.model)
+        predictor = loaded.predictor
         if self.last_step is not None and self.last_step["step"] > ckpt.step:
             self.last_step = None  # a step of weights that were lost with the worker
         self._rewind(predictor, ckpt.step, [h for h in self.history if h[0] <= ckpt.step])
@@ -266,6 +316,7 @@ class TrainingService:
             "snapshot_every": s.snapshot_every,
             "probes": list(s.probes),
             "pace": self.pace,
+            "fault_nonfinite_at": s.fault_nonfinite_at,
         }
 
     async def _ensure_worker(self) -> JobRunner:
@@ -350,6 +401,8 @@ class TrainingService:
             await self._on_checkpoint(p)
         elif kind == "done":
             await self._on_done(p)
+        elif kind == "diverged":
+            await self._on_diverged(p)
         elif kind == "reply":
             if self._reply is not None and not self._reply.done():
                 self._reply.set_result(p)
@@ -403,6 +456,34 @@ class TrainingService:
                 step=self.step,
                 loss=last[1] if last else None,
                 smooth=last[2] if last else None,
+            ),
+        )
+        self.publish_status()
+
+    async def _on_diverged(self, p: dict[str, Any]) -> None:
+        """A step's loss went non-finite: the run ends as ``diverged`` at that step, and the
+        model is back at its last checkpoint (the worker went back there too)."""
+        await self._reload_checkpoint()
+        run = self.run
+        lr = run.lr if run is not None else self.lr
+        message = (
+            f"the run diverged at step {p['step']}: its loss or gradients stopped being finite "
+            f"numbers. The model is back at step {self.checkpoint_step}, its last checkpoint; "
+            f"train again with a lower learning rate than {lr:g}"
+        )
+        if run is not None and run.id == p["run_id"]:
+            run.status, run.reason, run.ended_at = "diverged", message, time.time()
+            run.step = self.checkpoint_step
+            await asyncio.to_thread(self.store.update_run, run)
+        self.status = "idle"
+        log.warning("%s (%s)", message, p["message"])
+        self.bus.publish(
+            "error",
+            ErrorEvent(
+                message=message,
+                run_id=run.id if run else None,
+                step=self.step,
+                status=self.status,
             ),
         )
         self.publish_status()
@@ -593,9 +674,11 @@ class TrainingService:
             await asyncio.to_thread(self.store.update_run, run)
 
     async def _replace_model(self, data: str, step: int, reason: str) -> None:
-        await self._abandon_run(f"replaced by a model {reason}")
+        # Parsed before anything is stored: a model that cannot be loaded is never stored.
+        loaded = await asyncio.to_thread(parse_checkpoint, data)
         model = await asyncio.to_thread(self.store.new_model, data, step, reason)
-        await self._load_model(model)
+        await self._abandon_run(f"replaced by a model {reason}")
+        self._swap_model(model, loaded, step, [], [])
         self.status = "idle"
         # A worker being started right now was given the old model's checkpoint: wait for it,
         # then load the new model into it (else it would train the old weights as this model).
@@ -642,6 +725,7 @@ class TrainingService:
             checkpoint_step=self.checkpoint_step,
             worker_pid=self.runner.pid if self.runner is not None and self.runner.alive else None,
             pace=self.pace,
+            notice=self.notice,
         )
 
     def publish_status(self) -> Event:
@@ -664,9 +748,7 @@ class TrainingService:
     def predict(self, prefix: str, k: int = 5) -> PredictOut:
         predictor, step = self._predictor  # one read: a snapshot may land meanwhile
         try:
-            logits, attention = predictor.forward(predictor.encode_prefix(prefix))
-            probs = softmax(logits[-1])
-            greedy = predictor.greedy(prefix)
+            probs, attention, greedy = predictor.predict(prefix)
         except EngineError as e:
             raise BadInput(str(e)) from None
         labels = predictor.tokenizer.labels()
@@ -681,6 +763,10 @@ class TrainingService:
             attention=attention,
             greedy=greedy,
         )
+
+    def predict_json(self, prefix: str, k: int = 5) -> bytes:
+        """``predict`` as the JSON body /api/predict sends (cached as is: app.predictions)."""
+        return self.predict(prefix, k).model_dump_json().encode()
 
     def samples(self, n: int, temperature: float, seed: int | None) -> SamplesOut:
         predictor, step = self._predictor  # one read: a snapshot may land meanwhile

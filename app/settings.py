@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     data_dir: Path = Field(default_factory=default_data_dir)
     log_level: str = "info"
+    # host names (Host header) the server answers to besides loopback, comma-separated; default:
+    # the bound address and this machine's name when not bound to loopback; "*": any (app.security)
+    allowed_hosts: str = ""
+    # uvicorn HTTP implementation (python -m app adds an abort hook to it: app.transport)
+    http: str = Field("auto", pattern=r"^(auto|httptools|h11)$")
 
     seed: int = 42  # seed of the first model, when the data dir is empty
     checkpoint_every: int = Field(25, ge=1)  # steps between checkpoints during a run
@@ -35,6 +40,8 @@ class Settings(BaseSettings):
     probes: tuple[str, ...] = ("", "e")  # prefixes whose next-char distribution rides on each step
 
     replay_max_events: int = Field(25_000, ge=100)  # hard cap on the replay buffer
+    # and on its size in bytes (encoded events + bookkeeping; app.sse says why 8 MiB)
+    replay_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
     # events a slow client may fall behind before it is dropped (it reconnects and replays)
     client_buffer: int = Field(1024, ge=8)
     sse_ping: float = Field(15.0, gt=0)  # seconds between heartbeat comments
@@ -44,6 +51,10 @@ class Settings(BaseSettings):
     # seconds the training process may take to start or to answer a command before it is
     # stopped (a hung worker must not hang every command and the shutdown with it)
     worker_timeout: float = Field(30.0, gt=0)
+
+    # testing only: the worker makes this global step's loss non-finite once, so the
+    # "diverged" path (stop, roll back to the last checkpoint) can be exercised end to end
+    fault_nonfinite_at: int | None = Field(None, ge=1)
 
     max_body: int = 16 * 1024  # request body limit, bytes
     max_upload: int = 1024 * 1024  # checkpoint upload limit, bytes

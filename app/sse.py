@@ -10,36 +10,64 @@ Delivery policy, in one place (``app.bus`` implements the buffers; settings ``MI
 - **New client** (no ``Last-Event-ID``): the current state as a ``status`` event whose id is
   the bus's latest id, then every new event.
 - **Reconnecting client** whose id is still in the replay buffer (every event since the start
-  of the previous run, at most ``REPLAY_MAX_EVENTS`` = 25,000): every event after it, then live
-  ones, no gap, no duplicate, however long the replay. The replay is read from the shared
-  buffer ``CLIENT_BUFFER`` events at a time as the client's socket takes them (nothing copied
-  per client; new events do not count against the client meanwhile). A client that reads so
+  of the previous run, at most ``REPLAY_MAX_EVENTS`` = 25,000 events and at most
+  ``REPLAY_MAX_BYTES`` = 8 MiB, oldest evicted first): every event after it, then live ones,
+  no gap, no duplicate, however long the replay. The replay is read from the shared buffer
+  ``CLIENT_BUFFER`` events at a time as the client's socket takes them (nothing copied per
+  client; new events do not count against the client meanwhile). A client that reads so
   slowly that events it still needs are evicted is closed; it reconnects and, its id now being
   unknown, is treated as a new client. An unknown id (too old, or from before a restart: ids
   grow across restarts) likewise gets ``status`` first.
 - **Live client**: new events wait in its own buffer of at most ``CLIENT_BUFFER`` = 1024
-  events and go out together in one write. One that falls further behind is closed; its
-  browser reconnects after ``RETRY_MS`` and catches up from the replay buffer as above. The
-  publisher (the training bridge) never waits for a client.
+  events and go out together, in writes of about ``CHUNK_BYTES`` = 64 KiB (encoded as each
+  write is made). One that falls further behind is closed; its browser reconnects after
+  ``RETRY_MS`` and catches up from the replay buffer as above. The publisher (the training
+  bridge) never waits for a client.
 - **Send timeout** ``SSE_SEND_TIMEOUT`` = 10 s: a write (event or heartbeat) blocks only while
   the connection's outgoing buffer is full; if it stays full that long, the connection is
-  closed. So a stuck client costs at most one bounded buffer, for at most that long.
+  reset (``app.transport``: RST, the socket and its kernel buffers freed at once) and one line
+  is logged with the client's address and how long it accepted nothing. Under a server
+  without that hook (plain ``uvicorn app.main:...``) it is closed the usual way, which waits
+  for the client to read, possibly forever.
+
+Memory, in bytes (measured: a step event is ~1.75 KB encoded, ~1.9 KB in the buffer; the
+parsed payload, ~3x that, is kept for the newest event only; see ``app.bus.Event``):
+
+- **Replay buffer**: at most ``REPLAY_MAX_BYTES`` = 8 MiB (~4,400 step events: about four
+  minutes of training at ~18 steps/s, and 4x ``CLIENT_BUFFER``'s worth, so a live client
+  dropped for lagging can still catch up), or 25,000 events if those are smaller.
+- **Per client**: its buffer holds references to shared events, not copies: ``CLIENT_BUFFER``
+  x 8 bytes, and every live client's buffer is within the newest ``CLIENT_BUFFER`` events
+  (~1.9 MiB of step events, already in the replay buffer). Copies are per write only: the
+  chunk being written (``CHUNK_BYTES`` plus one event) and the transport's buffer (uvicorn's
+  high-water mark, 64 KiB), so ~130 KiB per client at most, plus the kernel's socket buffer
+  (up to ``net.ipv4.tcp_wmem``'s maximum, 4 MiB here; ~2.8 MB measured on loopback), freed
+  by the reset after ``SSE_SEND_TIMEOUT``. HTML fragments of ``/ui/events`` are rendered per
+  client, likewise one write at a time.
 - **Heartbeat** comments every ``SSE_PING`` = 15 s keep idle connections (and proxies) open.
 - **Shutdown**: streams end by themselves (0.5 s grace), queued events are flushed first.
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import anyio
 from fastapi import Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 
 from app.bus import Event, EventBus, Subscription
+from app.transport import abort_from_scope
+
+log = logging.getLogger(__name__)
 
 Render = Callable[[Event], Sequence[ServerSentEvent | bytes] | None]
 
 RETRY_MS = 1000  # tell EventSource to reconnect after a second
+CHUNK_BYTES = 64 * 1024  # a batch goes out in writes of about this size
 
 
 def last_event_id(request: Request) -> int | None:
@@ -65,6 +93,87 @@ def _encode(event: Event, render: Render | None) -> bytes:
     return b"".join(out)
 
 
+def _chunks(batch: list[Event], render: Render | None) -> Iterator[bytes]:
+    """The batch encoded as it is written, in pieces of ``CHUNK_BYTES`` (plus one event)."""
+    parts: list[bytes] = []
+    size = 0
+    for event in batch:
+        if data := _encode(event, render):
+            parts.append(data)
+            size += len(data)
+            if size >= CHUNK_BYTES:
+                yield b"".join(parts)
+                parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+def _is_send_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):  # the event and the heartbeat both timed out
+        return exc.split(SendTimeoutError)[1] is None
+    return isinstance(exc, SendTimeoutError)
+
+
+class _StallClock:
+    """Wraps ``send``: since when have the pending writes waited without any completing?"""
+
+    def __init__(self, send):
+        self._send, self._pending, self._since = send, 0, time.monotonic()
+
+    async def __call__(self, message) -> None:
+        if not self._pending:
+            self._since = time.monotonic()
+        self._pending += 1
+        try:
+            await self._send(message)
+        finally:
+            self._pending -= 1
+        if self._pending:  # this one went through: the others wait from now
+            self._since = time.monotonic()
+
+    def stalled_for(self) -> float:
+        return time.monotonic() - self._since
+
+
+class StreamResponse(EventSourceResponse):
+    """``EventSourceResponse`` that resets the connection when a write times out, logging one
+    line (no traceback): the client's address, the path, and how long it accepted nothing."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        clock = _StallClock(send)
+        try:
+            await super().__call__(scope, receive, clock)
+        except BaseException as exc:
+            if not _is_send_timeout(exc):
+                raise
+            await self._drop(scope, clock.stalled_for())
+
+    @staticmethod
+    async def _drop(scope: Any, stalled: float) -> None:
+        client = ":".join(map(str, scope.get("client") or ("?",)))
+        path = scope.get("path", "")
+        abort = abort_from_scope(scope)
+        if abort is None:
+            log.warning(
+                "SSE client %s on %s accepted nothing for %.1f s: closing it (this server has"
+                " no abort hook, so the socket stays open until the client reads)",
+                client,
+                path,
+                stalled,
+            )
+            return
+        abort()
+        log.warning(
+            "SSE client %s on %s accepted nothing for %.1f s: connection reset",
+            client,
+            path,
+            stalled,
+        )
+        # The server learns of the lost connection on the loop's next turn; let it, so it
+        # does not report this response as unfinished.
+        await asyncio.sleep(0)
+
+
 def event_stream(
     request: Request,
     bus: EventBus,
@@ -84,7 +193,7 @@ def event_stream(
       Default: the event as is (``event:`` name, ``data:`` JSON, ``id:``), encoded once per event
       for all clients. Returning nothing skips the event (e.g. to throttle).
     - ``ping``, ``send_timeout``: seconds between heartbeat comments, and how long one write may
-      wait on a client that accepts nothing before the stream is closed.
+      wait on a client that accepts nothing before the connection is reset.
     """
     resume_from = last_event_id(request)
     shutdown = anyio.Event()
@@ -106,14 +215,13 @@ def event_stream(
                 first.append(_encode(event, render))
             yield b"".join(first)
             while batch := await sub.next_batch():
-                chunk = b"".join(_encode(event, render) for event in batch)
-                if chunk:
+                for chunk in _chunks(batch, render):
                     yield chunk
         finally:
             sub.close()
             watcher.cancel()
 
-    return EventSourceResponse(
+    return StreamResponse(
         body(),
         ping=ping,
         send_timeout=send_timeout,

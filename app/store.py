@@ -11,15 +11,30 @@ read it, and every transaction (checkpoints with their history, runs, models) an
 write it. No write is added per event; a crash can lose the ids issued since the last write
 (one checkpoint interval's events), so the next boot starts ``EVENT_ID_RESERVE`` above the
 stored value.
+
+``open_store`` is the checked way in. A file that is empty, is not SQLite, fails ``PRAGMA
+integrity_check`` or holds malformed tables is never used and never deleted: it is moved aside
+(with its ``-wal``/``-shm``/``-journal`` files) to ``<name>.corrupt-<UTC time>``, one warning
+names both files, and a fresh database is started. Anything that is not damage is refused with a
+``StoreError`` and left alone: a file this process may not read, and a file whose schema version
+(``PRAGMA user_version``) is newer than ``SCHEMA_VERSION``, since a newer release's data must
+not be destroyed by an older one. An older file is migrated in place, one transaction per step of
+``MIGRATIONS``; the first release wrote no version (``user_version`` 0) and the same tables as
+version 2.
 """
 
 import contextlib
+import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+log = logging.getLogger("app.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,10 +73,40 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE INDEX IF NOT EXISTS checkpoints_model ON checkpoints (model, id);
 """
 
+SCHEMA_VERSION = 2  # PRAGMA user_version of the layout above
+
+
+def _from_unversioned(db: sqlite3.Connection) -> None:
+    """0 → 2: the first release wrote today's tables and no version; a boot cut off while
+    creating them left some out, which the schema (``IF NOT EXISTS``) adds."""
+    for statement in _statements(SCHEMA):
+        db.execute(statement)
+
+
+# from_version → step; each step takes a file from its version to the next key (the last one to
+# SCHEMA_VERSION), in one transaction that also stamps the new version. A step that changes a
+# table must also teach ``_layout_problem`` the table's earlier columns.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_unversioned}
+
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
 # ids a crashed boot may have issued after its last write: far more events than are published
 # between two writes (one checkpoint interval), far fewer than the 2**63 ids SQLite can hold
 EVENT_ID_RESERVE = 1_000_000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used and must not be moved aside: the message says why and names
+    the file."""
+
+
+@dataclass(frozen=True)
+class StoreNotice:
+    """A damaged database was moved aside and a fresh one started; ``message`` says so in one
+    sentence naming both files."""
+
+    message: str
+    original: Path
+    moved_to: Path
 
 
 @dataclass
@@ -102,10 +147,12 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA busy_timeout=5000")
+            _prepare(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
         self._event_ids: Callable[[], int] | None = None
 
     def close(self) -> None:
@@ -246,3 +293,213 @@ class Store:
                 (model, up_to),
             ).fetchall()
         return [HistoryRow(*r) for r in rows]
+
+
+# -- opening: checks, migration, moving a damaged file aside --
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+# SQLite's own words for a damaged file; any other error (locked, unreadable, I/O) is not damage
+DAMAGE_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def open_store(path: Path) -> tuple[Store, StoreNotice | None]:
+    """The store at ``path``, checked and migrated; a damaged file is moved aside and a fresh
+    store started, which the notice reports. Raises StoreError if the file must be left alone
+    (unreadable, or written by a newer release)."""
+    try:
+        if not path.exists():
+            return _open(path), None
+        existing = [suffix for suffix in SIDE_FILES if _side(path, suffix).exists()]
+    except OSError as e:
+        raise StoreError(f"cannot read the database {path}: {e.strerror or e}") from e
+    reason = _probe(path, existing)
+    if reason is None:
+        return _open(path), None
+    notice = _move_aside(path, reason, existing)
+    log.warning("%s", notice.message)
+    return _open(path), notice
+
+
+def preflight(path: Path) -> None:
+    """Raise StoreError now if the database at ``path`` must be left alone (unreadable, or
+    written by a newer release), so the server can say so in one line before it starts. Damage
+    is not an error here: ``open_store`` moves a damaged file aside."""
+    try:
+        if not path.exists():
+            return
+        existing = [suffix for suffix in SIDE_FILES if _side(path, suffix).exists()]
+    except OSError as e:
+        raise StoreError(f"cannot read the database {path}: {e.strerror or e}") from e
+    _probe(path, existing)
+
+
+def _probe(path: Path, existing: list[str]) -> str | None:
+    """``_damage``, leaving no side files the file did not have."""
+    try:
+        return _damage(path)
+    finally:  # the read-only probe may create an empty -wal and a -shm: not part of the file
+        if "-shm" not in existing:
+            _side(path, "-shm").unlink(missing_ok=True)
+        wal = _side(path, "-wal")
+        if "-wal" not in existing and wal.exists() and wal.stat().st_size == 0:
+            wal.unlink()
+
+
+def _open(path: Path) -> Store:
+    try:
+        return Store(path)
+    except OSError as e:
+        raise StoreError(f"cannot open the database {path}: {e.strerror or e}") from e
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open the database {path}: {e}") from e
+
+
+def _side(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _layout(script: str) -> dict[str, list[str]]:
+    """Table name → column names, as ``script`` creates them."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(script)
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {n: [c[1] for c in db.execute(f"PRAGMA table_info({n})")] for n in names}
+    finally:
+        db.close()
+
+
+LAYOUT = _layout(SCHEMA)
+
+
+def _refuse_newer(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database {path} has schema version {version}, newer than version"
+            f" {SCHEMA_VERSION} that this release understands; it was written by a newer"
+            " release: run that release, or point the data directory elsewhere"
+        )
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    """WAL mode, then the tables of a new file or the migrations of an older one."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    _refuse_newer(version, path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    if version == 0 and not db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        with _transaction(db):  # a new (or empty) file: today's tables, stamped
+            _from_unversioned(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return
+    steps = sorted(MIGRATIONS)
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise StoreError(
+                f"the database {path} has schema version {version}, which no release wrote"
+                f" (this one reads versions {', '.join(map(str, steps))} and {SCHEMA_VERSION})"
+            )
+        later = [v for v in steps if v > version]
+        target = later[0] if later else SCHEMA_VERSION
+        with _transaction(db):
+            MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version={target}")
+        log.info("migrated the database %s from schema version %d to %d", path, version, target)
+        version = target
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _damage(path: Path) -> str | None:
+    """Why the existing file at ``path`` is damaged, or None if it is usable. Raises StoreError
+    for what is not damage: an unreadable file, a newer schema, a locked or unreadable database.
+    Reads only (the probe connection is read-only, so it cannot fold a -wal into the file)."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError as e:
+        raise StoreError(f"cannot read the database {path}: {e.strerror or e}") from e
+    if not header:
+        return "it is empty, 0 bytes"
+    if not header.startswith(SQLITE_MAGIC):
+        return "it does not start with the SQLite header"
+    if len(header) < 100:
+        return f"it is only {len(header)} bytes long, shorter than a SQLite header"
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open the database {path}: {e}") from e
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        _refuse_newer(version, path)
+        problems = [r[0] for r in db.execute("PRAGMA integrity_check(3)")]
+        if problems != ["ok"]:
+            return "integrity check: " + "; ".join(problems)
+        return _layout_problem(db, version)
+    except sqlite3.Error as e:
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF in DAMAGE_CODES:
+            return str(e)
+        raise StoreError(f"cannot read the database {path}: {e}") from e
+    finally:
+        db.close()
+
+
+def _layout_problem(db: sqlite3.Connection, version: int) -> str | None:
+    """What is wrong with the tables of an intact file, or None (an empty file is fine)."""
+    objects = dict(
+        db.execute("SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+    )
+    tables = sorted(n for n, t in objects.items() if t in ("table", "view"))
+    if tables and not set(tables) & set(LAYOUT):
+        return f"it holds none of this app's tables, but {', '.join(tables)}"
+    for table, columns in LAYOUT.items():
+        if table not in objects:
+            if version == SCHEMA_VERSION and tables:
+                return f"its table {table} is missing"
+            continue  # an unversioned file from a boot cut off while creating its tables
+        if objects[table] != "table":
+            return f"its {table} is a {objects[table]}, not a table"
+        found = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+        if found != columns:
+            return f"its table {table} has columns ({', '.join(found)}), not ({', '.join(columns)})"
+    return None
+
+
+def _move_aside(path: Path, reason: str, side_files: list[str]) -> StoreNotice:
+    """Rename the file (and its side files, as ``<moved>-wal`` etc., so the moved set still
+    opens as one database) to a name not yet taken."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{path.name}.corrupt-{stamp}"
+    target, n = path.with_name(base), 1
+    while any(p.exists() for p in [target, *(_side(target, s) for s in SIDE_FILES)]):
+        n += 1
+        target = path.with_name(f"{base}-{n}")
+    try:
+        os.rename(path, target)
+        for suffix in side_files:  # a stale -wal or -journal must not touch the fresh file
+            os.rename(_side(path, suffix), _side(target, suffix))
+    except OSError as e:
+        raise StoreError(
+            f"the database {path} is damaged ({reason}) and could not be moved aside to"
+            f" {target}: {e.strerror or e}"
+        ) from e
+    with_side = f" (with its {', '.join(side_files)} files)" if side_files else ""
+    message = (
+        f"the database {path} was damaged ({reason}); it was moved to {target}{with_side}"
+        " and a fresh one was started"
+    )
+    return StoreNotice(message, path, target)

@@ -16,6 +16,8 @@ messages out ``(kind, payload)``:
     checkpoint  {step, run_id, reason, data, elapsed}  at a run's start, every
                 ``checkpoint_every`` steps, at every pause/stop/finish
     done        {run_id, step}                       the run's last step is done
+    diverged    {run_id, step, message, checkpoint_step}  a step's loss or gradient was not
+                finite: the run ended there, and this process went back to its last checkpoint
     reply       {ok, step, reason}                   one per command, after its effects
     error       {message}                            then the process exits with status 1
 """
@@ -29,7 +31,7 @@ from collections import deque
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
 
-from engine import EngineError, Predictor, Trainer
+from engine import Diverged, EngineError, Predictor, Trainer
 
 
 def usable_probes(probes: Iterable[str], predictor: Predictor) -> list[str]:
@@ -58,6 +60,10 @@ class TrainerProcess:
         self.elapsed_before = 0.0  # run seconds before the current segment
         self.segment_start = 0.0
         self.ends: deque[float] = deque(maxlen=21)  # wall-clock ends of the recent steps
+        self.last_checkpoint = json.dumps(trainer.to_dict())  # where a divergence goes back to
+        # fault injection for tests (settings.fault_nonfinite_at): make this global step's loss
+        # non-finite once, as a run at too high a learning rate would
+        self.poison_at: int | None = options.get("fault_nonfinite_at")
 
     def send(self, kind: str, **payload) -> None:
         self.out.send((kind, payload))
@@ -111,13 +117,14 @@ class TrainerProcess:
             self.segment_start = time.time()
             self.ends.clear()
             self.ends.append(self.segment_start)
-            self.one_step()
-            if t.run_remaining > 0:  # else one_step has finished the run and saved
+            # else it diverged (and went back to a checkpoint) or finished the run and saved
+            if self.one_step() and t.run_remaining > 0:
                 self.elapsed_before += time.time() - self.segment_start
                 self.save("step")
             self.reply(True)
         elif kind == "load":
             self.trainer = Trainer.from_dict(json.loads(payload["checkpoint"]))
+            self.last_checkpoint = payload["checkpoint"]
             self.probes = usable_probes(self.wanted_probes, self.trainer.predictor())
             self.running, self.run_id = False, None
             self.reply(True)
@@ -149,10 +156,18 @@ class TrainerProcess:
 
     # -- one step --
 
-    def one_step(self) -> None:
+    def one_step(self) -> bool:
+        """One step and its messages; False if it diverged (the run is over)."""
         t = self.trainer
         self.last_start = time.time()
-        rec = t.train_step()
+        if self.poison_at == t.step + 1:
+            self.poison_at = None
+            t.model.state_dict["wpe"][0][0].data = float("nan")  # position 0: every document
+        try:
+            rec = t.train_step()
+        except Diverged as e:
+            self.diverged(e)
+            return False
         now = time.time()
         self.ends.append(now)
         span = self.ends[-1] - self.ends[0]
@@ -180,11 +195,25 @@ class TrainerProcess:
         )
         if t.run_remaining <= 0:
             self.finish()
-            return
+            return True
         if rec.step % self.snapshot_every == 0:
             self.send("weights", step=rec.step, weights=predictor.weights)
         if rec.step % self.checkpoint_every == 0:
             self.save("periodic", weights=False)
+        return True
+
+    def diverged(self, e: Diverged) -> None:
+        """The run ends at the step that diverged; the model goes back to the last checkpoint
+        this process sent (nothing non-finite was ever sent or stored)."""
+        self.running = False
+        self.trainer = Trainer.from_dict(json.loads(self.last_checkpoint))
+        self.send(
+            "diverged",
+            run_id=self.run_id,
+            step=e.step,
+            message=str(e),
+            checkpoint_step=self.trainer.step,
+        )
 
     def finish(self) -> None:
         if self.running:
@@ -197,12 +226,13 @@ class TrainerProcess:
         t = self.trainer
         if weights:
             self.send("weights", step=t.step, weights=t.weights())
+        self.last_checkpoint = json.dumps(t.to_dict(), allow_nan=False)
         self.send(
             "checkpoint",
             step=t.step,
             run_id=self.run_id,
             reason=reason,
-            data=json.dumps(t.to_dict()),
+            data=self.last_checkpoint,
             elapsed=self.elapsed_before,
         )
 

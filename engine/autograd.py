@@ -187,15 +187,18 @@ def softmax(logits):
 def cross_entropy(logits, target):
     """−log softmax(logits)[target] as one node; also returns that probability.
 
-    The forward is the textbook's float for float (max-shifted exp, sum, ·total⁻¹, log, ·−1);
-    the local gradient of logit j is the familiar p_j − [j = target].
+    Computed as log-softmax, log Σ exp(l_j − max) − (l_target − max), which never takes the log
+    of 0: a probability that underflows to 0 (a confident wrong guess at a high learning rate)
+    gives a large finite loss instead of a math domain error. It differs from the textbook's
+    −log(p_target) only in the last bits. The local gradient of logit j is p_j − [j = target].
     """
     ld = [x.data for x in logits]
     max_val = max(ld)
     exps = [math.exp(v - max_val) for v in ld]
-    inv_total = sum(exps) ** -1
+    total_exp = sum(exps)
+    inv_total = total_exp**-1
     probs = [e * inv_total for e in exps]
     local_grads = probs.copy()
     local_grads[target] -= 1.0
-    loss = Value(math.log(probs[target]) * -1, tuple(logits), tuple(local_grads), "xent")
-    return loss, probs[target]
+    loss = math.log(total_exp) - (ld[target] - max_val)
+    return Value(loss, tuple(logits), tuple(local_grads), "xent"), probs[target]

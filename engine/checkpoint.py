@@ -1,19 +1,61 @@
 """Versioned JSON checkpoints: the whole Trainer state, so a resumed run is bit-for-bit the same.
 
 Floats are written with repr (JSON's default), which round-trips every bit.
+
+A checkpoint comes from outside (a file a user uploads), so it is read through one schema,
+``validate``, that checks every field's type, shape and range before anything is built from it:
+an error names the field (``weights['wte'][3][5]``), the bad value (shortened) and what is
+allowed. ``trainer_from_dict`` then builds the Trainer and ``check_runs`` runs it forward once.
 """
 
 import hashlib
 import json
+import math
 import random
+import unicodedata
 
 from engine.data import Tokenizer, load_names
 from engine.errors import EngineError
-from engine.model import GPT, GPTConfig, param_shapes
-from engine.optim import Adam
+from engine.errors import short_repr as _show
+from engine.model import GPTConfig, param_shapes
 
 FORMAT = "microgpt-live/checkpoint"
 VERSION = 1
+
+# What a checkpoint may hold. Generous for anything this engine trains, small enough that no
+# value can overflow a forward or backward pass (|w| ≤ 1e6 keeps every activation below ~1e50).
+MAX_STEP = 10**9  # steps, Adam's t, a run's start and length
+MAX_SEED = 2**63 - 1
+LR_RANGE = (0.0, 1.0)  # exclusive, inclusive: as the API's
+WEIGHT_BOUND = 1e6
+MOMENT_BOUND = 1e12  # |m| ≤ this; 0 ≤ v ≤ this²
+CONFIG_LIMITS = {
+    "n_embd": (1, 64),
+    "n_head": (1, 64),
+    "n_layer": (1, 4),
+    "block_size": (2, 64),
+    "vocab_size": (2, 201),
+}
+MAX_CHARS = 200  # distinct characters in the vocabulary (BOS excluded)
+MAX_DOCS = 100_000
+MAX_DOC_CHARS = 1_000
+FIELDS = {
+    "format",
+    "version",
+    "config",
+    "seed",
+    "lr",
+    "step",
+    "run",
+    "chars",
+    "dataset",
+    "docs",
+    "docs_sha256",
+    "rng",
+    "weights",
+    "adam",
+}
+MT_STATE = 625  # Mersenne Twister: 624 words and an index
 
 
 def _docs_digest(docs):
@@ -42,51 +84,213 @@ def trainer_to_dict(trainer):
     }
 
 
+# ---------------------------------------------------------------- the schema
+
+
+def _bad(field, value, allowed):
+    return EngineError(f"invalid checkpoint: {field} = {_show(value)}: {allowed}")
+
+
 def _require(cond, message):
     if not cond:
         raise EngineError(f"invalid checkpoint: {message}")
 
 
-def _is_number(x):
-    return isinstance(x, int | float) and not isinstance(x, bool)
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _int(d, key, lo, hi, field=None):
+    x = d[key]
+    if not (_is_int(x) and lo <= x <= hi):
+        raise _bad(field or key, x, f"must be a whole number from {lo} to {hi:,}")
+    return x
+
+
+def _number(x):
+    return isinstance(x, float | int) and not isinstance(x, bool)
+
+
+def _fields(d, field, expected):
+    if not isinstance(d, dict):
+        raise _bad(field, d, f"must be an object with {', '.join(sorted(expected))}")
+    missing, extra = expected - d.keys(), d.keys() - expected
+    if missing:
+        raise EngineError(f"invalid checkpoint: {field} has no {', '.join(sorted(missing))}")
+    if extra:
+        names = ", ".join(_show(k, 30) for k in sorted(extra, key=str)[:3])
+        raise EngineError(f"invalid checkpoint: {field} has unexpected field(s) {names}")
 
 
 def _check_header(d):
-    _require(isinstance(d, dict), "expected a JSON object")
-    _require(d.get("format") == FORMAT, f"format must be {FORMAT!r}, got {d.get('format')!r}")
-    _require(d.get("version") == VERSION, f"version {d.get('version')!r} is not {VERSION}")
+    _require(isinstance(d, dict), f"expected a JSON object, got {type(d).__name__}")
+    _require(d.get("format") == FORMAT, f"format must be {FORMAT!r}, got {_show(d.get('format'))}")
+    _require(d.get("version") == VERSION, f"version {_show(d.get('version'))} is not {VERSION}")
 
 
-def _model_parts(d):
-    """The config, tokenizer and weights of a checkpoint, checked against each other."""
-    config = GPTConfig.from_dict(d["config"])
-    tokenizer = Tokenizer(d["chars"])
-    _require(tokenizer.vocab_size == config.vocab_size, "chars do not match vocab_size")
-    weights = d["weights"]
-    _require(isinstance(weights, dict), "weights must be an object")
-    for name, rows, cols, _ in param_shapes(config):
-        w = weights.get(name)
-        _require(
-            isinstance(w, list)
-            and len(w) == rows
-            and all(isinstance(r, list) and len(r) == cols for r in w),
-            f"weights {name!r} must be {rows}x{cols}",
-        )
-        _require(all(_is_number(x) for r in w for x in r), f"weights {name!r}: not numbers")
-    _require(set(weights) == {s[0] for s in param_shapes(config)}, "unexpected weights")
-    return config, tokenizer, {name: weights[name] for name, *_ in param_shapes(config)}
+def _check_config(raw):
+    _fields(raw, "config", set(CONFIG_LIMITS))
+    for key, (lo, hi) in CONFIG_LIMITS.items():
+        _int(raw, key, lo, hi, f"config.{key}")
+    return GPTConfig(**raw)  # checks n_embd % n_head
+
+
+def _check_chars(chars, config):
+    if not isinstance(chars, str):
+        raise _bad("chars", chars, "must be a string of the vocabulary's characters")
+    _require(
+        0 < len(chars) <= MAX_CHARS,
+        f"chars must hold 1 to {MAX_CHARS} characters, got {len(chars)}",
+    )
+    for i, ch in enumerate(chars):
+        if unicodedata.category(ch)[0] in "CZ" and ch != " ":
+            raise _bad(f"chars[{i}]", ch, "must be a printable character")
+    _require(len(set(chars)) == len(chars), "chars must not repeat a character")
+    _require(
+        len(chars) + 1 == config.vocab_size,
+        f"chars do not match vocab_size: {len(chars)} characters + [BOS] ≠ {config.vocab_size}",
+    )
+    return Tokenizer(chars)
+
+
+def _check_numbers(field, xs, n, bound, lo=None):
+    """A list of n finite numbers, each within ±bound (or [lo, bound])."""
+    if not (isinstance(xs, list) and len(xs) == n):
+        raise _bad(field, xs, f"must be a list of {n} numbers")
+    for i, x in enumerate(xs):
+        if not (_number(x) and math.isfinite(x) and abs(x) <= bound and (lo is None or x >= lo)):
+            if lo is None:
+                raise _bad(f"{field}[{i}]", x, f"must be a finite number with |x| ≤ {bound:g}")
+            raise _bad(f"{field}[{i}]", x, f"must be a finite number from {lo:g} to {bound:g}")
+
+
+def _check_matrix(field, w, rows, cols, bound):
+    if not (isinstance(w, list) and len(w) == rows):
+        raise _bad(field, w, f"must be {rows}x{cols} numbers")
+    for i, row in enumerate(w):
+        _check_numbers(f"{field}[{i}]", row, cols, bound)
+
+
+def _check_weights(weights, config):
+    shapes = param_shapes(config)
+    _fields(weights, "weights", {name for name, *_ in shapes})
+    for name, rows, cols, _ in shapes:
+        _check_matrix(f"weights[{name!r}]", weights[name], rows, cols, WEIGHT_BOUND)
+    return {name: weights[name] for name, *_ in shapes}
+
+
+def _check_adam(adam, n):
+    _fields(adam, "adam", {"t", "m", "v"})
+    _int(adam, "t", 0, MAX_STEP, "adam.t")
+    _check_numbers("adam.m", adam["m"], n, MOMENT_BOUND)
+    _check_numbers("adam.v", adam["v"], n, MOMENT_BOUND**2, lo=0.0)
+
+
+def _check_docs(d, tokenizer):
+    dataset = d["dataset"]
+    if dataset == "names":
+        _require(d["docs"] is None, "docs must be null for the shipped names dataset")
+        docs = load_names()
+        random.Random(d["seed"]).shuffle(docs)
+    elif dataset == "custom":
+        docs = d["docs"]
+        if not isinstance(docs, list):
+            raise _bad("docs", docs, "must be a list of documents (strings)")
+        n = len(docs)
+        _require(0 < n <= MAX_DOCS, f"docs must hold 1 to {MAX_DOCS:,} documents, got {n}")
+        allowed = set(tokenizer.chars)
+        for i, doc in enumerate(docs):
+            if not (isinstance(doc, str) and 0 < len(doc) <= MAX_DOC_CHARS and doc == doc.strip()):
+                raise _bad(
+                    f"docs[{i}]",
+                    doc,
+                    f"must be a non-empty string of at most {MAX_DOC_CHARS:,} characters, "
+                    "without leading or trailing spaces",
+                )
+            if not allowed.issuperset(doc):
+                ch = next(c for c in doc if c not in allowed)
+                raise _bad(f"docs[{i}]", doc, f"holds {ch!r}, which is not in chars")
+        docs = list(docs)
+    else:
+        raise _bad("dataset", dataset, "must be 'names' or 'custom'")
+    digest = d["docs_sha256"]
+    if not isinstance(digest, str):
+        raise _bad("docs_sha256", digest, "must be the hex SHA-256 of the documents")
+    _require(_docs_digest(docs) == digest, "dataset does not match its digest (docs_sha256)")
+    return docs
+
+
+def _check_rng(rng):
+    if not (isinstance(rng, list) and len(rng) == 3):
+        raise _bad("rng", rng, "must be [version, state, gauss_next] of Python's random")
+    version, internal, gauss_next = rng
+    _require(version == 3, f"rng[0] must be 3 (the state's version), got {_show(version)}")
+    if not (isinstance(internal, list) and len(internal) == MT_STATE):
+        raise _bad("rng[1]", internal, f"must be {MT_STATE} whole numbers")
+    for i, x in enumerate(internal):
+        hi = MT_STATE - 1 if i == MT_STATE - 1 else 2**32 - 1
+        if not (_is_int(x) and 0 <= x <= hi):
+            raise _bad(f"rng[1][{i}]", x, f"must be a whole number from 0 to {hi:,}")
+    if gauss_next is not None and not (_number(gauss_next) and math.isfinite(gauss_next)):
+        raise _bad("rng[2]", gauss_next, "must be null or a finite number")
+    state = random.Random()
+    state.setstate((version, tuple(internal), gauss_next))
+    return state
+
+
+def validate(d):
+    """Every field of a checkpoint dict, checked; returns the parts ``Trainer.restore`` takes."""
+    return _validate(d, full=True)
+
+
+def _validate(d, full):
+    """``full``: the whole training state; else only what inference needs, as
+    (config, tokenizer, weights)."""
+    _check_header(d)
+    _fields(d, "the checkpoint", FIELDS)
+    config = _check_config(d["config"])
+    tokenizer = _check_chars(d["chars"], config)
+    weights = _check_weights(d["weights"], config)
+    if not full:
+        return config, tokenizer, weights
+    seed = _int(d, "seed", 0, MAX_SEED)
+    lr = d["lr"]
+    if not (_number(lr) and math.isfinite(lr) and LR_RANGE[0] < lr <= LR_RANGE[1]):
+        raise _bad("lr", lr, f"must be a learning rate in ({LR_RANGE[0]:g}, {LR_RANGE[1]:g}]")
+    step = _int(d, "step", 0, MAX_STEP)
+    run = d["run"]
+    _fields(run, "run", {"start", "steps"})
+    start = _int(run, "start", 0, step, "run.start")
+    steps = _int(run, "steps", 0, MAX_STEP, "run.steps")
+    _require(start + steps >= step, f"run ended (step {start + steps}) before step {step}")
+    docs = _check_docs(d, tokenizer)
+    rng = _check_rng(d["rng"])
+    _check_adam(d["adam"], sum(r * c for _, r, c, _ in param_shapes(config)))
+    return {
+        "config": config,
+        "tokenizer": tokenizer,
+        "weights": weights,
+        "seed": seed,
+        "lr": float(lr),
+        "step": step,
+        "run": (start, steps),
+        "dataset": d["dataset"],
+        "docs": docs,
+        "rng": rng,
+        "adam": (d["adam"]["t"], list(d["adam"]["m"]), list(d["adam"]["v"])),
+    }
 
 
 def _guarded(load):
-    """Turn any malformed-structure error into one clear EngineError."""
+    """Any error the schema did not foresee is still the file's fault: one clear EngineError."""
 
     def wrapper(d):
         try:
             return load(d)
         except EngineError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise EngineError(f"invalid checkpoint: {type(e).__name__}: {e}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as e:
+            raise EngineError(f"invalid checkpoint: {type(e).__name__}: {_show(str(e))}") from None
 
     return wrapper
 
@@ -96,49 +300,34 @@ def predictor_from_dict(d):
     """Just the model of a checkpoint, for inference (no dataset, no optimiser state)."""
     from engine.infer import Predictor
 
-    _check_header(d)
-    return Predictor(*_model_parts(d))
+    return Predictor(*_validate(d, full=False))
 
 
 @_guarded
 def trainer_from_dict(d):
     from engine.train import Trainer
 
-    _check_header(d)
-    config, tokenizer, weights = _model_parts(d)
-    if d["dataset"] == "names":
-        docs = load_names()
-        random.Random(d["seed"]).shuffle(docs)
-    else:
-        docs = list(d["docs"])
-    _require(_docs_digest(docs) == d["docs_sha256"], "dataset does not match its digest")
+    return Trainer.restore(**_validate(d, full=True))
 
-    trainer = Trainer.__new__(Trainer)
-    trainer.dataset = d["dataset"]
-    trainer.tokenizer, trainer.config = tokenizer, config
-    trainer.seed, trainer.lr = d["seed"], float(d["lr"])
-    trainer.docs = docs
-    version, internal, gauss_next = d["rng"]
-    trainer.rng = random.Random()
-    trainer.rng.setstate((version, tuple(internal), gauss_next))
-    trainer.model = GPT(config, weights)
-    n = len(trainer.model.params)
-    adam = d["adam"]
-    _require(len(adam["m"]) == n and len(adam["v"]) == n, f"Adam moments must have {n}")
-    trainer.adam = Adam(trainer.model.params)
-    trainer.adam.t, trainer.adam.m, trainer.adam.v = adam["t"], list(adam["m"]), list(adam["v"])
-    trainer.step = d["step"]
-    trainer.run_start, trainer.run_steps = d["run"]["start"], d["run"]["steps"]
-    _require(all(_is_number(x) for x in (trainer.step, trainer.adam.t)), "bad step")
-    _require(0 <= trainer.run_start <= trainer.step, "run start after the current step")
-    _require(trainer.run_remaining >= 0, "run ended before the current step")
-    return trainer
+
+def check_runs(trainer):
+    """Run the model forward once over its first document: every logit must be finite.
+
+    The schema's bounds make this hold for any checkpoint it accepts; this proves it for the
+    one at hand before it replaces a model.
+    """
+    predictor = trainer.predictor()
+    doc = trainer.docs[trainer.step % len(trainer.docs)]
+    ids = [trainer.tokenizer.bos, *trainer.tokenizer.encode(doc)][: trainer.config.block_size]
+    logits, _ = predictor.forward(ids)
+    if not all(math.isfinite(x) for row in logits for x in row):
+        raise EngineError("invalid checkpoint: the model's outputs are not finite numbers")
 
 
 def save(trainer, path):
     try:
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(trainer_to_dict(trainer), f)
+            json.dump(trainer_to_dict(trainer), f, allow_nan=False)
     except OSError as e:
         raise EngineError(f"cannot write checkpoint {path}: {e}") from None
 
@@ -151,4 +340,6 @@ def load(path):
         raise EngineError(f"cannot read checkpoint {path}: {e.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EngineError(f"checkpoint {path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise EngineError(f"checkpoint {path} is not valid: JSON nested too deeply") from None
     return trainer_from_dict(d)

@@ -6,9 +6,10 @@ the ones the training graph would compute.
 
 import math
 import random
+from dataclasses import dataclass
 from operator import mul
 
-from engine.errors import EngineError
+from engine.errors import EngineError, short_repr
 
 
 def linear(x, w):
@@ -27,6 +28,13 @@ def rmsnorm(x):
     return [xi * scale for xi in x]
 
 
+@dataclass
+class Cache:
+    keys: list  # [layer][position] key vectors
+    values: list  # [layer][position] value vectors
+    attention: list  # [layer][head][query position] attention weights over the keys
+
+
 class Predictor:
     """A frozen copy of the weights that answers questions about the next character."""
 
@@ -40,49 +48,88 @@ class Predictor:
 
         return predictor_from_dict(d)
 
-    def forward(self, token_ids):
-        """Logits at every position of token_ids, and attention [layer][head][query][key]."""
+    def new_cache(self):
+        """What a sequence's positions share: keys, values (per layer) and the attention rows."""
+        c = self.config
+        return Cache(
+            [[] for _ in range(c.n_layer)],
+            [[] for _ in range(c.n_layer)],
+            [[[] for _ in range(c.n_head)] for _ in range(c.n_layer)],
+        )
+
+    def step(self, token_id, cache):
+        """Logits for the token after ``token_id`` at the next position; extends the cache.
+
+        Position by position, so a sequence costs one pass however it is extended (greedy
+        completion, sampling) and gives the very floats a whole-sequence forward gives.
+        """
         c, w, hd = self.config, self.weights, self.config.head_dim
         inv_sqrt_hd = (hd**0.5) ** -1
-        keys = [[] for _ in range(c.n_layer)]
-        values = [[] for _ in range(c.n_layer)]
-        attention = [[[] for _ in range(c.n_head)] for _ in range(c.n_layer)]
-        all_logits = []
-        for pos, token_id in enumerate(token_ids):
-            x = rmsnorm([t + p for t, p in zip(w["wte"][token_id], w["wpe"][pos], strict=True)])
-            for li in range(c.n_layer):
-                x_residual = x
-                x = rmsnorm(x)
-                q = linear(x, w[f"layer{li}.attn_wq"])
-                keys[li].append(linear(x, w[f"layer{li}.attn_wk"]))
-                values[li].append(linear(x, w[f"layer{li}.attn_wv"]))
-                x_attn = []
-                for h, hs in enumerate(range(0, c.n_embd, hd)):
-                    q_h = q[hs : hs + hd]
-                    attn_weights = softmax(
-                        [sum(map(mul, q_h, k[hs : hs + hd])) * inv_sqrt_hd for k in keys[li]]
-                    )
-                    attention[li][h].append(attn_weights)
-                    for j in range(hs, hs + hd):
-                        x_attn.append(sum(map(mul, attn_weights, [v[j] for v in values[li]])))
-                x = linear(x_attn, w[f"layer{li}.attn_wo"])
-                x = [a + b for a, b in zip(x, x_residual, strict=True)]
-                x_residual = x
-                x = [max(0.0, xi) ** 2 for xi in linear(rmsnorm(x), w[f"layer{li}.mlp_fc1"])]
-                x = linear(x, w[f"layer{li}.mlp_fc2"])
-                x = [a + b for a, b in zip(x, x_residual, strict=True)]
-            all_logits.append(linear(x, w["lm_head"]))
-        return all_logits, attention
+        pos = len(cache.keys[0])
+        x = rmsnorm([t + p for t, p in zip(w["wte"][token_id], w["wpe"][pos], strict=True)])
+        for li in range(c.n_layer):
+            keys, values = cache.keys[li], cache.values[li]
+            x_residual = x
+            x = rmsnorm(x)
+            q = linear(x, w[f"layer{li}.attn_wq"])
+            keys.append(linear(x, w[f"layer{li}.attn_wk"]))
+            values.append(linear(x, w[f"layer{li}.attn_wv"]))
+            x_attn = []
+            for h, hs in enumerate(range(0, c.n_embd, hd)):
+                q_h = q[hs : hs + hd]
+                attn_weights = softmax(
+                    [sum(map(mul, q_h, k[hs : hs + hd])) * inv_sqrt_hd for k in keys]
+                )
+                cache.attention[li][h].append(attn_weights)
+                for j in range(hs, hs + hd):
+                    x_attn.append(sum(map(mul, attn_weights, [v[j] for v in values])))
+            x = linear(x_attn, w[f"layer{li}.attn_wo"])
+            x = [a + b for a, b in zip(x, x_residual, strict=True)]
+            x_residual = x
+            x = [max(0.0, xi) ** 2 for xi in linear(rmsnorm(x), w[f"layer{li}.mlp_fc1"])]
+            x = linear(x, w[f"layer{li}.mlp_fc2"])
+            x = [a + b for a, b in zip(x, x_residual, strict=True)]
+        return linear(x, w["lm_head"])
+
+    def forward(self, token_ids):
+        """Logits at every position of token_ids, and attention [layer][head][query][key]."""
+        cache = self.new_cache()
+        all_logits = [self.step(token_id, cache) for token_id in token_ids]
+        return all_logits, cache.attention
+
+    def predict(self, prefix=""):
+        """Everything "Ask the model" shows, in one pass over the positions: p(next | [BOS] +
+        prefix), the attention over [BOS] + prefix, and the greedy completion."""
+        ids = self.encode_prefix(prefix)
+        cache = self.new_cache()
+        for token_id in ids:
+            logits = self.step(token_id, cache)
+        probs = softmax(logits)
+        attention = [[list(rows) for rows in heads] for heads in cache.attention]
+        return probs, attention, self._complete(ids, probs, cache)
+
+    def _complete(self, ids, probs, cache):
+        """Extend ids with the most likely token until BOS or the window is full."""
+        ids = list(ids)
+        while True:
+            nxt = max(range(len(probs)), key=probs.__getitem__)
+            if nxt == self.tokenizer.bos:
+                break
+            ids.append(nxt)
+            if len(ids) > self.config.block_size:
+                break
+            probs = softmax(self.step(nxt, cache))
+        return self.tokenizer.decode(ids[1:])
 
     def encode_prefix(self, prefix):
         """[BOS] + the prefix's ids, checked against the vocabulary and the context window."""
         if not isinstance(prefix, str):
-            raise EngineError(f"prefix must be text, got {prefix!r}")
+            raise EngineError(f"prefix must be text, got {short_repr(prefix)}")
         limit = self.config.block_size - 1
         if len(prefix) > limit:
             raise EngineError(
-                f"prefix {prefix!r} has {len(prefix)} characters; the context window of "
-                f"{self.config.block_size} fits at most {limit} after [BOS]"
+                f"prefix {short_repr(prefix)} has {len(prefix):,} characters; the context window "
+                f"of {self.config.block_size} fits at most {limit} after [BOS]"
             )
         return [self.tokenizer.bos, *self.tokenizer.encode(prefix)]
 
@@ -98,14 +145,7 @@ class Predictor:
 
     def greedy(self, prefix=""):
         """Complete the prefix with the most likely character until BOS or the window is full."""
-        ids = self.encode_prefix(prefix)
-        while len(ids) <= self.config.block_size:
-            probs = softmax(self.forward(ids)[0][-1])
-            nxt = max(range(len(probs)), key=probs.__getitem__)
-            if nxt == self.tokenizer.bos:
-                break
-            ids.append(nxt)
-        return self.tokenizer.decode(ids[1:])
+        return self.predict(prefix)[2]
 
     def sample(self, n=20, temperature=0.5, seed=None, rng=None):
         """n names drawn with softmax(logits / temperature), as the original samples them."""
@@ -120,10 +160,10 @@ class Predictor:
         return [self._sample_one(inv_t, vocab, rng) for _ in range(n)]
 
     def _sample_one(self, inv_t, vocab, rng):
-        # Re-running the short prefix each time gives the logits a key/value cache would.
         ids, bos = [self.tokenizer.bos], self.tokenizer.bos
+        cache = self.new_cache()
         for _ in range(self.config.block_size):
-            logits = self.forward(ids)[0][-1]
+            logits = self.step(ids[-1], cache)
             token_id = rng.choices(vocab, weights=softmax([lg * inv_t for lg in logits]))[0]
             if token_id == bos:
                 break

@@ -20,15 +20,19 @@ class Adam:
         """One update of every parameter, then gradients reset to 0. Returns the gradient norm.
 
         The arithmetic is the original's, operation for operation, so runs match it to the bit.
+        A non-finite gradient norm changes nothing and returns None: the caller decides.
         """
         b1, b2, eps = self.beta1, self.beta2, self.eps
         c1, c2 = 1 - b1, 1 - b2
         bc1, bc2 = 1 - b1 ** (self.t + 1), 1 - b2 ** (self.t + 1)
         grads = [p.grad for p in self.params]
+        grad_norm = math.sqrt(sum([g * g for g in grads]))
+        if not math.isfinite(grad_norm):
+            return None  # nan, or a gradient so large its square overflows
         self.m = m = [b1 * mi + c1 * g for mi, g in zip(self.m, grads, strict=True)]
         self.v = v = [b2 * vi + c2 * g**2 for vi, g in zip(self.v, grads, strict=True)]
         for p, mi, vi in zip(self.params, m, v, strict=True):
             p.data -= lr_t * (mi / bc1) / ((vi / bc2) ** 0.5 + eps)
             p.grad = 0.0
         self.t += 1
-        return math.sqrt(sum([g * g for g in grads]))
+        return grad_norm

@@ -5,6 +5,7 @@ A step: take the next document (sample), run the model over its tokens (forward)
 """
 
 import gc
+import math
 import random
 import time
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 
 from engine.autograd import Tape, cross_entropy, total
 from engine.data import Tokenizer, load_names
-from engine.errors import EngineError
+from engine.errors import Diverged, EngineError
 from engine.infer import Predictor
 from engine.model import GPT, GPTConfig, init_weights
 from engine.optim import Adam, get_lr
@@ -70,6 +71,20 @@ class Trainer:
         self.step = 0
         self.run_start, self.run_steps = 0, 0
 
+    @classmethod
+    def restore(cls, *, config, tokenizer, weights, seed, lr, step, run, dataset, docs, rng, adam):
+        """The Trainer a checkpoint describes, from its validated parts (engine.checkpoint)."""
+        trainer = cls.__new__(cls)
+        trainer.dataset, trainer.docs = dataset, docs
+        trainer.tokenizer, trainer.config = tokenizer, config
+        trainer.seed, trainer.lr, trainer.rng = seed, lr, rng
+        trainer.model = GPT(config, weights)
+        trainer.adam = Adam(trainer.model.params)
+        trainer.adam.t, trainer.adam.m, trainer.adam.v = adam
+        trainer.step = step
+        trainer.run_start, trainer.run_steps = run
+        return trainer
+
     @property
     def num_params(self):
         return len(self.model.params)
@@ -113,8 +128,15 @@ class Trainer:
             loss = total(losses) * (1 / n)
             tape.backward(loss)
 
+        # A non-finite loss or gradient would poison every weight: stop before the update.
+        if not math.isfinite(loss.data):
+            self._drop_grads()
+            raise Diverged(step + 1, f"the loss is {loss.data}")
         lr_t = get_lr(self.lr, run_step, self.run_steps)
         grad_norm = self.adam.step(lr_t)
+        if grad_norm is None:
+            self._drop_grads()
+            raise Diverged(step + 1, "a gradient is not finite")
         self.step += 1
         return StepRecord(
             step=self.step,
@@ -128,6 +150,10 @@ class Trainer:
             grad_norm=grad_norm,
             elapsed=time.perf_counter() - t0,
         )
+
+    def _drop_grads(self):
+        for p in self.model.params:
+            p.grad = 0.0
 
     def weights(self):
         return self.model.weights()

@@ -200,6 +200,16 @@
       /* malformed point: ignore */
     }
   });
+  // A run failed or diverged: the model went back to a checkpoint, its later steps are gone.
+  document.addEventListener("chart-trim", (evt) => {
+    try {
+      const step = JSON.parse(evt.detail.data).step;
+      for (const s of [...points.keys()]) if (s > step) points.delete(s);
+      schedule();
+    } catch (e) {
+      /* malformed: ignore */
+    }
+  });
   document.addEventListener("chart-reset", (evt) => {
     points.clear();
     if (plot) plot.destroy(); // a fresh plot: no axes left over from the old model's scale

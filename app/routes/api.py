@@ -13,7 +13,9 @@ from starlette.datastructures import UploadFile
 
 from app.deps import ServiceDep
 from app.schemas import (
+    MAX_SAMPLE_SEED,
     MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
     ErrorOut,
     HistoryOut,
     HistoryPoint,
@@ -96,24 +98,27 @@ async def predict(
         str, Query(description="characters of the model's vocabulary, at most block_size - 1")
     ] = "",
     k: Annotated[int, Query(ge=1, le=27, description="how many top characters")] = 5,
-) -> PredictOut:
+) -> Response:
     """Next-character distribution after [BOS] + prefix, top-k, attention weights, and the
     greedy completion (``greedy``: the most likely character at each position until [BOS]).
 
-    Answered in the web process (in a thread) from the newest weight snapshot, in a few ms. A
-    character outside the model's vocabulary: 422 naming the allowed ones.
+    Answered in the web process (in a thread) from the newest weight snapshot, in a few ms;
+    identical requests share one computation and its answer while the snapshot lasts
+    (``app.predictions``). A character outside the model's vocabulary: 422 naming the allowed
+    ones.
     """
-    return await run_in_threadpool(service.predict, prefix, k)
+    body = await service.predictions.get(service.predictor(), prefix, k, service.predict_json)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/samples", response_model=SamplesOut, responses=INVALID)
 async def samples(
     service: ServiceDep,
     n: Annotated[int, Query(ge=1, le=50)] = 10,
-    temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE)] = 0.5,
-    seed: Annotated[int | None, Query(ge=0)] = None,
+    temperature: Annotated[float, Query(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE)] = 0.5,
+    seed: Annotated[int | None, Query(ge=0, le=MAX_SAMPLE_SEED)] = None,
 ) -> SamplesOut:
-    """``n`` names sampled from the current weights at ``temperature`` (0, 2]."""
+    """``n`` names sampled from the current weights at ``temperature`` [0.01, 2]."""
     return await run_in_threadpool(service.samples, n, temperature, seed)
 
 

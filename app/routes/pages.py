@@ -22,9 +22,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.bus import Event
 from app.deps import ServiceDep
+from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
-from app.schemas import MAX_TEMPERATURE, PACE_MAX, PACE_MIN
+from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN
 from app.service import ServiceError, TrainingService
 from app.templating import (
     attention_view,
@@ -82,7 +83,9 @@ def status_view(state: dict) -> dict:
     """The status pill and which buttons make sense now (the service still has the last word)."""
     s, run = state["status"], state.get("run") or {}
     not_training = s != "training"
-    if s == "idle":
+    if s == "idle" and run.get("status") == "diverged":
+        label = f"diverged · back at step {state['step']:,}"
+    elif s == "idle":
         label = "ready · untrained" if state["step"] == 0 else f"ready · {state['step']:,} steps"
     else:
         label = STATUS_LABELS.get(s, s)
@@ -191,9 +194,10 @@ def parse_pace(raw: str | None) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"speed must be a number of steps per second, got {raw!r}") from None
+        raise ValueError(f"speed must be a number of steps per second, got {show(raw)}") from None
     if not (math.isfinite(value) and PACE_MIN <= value <= PACE_MAX):
-        raise ValueError(f"speed must be from {PACE_MIN:g} to {PACE_MAX:g} steps/s, got {raw!r}")
+        allowed = f"from {PACE_MIN:g} to {PACE_MAX:g} steps/s"
+        raise ValueError(f"speed must be {allowed}, got {show(raw)}")
     return value
 
 
@@ -225,7 +229,9 @@ def progress_from(state: dict, step: dict | None) -> dict:
 def summary_view(
     state: dict, run: dict | None, first_loss: float | None, last_smooth: float | None
 ):
-    """The short report of a finished run, or None."""
+    """The short report of a finished run (or of one that diverged), or None."""
+    if run and run["status"] == "diverged":
+        return {"diverged": True, "message": run.get("reason") or "the run diverged"}
     if not run or run["status"] != "done" or last_smooth is None:
         return None
     v = state["config"]["vocab_size"]
@@ -248,6 +254,8 @@ def summary_view(
 
 def run_summary(service: TrainingService, state: dict) -> dict | None:
     run = state.get("run")
+    if run and run["status"] == "diverged":
+        return summary_view(state, run, None, None)
     if not run or run["status"] != "done":
         return None
     points = [(s, loss, m) for s, loss, m in service.history if s > run["start_step"]]
@@ -369,6 +377,7 @@ async def index(request: Request, service: ServiceDep) -> HTMLResponse:
         "samples": empty_samples(state),
         "summary": run_summary(service, state),
         "message": None,
+        "notice": state["notice"],
     }
     return templates.TemplateResponse(request, "index.html", context)
 
@@ -386,10 +395,13 @@ async def ui_predict(service: ServiceDep, prefix: str = "") -> HTMLResponse:
 async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLResponse:
     try:
         t = float(temperature)
-        if not 0 < t <= MAX_TEMPERATURE:  # also refuses nan
+        if not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:  # also refuses nan
             raise ValueError
     except ValueError:
-        msg = f"temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {temperature!r}"
+        msg = (
+            f"temperature must be a number from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+            f"got {show(temperature)}"
+        )
         return HTMLResponse(render("samples", samples={"error": msg}))
     try:
         # ~50 ms of pure Python: off the event loop
@@ -418,10 +430,10 @@ def parse_int(raw: str | None, name: str, lo: int, hi: int) -> int:
     try:
         value = int(str(raw).strip())
     except ValueError:
-        msg = f"{name} must be a whole number from {lo} to {hi:,}, got {raw!r}"
+        msg = f"{name} must be a whole number from {lo} to {hi:,}, got {show(raw)}"
         raise ValueError(msg) from None
     if not lo <= value <= hi:
-        raise ValueError(f"{name} must be from {lo} to {hi:,}, got {value}")
+        raise ValueError(f"{name} must be from {lo} to {hi:,}, got {show(value)}")
     return value
 
 
@@ -437,9 +449,9 @@ async def ui_train(
         if lr not in (None, ""):
             rate = float(lr)
             if not (math.isfinite(rate) and 0 < rate <= 1):
-                raise ValueError(f"learning rate must be in (0, 1], got {lr!r}")
+                raise ValueError(f"learning rate must be in (0, 1], got {show(lr)}")
     except ValueError as e:
-        msg = str(e) if "must" in str(e) else f"learning rate must be a number, got {lr!r}"
+        msg = str(e) if "must" in str(e) else f"learning rate must be a number, got {show(lr)}"
         return controls(service, msg)
     return await command(service, service.train(n, rate))
 
@@ -617,14 +629,27 @@ class FragmentRenderer:
         ]
 
     def on_error(self, d: dict) -> list[ServerSentEvent]:
+        """A run failed or diverged: the message by the buttons, and the chart drops the steps
+        after the checkpoint the model went back to."""
         state = self.state()
+        self.step = None  # that step's weights are gone
         return [
             self.html(
                 partial(
                     "controls",
                     render("controls", status=status_view(state), message=d["message"]),
-                )
-            )
+                ),
+                partial(
+                    "summary",
+                    render("summary", summary=run_summary(self.service, state)),
+                    "innerHTML",
+                ),
+                # the recipe and the bars showed steps whose weights are gone
+                partial("recipe", render("recipe", recipe=None, trained_steps=state["step"])),
+                partial("dist", render("dist", d=current_probe(self.service, state))),
+            ),
+            ServerSentEvent(data=json.dumps({"step": d["step"]}), event="chart-trim"),
+            ServerSentEvent(data="{}", event="model-updated"),
         ]
 
 

@@ -46,7 +46,7 @@ class StalledStream(EventStream):
             self._sock.setsockopt(*option)
         self._sock.connect(("127.0.0.1", port))
         self._sock.sendall(
-            b"GET /api/events HTTP/1.0\r\nHost: x\r\nAccept: text/event-stream\r\n"
+            b"GET /api/events HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             b"Last-Event-ID: " + last_event_id.encode() + b"\r\n\r\n"
         )
         self._stall = stall

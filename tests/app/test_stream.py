@@ -117,7 +117,9 @@ def test_keeps_other_clients_and_the_worker_at_speed_when_one_client_is_stuck(
 ):
     stuck = socket.create_connection(("127.0.0.1", server.port))
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stuck.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+    stuck.sendall(
+        b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+    )
     stream = open_events(server.url)
     stream.wait_event("status")
     try:

@@ -74,7 +74,7 @@ def test_rejects_a_learning_rate_outside_0_to_1(live_server):
     assert "'lr'" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("temperature", ["0", "-1", "2.5", "hot"])
+@pytest.mark.parametrize("temperature", ["0", "5e-324", "0.009", "-1", "2.5", "hot"])
 def test_rejects_temperature_outside_0_to_2(live_server, temperature):
     response = get(live_server, "/api/samples", temperature=temperature)
 
@@ -211,9 +211,10 @@ def test_predict_answers_the_greedy_completion_of_the_served_weights(live_server
     assert greedy == Predictor.from_dict(checkpoint).greedy("em")
 
 
-@pytest.mark.parametrize("temperature", ["0", "2.5", "nan", "hot"])
+@pytest.mark.parametrize("temperature", ["0", "5e-324", "2.5", "nan", "hot"])
 def test_page_samples_explain_a_temperature_outside_0_to_2_inline(live_server, temperature):
     response = get(live_server, "/ui/samples", temperature=temperature)
 
     assert response.status_code == 200  # a fragment for the samples card, not an error page
-    assert f"temperature must be a number in (0, 2], got &#39;{temperature}&#39;" in response.text
+    expected = f"temperature must be a number from 0.01 to 2, got &#39;{temperature}&#39;"
+    assert expected in response.text

@@ -26,6 +26,13 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 
+def request_host(url: str) -> str:
+    """The host a request goes to; a blob: URL is made inside the page of the origin it names."""
+    if url.startswith("blob:"):
+        url = url[len("blob:") :]
+    return urlsplit(url).hostname or url
+
+
 class PageWatch:
     """What a page did that a test may want to forbid."""
 
@@ -38,7 +45,7 @@ class PageWatch:
         self.allow_console_errors = False
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        page.on("request", lambda req: self.hosts.add(urlsplit(req.url).hostname or req.url))
+        page.on("request", lambda req: self.hosts.add(request_host(req.url)))
         page.on("dialog", self._on_dialog)
 
     def _on_console(self, msg) -> None:
@@ -103,9 +110,40 @@ def screenshot():
     return shoot
 
 
+def wait_for(page, expression: str, arg=None, timeout: float = 15_000):
+    """Wait until ``expression`` (a JS expression, or a function of ``arg``) is truthy.
+
+    Playwright's own ``wait_for_function`` compiles its predicate with ``eval`` inside the page,
+    which the app's CSP forbids (no 'unsafe-eval', as it should). Here the whole polling loop
+    is one function given to ``page.evaluate``, which the DevTools protocol compiles (CSP does
+    not govern it); it checks every 16 ms inside the page, so a state that lasts a frame is seen.
+    """
+    source = expression.strip()
+    head = source.split("\n", 1)[0]
+    predicate = source if "=>" in head or source.startswith(("function", "async")) else None
+    predicate = predicate or f"() => ({source})"
+    value = page.evaluate(
+        f"""async (arg) => {{
+            const predicate = {predicate};
+            const deadline = Date.now() + {timeout};
+            for (;;) {{
+                const value = await predicate(arg);
+                if (value) return value;
+                if (Date.now() > deadline) return null;
+                await new Promise((resolve) => setTimeout(resolve, 16));
+            }}
+        }}""",
+        arg,
+    )
+    if not value:
+        raise AssertionError(f"timed out after {timeout:g} ms waiting for: {expression}")
+    return value
+
+
 def wait_stepline(page, step: int, total: int, timeout: float = 15_000) -> None:
     """Wait until the progress line reads ``step {step} / {total}``."""
-    page.wait_for_function(
+    wait_for(
+        page,
         """([step, total]) => {
             const m = document.querySelector('[data-testid=stepline]')
                 .textContent.match(/step\\s+(\\d+) \\/\\s+(\\d+)/);

@@ -10,15 +10,15 @@ Violations of impact "serious" or "critical" fail the test; the others are print
 import httpx
 import pytest
 
+from tests.browser.conftest import wait_for
+
 Axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe
 
 BLOCKING = {"serious", "critical"}
 
 
 def wait_live(page) -> None:
-    page.wait_for_function(
-        "document.querySelector('[data-testid=connection]').dataset.conn === 'live'"
-    )
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
 
 
 def describe(violation: dict) -> str:
@@ -47,8 +47,9 @@ def open_details(page) -> None:
 def fill_prefix_and_samples(page) -> None:
     page.fill("[data-testid=prefix]", "")
     page.type("[data-testid=prefix]", "em", delay=20)
-    page.wait_for_function(
-        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
+    wait_for(
+        page,
+        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')",
     )
     page.click("[data-testid=generate]")
     page.locator("[data-testid=sample-list] li").first.wait_for()
@@ -69,9 +70,7 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     assert server.post("/api/pace", {"steps_per_sec": 20}).status_code == 200
     assert server.post("/api/train", {"steps": 120}).status_code == 200
     for page in pages.values():
-        page.wait_for_function(
-            "document.querySelector('[data-testid=loss-chart]').dataset.points >= 10"
-        )
+        wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 10")
         page.locator("[data-testid=recipe-steps]").wait_for()
     for name, page in pages.items():
         audit(page, f"during a run, {name}")
@@ -86,9 +85,7 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     canvas = light.locator("#loss-chart canvas")
     assert canvas.get_attribute("role") == "img"
     assert canvas.get_attribute("aria-describedby") == "loss-desc"
-    light.wait_for_function(
-        "document.getElementById('loss-desc').textContent.includes('at step 120')"
-    )
+    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 120')")
     assert "uniform guess over 27 tokens scores 3.30" in light.inner_text("#loss-desc")
     for name, page in pages.items():
         audit(page, f"after a run, {name}")
@@ -132,7 +129,7 @@ def tab_order(page, limit: int = 40) -> list[str]:
 def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, open_page):
     page, _ = open_page(server.url)
     wait_live(page)
-    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
 
     # closed disclosures: their summaries are stops, their contents are not
     assert tab_order(page) == [
@@ -175,7 +172,8 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
     before = httpx.get(server.url + "/api/state").json()["step"]
     page.focus("[data-testid=step-once]")
     page.keyboard.press("Space")
-    page.wait_for_function(
+    wait_for(
+        page,
         "n => document.querySelector('[data-testid=global-step]').textContent.trim() === n",
         arg=str(before + 1),
     )

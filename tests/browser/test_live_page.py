@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.browser.conftest import wait_stepline
+from tests.browser.conftest import wait_for, wait_stepline
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,8 @@ def global_step(page) -> int:
 
 
 def wait_step_at_least(page, n: int, timeout: float = 20_000) -> None:
-    page.wait_for_function(
+    wait_for(
+        page,
         """n => {
             const m = document.querySelector('[data-testid=stepline]')
                 .textContent.match(/step\\s+(\\d+)/);
@@ -52,9 +53,7 @@ def chart_points(page) -> int:
 
 
 def wait_live(page) -> None:
-    page.wait_for_function(
-        "document.querySelector('[data-testid=connection]').dataset.conn === 'live'"
-    )
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
 
 
 def test_page_shows_the_untrained_model(server, open_page, screenshot):
@@ -85,14 +84,12 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     predict_before = page.inner_html("#predict")
 
     page.click("[data-testid=train]")
-    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "document.querySelector('[data-testid=train]').disabled")
     assert page.inner_text("[data-testid=status]").strip() == "training"
     wait_step_at_least(page, 20)
     step, total = stepline(page)
     assert total == 500 and 20 <= step < 500
-    page.wait_for_function(
-        "document.querySelector('[data-testid=loss-chart]').dataset.points >= 20"
-    )
+    wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 20")
     assert bar_heights(page, "#dist") != bars_before  # the bars for "e" reshape
     assert page.locator("[data-testid=recipe-steps] li").count() == 5
     assert re.fullmatch(r"\d+\.\d{4}", page.inner_text("[data-testid=recipe-loss]"))
@@ -100,13 +97,15 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     # the prefix box answers as you type, and keeps updating while training runs
     page.fill("[data-testid=prefix]", "")
     page.type("[data-testid=prefix]", "em", delay=30)
-    page.wait_for_function(
-        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
+    wait_for(
+        page,
+        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')",
     )
     assert page.inner_html("#predict") != predict_before
     assert page.locator("[data-testid=attention] .head").count() == 4
     first = page.inner_html("#predict [data-testid=bars]")
-    page.wait_for_function(
+    wait_for(
+        page,
         "html => document.querySelector('#predict [data-testid=bars]').innerHTML !== html",
         arg=first,
     )
@@ -117,7 +116,8 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     wait_live(page)
     at_reload, _ = stepline(page)
     wait_step_at_least(page, min(at_reload + 5, 500))
-    page.wait_for_function(
+    wait_for(
+        page,
         "n => document.querySelector('[data-testid=loss-chart]').dataset.points > n",
         arg=at_reload - 1,
     )
@@ -127,10 +127,8 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     summary = page.locator("[data-testid=run-summary]")
     summary.wait_for()
     assert "500 steps" in summary.inner_text()
-    page.wait_for_function(
-        "document.querySelector('[data-testid=loss-chart]').dataset.points == 500"
-    )
-    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points == 500")
+    wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
     assert page.inner_text("[data-testid=status]").strip() == "ready · 500 steps"
 
     # samples, marked as in the dataset or new
@@ -142,8 +140,9 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     assert tags <= {"true", "false"}
     assert "real names" in page.inner_text("[data-testid=samples-note]")
     page.type("[data-testid=prefix]", "em", delay=30)
-    page.wait_for_function(
-        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
+    wait_for(
+        page,
+        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')",
     )
     page.evaluate("document.activeElement.blur()")  # no focus ring in the README's picture
     screenshot(page, "after")
@@ -177,7 +176,7 @@ def test_controls_follow_the_status(server, open_page):
     page.fill("[data-testid=steps]", "3000")
     page.focus("[data-testid=train]")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "document.querySelector('[data-testid=train]').disabled")
     assert page.is_disabled("[data-testid=step-once]") and page.is_disabled("[data-testid=reset]")
     page.click("[data-testid=pause]")
     page.locator("[data-testid=resume]").wait_for()
@@ -194,10 +193,10 @@ def test_controls_follow_the_status(server, open_page):
     # reset with a seed: a fresh model, the chart cleared, nearly flat bars again
     page.fill("[data-testid=seed]", "7")
     page.click("[data-testid=reset]")
-    page.wait_for_function(
-        "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
+    wait_for(
+        page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
     )
-    page.wait_for_function("document.querySelector('[data-testid=loss-chart]').dataset.points == 0")
+    wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points == 0")
     assert page.locator("[data-testid=recipe-empty]").is_visible()
     assert page.is_enabled("[data-testid=train]")
     assert httpx.get(server.url + "/api/state").json()["seed"] == 7
@@ -226,13 +225,15 @@ def test_every_tab_stays_live_and_recovers_from_a_restart(server, open_page):
     watch_one.allow_console_errors = watch_two.allow_console_errors = True  # failed fetches
     server.stop()
     for page in (one, two):
-        page.wait_for_function(
-            "document.querySelector('[data-testid=connection]').dataset.conn === 'reconnecting'"
+        wait_for(
+            page,
+            "document.querySelector('[data-testid=connection]').dataset.conn === 'reconnecting'",
         )
         assert "reconnecting" in page.inner_text("[data-testid=connection]")
     server.start()
     for page in (one, two):
-        page.wait_for_function(
+        wait_for(
+            page,
             "document.querySelector('[data-testid=connection]').dataset.conn === 'live'",
             timeout=30_000,
         )
@@ -242,5 +243,5 @@ def test_every_tab_stays_live_and_recovers_from_a_restart(server, open_page):
     assert r.status_code == 200, r.text
     for page in (one, two):
         wait_step_at_least(page, 40)
-        page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+        wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
         assert stepline(page) == (40, 40)

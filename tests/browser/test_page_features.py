@@ -14,15 +14,13 @@ import time
 import httpx
 
 from engine import GPTConfig, Trainer
-from tests.browser.conftest import wait_stepline
+from tests.browser.conftest import wait_for, wait_stepline
 
 STEPLINE = "[data-testid=stepline]"
 
 
 def wait_live(page) -> None:
-    page.wait_for_function(
-        "document.querySelector('[data-testid=connection]').dataset.conn === 'live'"
-    )
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
 
 
 def run_step(page) -> int:
@@ -58,8 +56,9 @@ def test_the_prefix_panel_shows_the_most_likely_completion(server, open_page):
     assert page.inner_text("[data-testid=greedy]").startswith("most likely completion:")
 
     type_prefix(page, "em")
-    page.wait_for_function(
-        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')"
+    wait_for(
+        page,
+        "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')",
     )
 
     greedy = httpx.get(server.url + "/api/predict", params={"prefix": "em"}).json()["greedy"]
@@ -84,11 +83,11 @@ def test_slow_motion_slows_the_run_for_every_tab_and_full_speed_finishes_it(
     assert page.inner_text("label[for=pace-select]") == "speed"
 
     page.select_option("[data-testid=pace]", "5")
-    other.wait_for_function("document.querySelector('[data-testid=pace]').value === '5'")
+    wait_for(other, "document.querySelector('[data-testid=pace]').value === '5'")
     assert httpx.get(server.url + "/api/state").json()["pace"] == 5
 
     page.click("[data-testid=train]")  # 500 steps
-    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "document.querySelector('[data-testid=train]').disabled")
     wait_stepline(page, 3, 500)
     before, started = run_step(page), time.monotonic()
     page.wait_for_timeout(2000)
@@ -100,10 +99,10 @@ def test_slow_motion_slows_the_run_for_every_tab_and_full_speed_finishes_it(
     screenshot(page, "slow-motion")
 
     other.select_option("[data-testid=pace]", "")  # full speed, from the other tab
-    page.wait_for_function("document.querySelector('[data-testid=pace]').value === ''")
+    wait_for(page, "document.querySelector('[data-testid=pace]').value === ''")
     wait_stepline(page, 500, 500, timeout=60_000)
     page.locator("[data-testid=run-summary]").wait_for()
-    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
 
 
 def test_the_speed_menu_is_keyboard_operable(server, open_page):
@@ -113,7 +112,7 @@ def test_the_speed_menu_is_keyboard_operable(server, open_page):
     page.focus("[data-testid=pace]")
     page.keyboard.press("ArrowDown")  # full → 20 steps/s (a change event)
 
-    page.wait_for_function("document.querySelector('[data-testid=pace]').value === '20'")
+    wait_for(page, "document.querySelector('[data-testid=pace]').value === '20'")
     deadline = time.monotonic() + 5
     while httpx.get(server.url + "/api/state").json()["pace"] != 20:
         assert time.monotonic() < deadline, "the pace did not reach the service"
@@ -149,15 +148,16 @@ def test_the_model_file_downloads_and_loads_back(server, open_page, screenshot):
     # a fresh model, then the downloaded file loaded back: the step count returns
     page.fill("[data-testid=seed]", "5")
     page.click("[data-testid=reset]")
-    page.wait_for_function(
-        "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
+    wait_for(
+        page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
     )
     assert global_step(page) == 0
     upload_file(page, path)
     ok = page.locator("[data-testid=upload-ok]")
     ok.wait_for()
     assert ok.inner_text() == f"loaded: step {trained:,}, vocabulary 27"
-    page.wait_for_function(
+    wait_for(
+        page,
         "n => document.querySelector('[data-testid=status]').textContent.includes(n + ' steps')",
         arg=f"{trained:,}",
     )
@@ -177,17 +177,17 @@ def test_the_model_file_downloads_and_loads_back(server, open_page, screenshot):
     # refused while training, with the service's reason
     assert server.post("/api/pace", {"steps_per_sec": 5}).status_code == 200
     page.click("[data-testid=train]")
-    page.wait_for_function("document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "document.querySelector('[data-testid=train]').disabled")
     upload_file(page, path)
-    page.wait_for_function(
-        "document.querySelector('[data-testid=upload-error]')?.textContent.includes('pause')"
+    wait_for(
+        page, "document.querySelector('[data-testid=upload-error]')?.textContent.includes('pause')"
     )
     assert "cannot load a checkpoint: the service is training" in error.inner_text()
     page.click("[data-testid=pause]")
     page.locator("[data-testid=resume]").wait_for()
     assert server.post("/api/stop").status_code == 200
     assert server.post("/api/pace", {"steps_per_sec": None}).status_code == 200
-    page.wait_for_function("!document.querySelector('[data-testid=train]').disabled")
+    wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
 
 
 def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, screenshot):
@@ -209,8 +209,9 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
 
     assert response.status_code == 200, response.text
     # the tab that was open follows the new model: title, facts, uniform guess, prefix limit
-    open_tab.wait_for_function(
-        "document.querySelector('[data-testid=probe-title]').textContent.includes('[BOS]')"
+    wait_for(
+        open_tab,
+        "document.querySelector('[data-testid=probe-title]').textContent.includes('[BOS]')",
     )
     facts = open_tab.inner_text("[data-testid=model-facts]")
     for fact in ("vocabulary 4", "context 6", "dataset 2 documents (its own)"):
@@ -237,8 +238,8 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
 
     page.click("[data-testid=train]")
     wait_stepline(page, 500, 500, timeout=60_000)
-    page.wait_for_function(
-        "document.querySelector('[data-testid=status]').textContent.includes('500 steps')"
+    wait_for(
+        page, "document.querySelector('[data-testid=status]').textContent.includes('500 steps')"
     )
     assert page.locator("[data-testid=recipe-doc]").inner_text() in ("abba", "bob")
     # the uniform-guess line, its legend and the run summary use ln 4, not ln 27
@@ -258,9 +259,7 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     note = page.inner_text("[data-testid=samples-note]")
     assert "documents the model trained on" in note and "real names" not in note
     # the prefix panel catches up with the final weights once the run is over
-    page.wait_for_function(
-        "document.querySelector('#predict .legend').textContent.includes('(step 500)')"
-    )
+    wait_for(page, "document.querySelector('#predict .legend').textContent.includes('(step 500)')")
     assert httpx.get(server.url + "/api/state").json()["worker_pid"] is not None
     screenshot(page, "custom-vocabulary")
 
@@ -278,12 +277,13 @@ def test_a_run_cut_off_by_a_restart_resumes_from_the_page(server, open_page):
     assert "interrupted" in page.inner_text("[data-testid=status]")
     assert page.is_disabled("[data-testid=step-once]") is False
     page.click("[data-testid=resume]")
-    page.wait_for_function(
+    wait_for(
+        page,
         f"""() => {{
             const m = document.querySelector('[data-testid=stepline]')
                 .textContent.match(/step\\s+(\\d+)/);
             return m && Number(m[1]) > {state["step"] - state["run"]["start_step"]};
-        }}"""
+        }}""",
     )
     assert page.is_visible("[data-testid=pause]")
     assert server.post("/api/stop").status_code == 200

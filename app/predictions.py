@@ -1,0 +1,94 @@
+"""Predictions under load: a per-snapshot cache that also merges identical requests in flight.
+
+Why: a prediction is ~5-15 ms of pure Python (the greedy completion runs the model up to 8
+times) and holds the GIL, so 50 concurrent ``/api/predict`` calls on the web process's one core
+queue behind each other (p99 ~430 ms while training). But the answer depends only on the weight
+snapshot, the prefix and k, and the snapshot changes only every ``snapshot_every`` steps; so:
+
+- answers are kept per snapshot in a small LRU keyed by (prefix, k), dropped wholesale as soon
+  as a request sees a newer snapshot (the Predictor object itself is the key: every snapshot,
+  reload or new model is a new object, which a step number alone would not tell apart);
+- a request for an answer being computed awaits that computation instead of starting another.
+
+The computation runs in a thread, as before; it is shielded, so a client that hangs up does not
+cancel it for the others waiting on it. Errors (e.g. BadInput for a bad prefix) reach every
+waiter of that computation and are not cached: a bad prefix fails fast anyway.
+
+``MICROGPT_PREDICT_CACHE=0`` (or ``false``/``off``) turns the cache and the merging off (every
+request computes, as before); read when the cache is created, i.e. once per server. The
+benchmark ``bench/predict_load.py`` uses it to compare both.
+"""
+
+import asyncio
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from fastapi.concurrency import run_in_threadpool
+
+T = TypeVar("T")
+MAX_ENTRIES = 256
+
+
+def cache_enabled() -> bool:
+    """False if ``MICROGPT_PREDICT_CACHE`` is 0, false, off or no."""
+    value = os.environ.get("MICROGPT_PREDICT_CACHE", "1").strip().lower()
+    return value not in ("0", "false", "off", "no")
+
+
+class PredictionCache(Generic[T]):
+    """``await get(snapshot, prefix, k, compute)``: ``compute(prefix, k)``'s answer for this
+    snapshot, computed in a thread at most once per (snapshot, prefix, k) while it stays cached.
+
+    Use it from one event loop (no locks: there is no await between a lookup and its update).
+    """
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, enabled: bool | None = None):
+        self.max_entries = max_entries
+        self.enabled = cache_enabled() if enabled is None else enabled
+        self._snapshot: object = None  # held, so its id is never reused while we key by it
+        self._done: OrderedDict[tuple[str, int], T] = OrderedDict()  # LRU: oldest first
+        self._running: dict[tuple[str, int], asyncio.Future[T]] = {}
+        self.computed = 0  # how many computations ran (for tests and curiosity)
+
+    async def get(
+        self, snapshot: object, prefix: str, k: int, compute: Callable[[str, int], T]
+    ) -> T:
+        if not self.enabled:
+            self.computed += 1
+            return await run_in_threadpool(compute, prefix, k)
+        if snapshot is not self._snapshot:  # a new snapshot: nothing of the old one applies
+            self._snapshot = snapshot
+            self._done.clear()
+            self._running = {}  # computations under way finish for their own waiters only
+        key = (prefix, k)
+        if key in self._done:
+            self._done.move_to_end(key)
+            return self._done[key]
+        future = self._running.get(key)
+        if future is None:
+            self.computed += 1
+            future = asyncio.ensure_future(run_in_threadpool(compute, prefix, k))
+            running = self._running
+            running[key] = future
+            future.add_done_callback(lambda f: self._finish(snapshot, running, key, f))
+        return await asyncio.shield(future)
+
+    def _finish(
+        self,
+        snapshot: object,
+        running: dict[tuple[str, int], Any],
+        key: tuple[str, int],
+        future: asyncio.Future[T],
+    ) -> None:
+        running.pop(key, None)
+        if future.cancelled() or future.exception() is not None:  # also marks it retrieved
+            return
+        if snapshot is self._snapshot:  # else the answer is of a snapshot already dropped
+            self._done[key] = future.result()
+            while len(self._done) > self.max_entries:
+                self._done.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._done)

@@ -1,0 +1,218 @@
+"""The prediction cache (app.predictions): merging, per-snapshot caching, errors, its bound;
+and /api/predict under concurrent requests answers exactly what the model says."""
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+
+from app.predictions import PredictionCache
+from app.service import BadInput
+from engine import Predictor
+
+
+class Compute:
+    """A stand-in for ``service.predict``: counts calls, can hold them until released."""
+
+    def __init__(self, hold: bool = False):
+        self.calls: list[tuple[str, int]] = []
+        self.gate = threading.Event()
+        if not hold:
+            self.gate.set()
+        self.lock = threading.Lock()
+
+    def __call__(self, prefix: str, k: int):
+        with self.lock:
+            self.calls.append((prefix, k))
+        assert self.gate.wait(10)
+        if prefix == "BAD":
+            raise BadInput(f"bad prefix {prefix!r}")
+        return {"prefix": prefix, "k": k, "n": len(self.calls)}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_identical_requests_share_one_computation():
+    async def main():
+        cache, compute, snap = PredictionCache(), Compute(hold=True), object()
+        tasks = [asyncio.ensure_future(cache.get(snap, "em", 5, compute)) for _ in range(30)]
+        await asyncio.sleep(0.05)  # all 30 are waiting now
+        compute.gate.set()
+        results = await asyncio.gather(*tasks)
+        assert compute.calls == [("em", 5)]
+        assert all(r is results[0] for r in results)
+        # answered from the cache afterwards
+        assert await cache.get(snap, "em", 5, compute) is results[0]
+        assert compute.calls == [("em", 5)] and cache.computed == 1
+
+    run(main())
+
+
+def test_prefix_and_k_are_separate_entries():
+    async def main():
+        cache, compute, snap = PredictionCache(), Compute(), object()
+        await asyncio.gather(
+            *(cache.get(snap, p, k, compute) for p in ("", "a", "em") for k in (3, 5) for _ in "xy")
+        )
+        assert sorted(compute.calls) == sorted((p, k) for p in ("", "a", "em") for k in (3, 5))
+        assert len(cache) == 6
+
+    run(main())
+
+
+def test_a_new_snapshot_drops_the_cache_and_recomputes():
+    async def main():
+        cache, compute = PredictionCache(), Compute()
+        old, new = object(), object()
+        await cache.get(old, "em", 5, compute)
+        await cache.get(old, "a", 5, compute)
+        await cache.get(new, "em", 5, compute)
+        assert compute.calls == [("em", 5), ("a", 5), ("em", 5)]
+        assert len(cache) == 1  # the old snapshot's answers are gone
+        await cache.get(new, "em", 5, compute)
+        assert len(compute.calls) == 3
+
+    run(main())
+
+
+def test_an_answer_of_a_replaced_snapshot_is_not_cached_for_the_new_one():
+    async def main():
+        cache, compute = PredictionCache(), Compute(hold=True)
+        old, new = object(), object()
+        slow = asyncio.ensure_future(cache.get(old, "em", 5, compute))
+        await asyncio.sleep(0.05)
+        fresh = asyncio.ensure_future(cache.get(new, "em", 5, compute))  # not merged with old
+        await asyncio.sleep(0.05)
+        compute.gate.set()
+        a, b = await asyncio.gather(slow, fresh)
+        assert a is not b and len(compute.calls) == 2
+        assert await cache.get(new, "em", 5, compute) is b
+
+    run(main())
+
+
+def test_an_error_reaches_every_waiter_and_is_not_cached():
+    async def main():
+        cache, compute, snap = PredictionCache(), Compute(hold=True), object()
+        tasks = [asyncio.ensure_future(cache.get(snap, "BAD", 5, compute)) for _ in range(10)]
+        await asyncio.sleep(0.05)
+        compute.gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, BadInput) and "'BAD'" in r.detail for r in results)
+        assert len(compute.calls) == 1 and len(cache) == 0
+        with pytest.raises(BadInput):
+            await cache.get(snap, "BAD", 5, compute)
+        assert len(compute.calls) == 2  # computed again: errors are not kept
+
+    run(main())
+
+
+def test_a_cancelled_waiter_does_not_cancel_the_others():
+    async def main():
+        cache, compute, snap = PredictionCache(), Compute(hold=True), object()
+        first = asyncio.ensure_future(cache.get(snap, "em", 5, compute))
+        second = asyncio.ensure_future(cache.get(snap, "em", 5, compute))
+        await asyncio.sleep(0.05)
+        first.cancel()  # the client that started the computation hangs up
+        await asyncio.sleep(0.01)
+        compute.gate.set()
+        assert (await second)["prefix"] == "em"
+        assert first.cancelled() and len(compute.calls) == 1
+
+    run(main())
+
+
+def test_the_cache_is_bounded_least_recently_used_first_out():
+    async def main():
+        cache, compute, snap = PredictionCache(max_entries=3), Compute(), object()
+        for p in ("a", "b", "c"):
+            await cache.get(snap, p, 5, compute)
+        await cache.get(snap, "a", 5, compute)  # "a" used again: "b" is now the oldest
+        await cache.get(snap, "d", 5, compute)
+        assert len(cache) == 3
+        n = len(compute.calls)
+        await cache.get(snap, "a", 5, compute)
+        await cache.get(snap, "c", 5, compute)
+        await cache.get(snap, "d", 5, compute)
+        assert len(compute.calls) == n  # kept
+        await cache.get(snap, "b", 5, compute)
+        assert len(compute.calls) == n + 1  # evicted
+        for i in range(100):
+            await cache.get(snap, str(i), 5, compute)
+        assert len(cache) == 3
+
+    run(main())
+
+
+def test_disabled_computes_every_request(monkeypatch):
+    async def main():
+        cache, compute, snap = PredictionCache(), Compute(), object()
+        assert not cache.enabled
+        await asyncio.gather(*(cache.get(snap, "em", 5, compute) for _ in range(5)))
+        assert len(compute.calls) == 5 and len(cache) == 0
+
+    monkeypatch.setenv("MICROGPT_PREDICT_CACHE", "0")
+    run(main())
+    monkeypatch.setenv("MICROGPT_PREDICT_CACHE", "1")
+    assert PredictionCache().enabled
+
+
+# ---------------------------------------------------------------- against a real server
+
+PREFIXES = ["", "a", "em", "jo", "ma", "ka", "li", "sa", "th", "ro"]
+
+
+async def burst(url: str, prefixes: list[str], k: int = 5) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        return await asyncio.gather(
+            *(client.get("/api/predict", params={"prefix": p, "k": k}) for p in prefixes)
+        )
+
+
+def test_concurrent_predictions_match_the_model(server):
+    server.post("/api/train", {"steps": 20}).raise_for_status()  # weights unlike the initial
+    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 20)
+    checkpoint = server.get("/api/checkpoint")
+    step = int(checkpoint.headers["X-Checkpoint-Step"])
+    model = Predictor.from_dict(checkpoint.json())
+    assert step == 20
+
+    prefixes = [PREFIXES[i % 10] for i in range(50)] + ["eM"] * 3
+    responses = run(burst(server.url, prefixes, k=4))
+
+    for prefix, r in zip(prefixes, responses, strict=True):
+        if prefix == "eM":  # a bad prefix: every one of them is told
+            assert r.status_code == 422 and "'M'" in r.json()["detail"]
+            continue
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["prefix"] == prefix and body["step"] == step
+        assert body["probs"] == pytest.approx(model.distribution(prefix), rel=1e-12, abs=1e-15)
+        assert body["greedy"] == model.greedy(prefix)
+        assert len(body["top"]) == 4
+        assert body["top"][0]["prob"] == max(body["probs"])
+
+
+def test_concurrent_predictions_while_training_are_consistent(server):
+    server.post("/api/train", {"steps": 300}).raise_for_status()
+    try:
+        server.wait_for_state(lambda s: s["status"] == "training" and s["step"] >= 30)
+        responses = []
+        deadline = time.monotonic() + 20
+        while len(responses) < 150 and time.monotonic() < deadline:
+            responses += run(burst(server.url, [PREFIXES[i % 10] for i in range(50)]))
+    finally:
+        server.post("/api/stop")
+    by_answer: dict[tuple[int, str], list[float]] = {}
+    for r in responses:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["step"] >= 20
+        # one step's weights give one answer per prefix, however it was served
+        probs = by_answer.setdefault((body["step"], body["prefix"]), body["probs"])
+        assert body["probs"] == probs
