@@ -8,7 +8,11 @@ snapshot, the prefix and k, and the snapshot changes only every ``snapshot_every
 - answers are kept per snapshot in a small LRU keyed by (prefix, k), dropped wholesale as soon
   as a request sees a newer snapshot (the Predictor object itself is the key: every snapshot,
   reload or new model is a new object, which a step number alone would not tell apart);
-- a request for an answer being computed awaits that computation instead of starting another.
+- a request for an answer being computed awaits that computation instead of starting another;
+- while training, a snapshot is kept for at least ``hold`` seconds (0.25 s: the rate the page
+  redraws at) before a newer one replaces it: at full speed the worker sends one every ~40 ms,
+  and recomputing every prefix that often is what made the latency. The answer says which
+  step's weights gave it; when not training the newest snapshot is always used at once.
 
 The computation runs in a thread, as before; it is shielded, so a client that hangs up does not
 cancel it for the others waiting on it. Errors (e.g. BadInput for a bad prefix) reach every
@@ -21,6 +25,7 @@ benchmark ``bench/predict_load.py`` uses it to compare both.
 
 import asyncio
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -38,8 +43,8 @@ def cache_enabled() -> bool:
 
 
 class PredictionCache(Generic[T]):
-    """``await get(snapshot, prefix, k, compute)``: ``compute(prefix, k)``'s answer for this
-    snapshot, computed in a thread at most once per (snapshot, prefix, k) while it stays cached.
+    """``await get(snapshot, prefix, k, compute)``: ``compute(snapshot, prefix, k)``'s answer,
+    computed in a thread at most once per (snapshot, prefix, k) while it stays cached.
 
     Use it from one event loop (no locks: there is no await between a lookup and its update).
     """
@@ -48,20 +53,31 @@ class PredictionCache(Generic[T]):
         self.max_entries = max_entries
         self.enabled = cache_enabled() if enabled is None else enabled
         self._snapshot: object = None  # held, so its id is never reused while we key by it
+        self._adopted = 0.0  # when it became the cached snapshot (time.monotonic)
         self._done: OrderedDict[tuple[str, int], T] = OrderedDict()  # LRU: oldest first
         self._running: dict[tuple[str, int], asyncio.Future[T]] = {}
         self.computed = 0  # how many computations ran (for tests and curiosity)
 
     async def get(
-        self, snapshot: object, prefix: str, k: int, compute: Callable[[str, int], T]
+        self,
+        snapshot: object,
+        prefix: str,
+        k: int,
+        compute: Callable[[Any, str, int], T],
+        hold: float = 0.0,
     ) -> T:
+        """``hold``: seconds the cached snapshot is kept before ``snapshot`` replaces it."""
         if not self.enabled:
             self.computed += 1
-            return await run_in_threadpool(compute, prefix, k)
-        if snapshot is not self._snapshot:  # a new snapshot: nothing of the old one applies
-            self._snapshot = snapshot
-            self._done.clear()
-            self._running = {}  # computations under way finish for their own waiters only
+            return await run_in_threadpool(compute, snapshot, prefix, k)
+        now = time.monotonic()
+        if snapshot is not self._snapshot:
+            if self._snapshot is not None and now - self._adopted < hold:
+                snapshot = self._snapshot  # still fresh enough: answer from it
+            else:  # a new snapshot: nothing of the old one applies
+                self._snapshot, self._adopted = snapshot, now
+                self._done.clear()
+                self._running = {}  # computations under way finish for their own waiters only
         key = (prefix, k)
         if key in self._done:
             self._done.move_to_end(key)
@@ -69,7 +85,7 @@ class PredictionCache(Generic[T]):
         future = self._running.get(key)
         if future is None:
             self.computed += 1
-            future = asyncio.ensure_future(run_in_threadpool(compute, prefix, k))
+            future = asyncio.ensure_future(run_in_threadpool(compute, snapshot, prefix, k))
             running = self._running
             running[key] = future
             future.add_done_callback(lambda f: self._finish(snapshot, running, key, f))

@@ -745,8 +745,16 @@ class TrainingService:
         """The step of ``predictor()``'s weights."""
         return self._predictor[1]
 
-    def predict(self, prefix: str, k: int = 5) -> PredictOut:
-        predictor, step = self._predictor  # one read: a snapshot may land meanwhile
+    @property
+    def snapshot(self) -> tuple[Predictor, int]:
+        """The newest weight snapshot and its step, as one object (a new one per snapshot)."""
+        return self._predictor
+
+    def predict(
+        self, prefix: str, k: int = 5, snapshot: tuple[Predictor, int] | None = None
+    ) -> PredictOut:
+        """``snapshot``: the weights to answer from (default: the newest)."""
+        predictor, step = snapshot or self._predictor  # one read: a snapshot may land meanwhile
         try:
             probs, attention, greedy = predictor.predict(prefix)
         except EngineError as e:
@@ -764,9 +772,9 @@ class TrainingService:
             greedy=greedy,
         )
 
-    def predict_json(self, prefix: str, k: int = 5) -> bytes:
+    def predict_json(self, snapshot: tuple[Predictor, int], prefix: str, k: int = 5) -> bytes:
         """``predict`` as the JSON body /api/predict sends (cached as is: app.predictions)."""
-        return self.predict(prefix, k).model_dump_json().encode()
+        return self.predict(prefix, k, snapshot).model_dump_json().encode()
 
     def samples(self, n: int, temperature: float, seed: int | None) -> SamplesOut:
         predictor, step = self._predictor  # one read: a snapshot may land meanwhile

@@ -7,8 +7,8 @@ Starts two servers (``python -m app``, loopback, temporary data dirs): one with
 the cache on. Each starts a 500-step run (another when one ends). Then, alternating between
 them so both see the same machine (only the measured server trains; the other is paused),
 each phase resumes the run, waits for a new weight snapshot, fires ``--rounds`` rounds of
-50 concurrent ``GET /api/predict`` over 10 distinct prefixes (50 users: one
-``httpx.AsyncClient`` each, kept alive), and pauses the run again. Reports per mode: p50/p99/max
+50 concurrent ``GET /api/predict`` over 10 distinct prefixes (50 users, each a kept-alive
+connection written by hand: see ``User``), and pauses the run again. Reports per mode: p50/p99/max
 latency, the median of the phases' p99s, the web process's and this load generator's CPU time
 per round, and how many weight snapshots (distinct ``step``s) answered a round; and the
 off/on ratios. Bar: p99 <= 100 ms with the cache on a 2-core machine.
@@ -20,7 +20,6 @@ shared with other jobs, compare the two modes (measured alternately) rather than
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -93,17 +92,42 @@ async def stop_training(client: httpx.AsyncClient) -> None:
     await wait_status(client, ("paused", "idle"))
 
 
-async def one(client: httpx.AsyncClient, prefix: str, out: list[float]) -> int:
+class User:
+    """One user: a kept-alive HTTP/1.1 connection, requests written and read by hand.
+
+    httpx costs ~1.4 ms of CPU per request, more than the server's cached answer; on a 2-core
+    machine whose other core trains, that CPU comes out of the server's share and its latency.
+    A raw connection costs a few tens of microseconds, so the figures are the server's."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+
+    async def open(self) -> "User":
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def one(user: User, prefix: str, out: list[float]) -> int:
     t0 = time.perf_counter()
-    r = await client.get("/api/predict", params={"prefix": prefix})
+    status, body = await user.get(f"/api/predict?prefix={prefix}")
     out.append((time.perf_counter() - t0) * 1000)
-    r.raise_for_status()
-    body = r.json()
-    assert body["prefix"] == prefix and isinstance(body["step"], int), body
-    return body["step"]
+    assert status == 200, (status, body[:200])
+    answer = json.loads(body)
+    assert answer["prefix"] == prefix and isinstance(answer["step"], int), answer
+    return answer["step"]
 
 
-async def round_(users: list[httpx.AsyncClient], out: list[float]) -> set[int]:
+async def round_(users: list[User], out: list[float]) -> set[int]:
     """One request per user, all at once, over the prefixes in turn; the steps that answered."""
     steps = await asyncio.gather(
         *(one(user, PREFIXES[i % len(PREFIXES)], out) for i, user in enumerate(users))
@@ -112,41 +136,34 @@ async def round_(users: list[httpx.AsyncClient], out: list[float]) -> set[int]:
 
 
 async def phase(mode: Mode, rounds: int) -> None:
-    """Warm up fresh clients (paused model), resume, wait for a fresh snapshot (a few steps
-    in), fire the rounds, pause.
-
-    50 users, each an ``httpx.AsyncClient`` with one kept-alive connection: one client with a
-    50-connection pool costs ~3x the CPU per request (its pool bookkeeping), CPU that the load
-    generator takes from the server on this machine. Fresh clients per phase: uvicorn closes
-    connections idle for 5 s (the other mode's phase), and a request on one would fail."""
+    """Open fresh connections (paused model), resume, wait for a fresh snapshot (a few steps
+    in), fire the rounds, pause. Fresh connections per phase: uvicorn closes connections idle
+    for 5 s (the other mode's phase), and a request on one would fail."""
     out: list[float] = []
     mode.phases.append(out)
-    async with contextlib.AsyncExitStack() as stack:
-        users = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=mode.url, timeout=30, limits=httpx.Limits(max_connections=1)
-                )
-            )
-            for _ in range(CONCURRENCY)
-        ]
-        client = users[0]
-        await round_(users, [])  # opens the connections; not measured
-        await start_training(client)
-        start = (await wait_status(client, ("training",)))["step"]
-        deadline = time.monotonic() + 30
-        while (await state(client))["step"] < start + 6 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        for _ in range(rounds):
-            if (await state(client))["status"] != "training":
-                break  # the run ended: only latencies while training count
-            web0, client0 = cpu_seconds(mode.pid), time.process_time()
-            mode.snapshots.append(len(await round_(users, out)))
-            mode.web_cpu += cpu_seconds(mode.pid) - web0
-            mode.client_cpu += time.process_time() - client0
-            mode.rounds += 1
-            await asyncio.sleep(0.05)  # rounds do not overlap
-        await stop_training(client)
+    host, port = mode.url.removeprefix("http://").rsplit(":", 1)
+    users = [await User(host, int(port)).open() for _ in range(CONCURRENCY)]
+    try:
+        async with httpx.AsyncClient(base_url=mode.url, timeout=30) as client:
+            await round_(users, [])  # warms the connections; not measured
+            await start_training(client)
+            start = (await wait_status(client, ("training",)))["step"]
+            deadline = time.monotonic() + 30
+            while (await state(client))["step"] < start + 6 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            for _ in range(rounds):
+                if (await state(client))["status"] != "training":
+                    break  # the run ended: only latencies while training count
+                web0, client0 = cpu_seconds(mode.pid), time.process_time()
+                mode.snapshots.append(len(await round_(users, out)))
+                mode.web_cpu += cpu_seconds(mode.pid) - web0
+                mode.client_cpu += time.process_time() - client0
+                mode.rounds += 1
+                await asyncio.sleep(0.05)  # rounds do not overlap
+            await stop_training(client)
+    finally:
+        for user in users:
+            user.close()
 
 
 async def bench(modes: list[Mode], phases: int, rounds: int, max_seconds: float) -> None:

@@ -29,6 +29,7 @@ from app.schemas import (
 from app.service import BadInput
 
 router = APIRouter(prefix="/api", tags=["api"])
+PREDICT_HOLD = 0.25  # seconds a weight snapshot answers predictions while training
 
 CONFLICT = {409: {"model": ErrorOut, "description": "not possible in the current status"}}
 INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
@@ -107,7 +108,11 @@ async def predict(
     (``app.predictions``). A character outside the model's vocabulary: 422 naming the allowed
     ones.
     """
-    body = await service.predictions.get(service.predictor(), prefix, k, service.predict_json)
+    # while training, answers come from a snapshot at most PREDICT_HOLD s old (app.predictions)
+    hold = PREDICT_HOLD if service.status == "training" else 0.0
+    body = await service.predictions.get(
+        service.snapshot, prefix, k, service.predict_json, hold=hold
+    )
     return Response(body, media_type="application/json")
 
 

@@ -23,7 +23,7 @@ class Compute:
             self.gate.set()
         self.lock = threading.Lock()
 
-    def __call__(self, prefix: str, k: int):
+    def __call__(self, snapshot: object, prefix: str, k: int):
         with self.lock:
             self.calls.append((prefix, k))
         assert self.gate.wait(10)
@@ -216,3 +216,21 @@ def test_concurrent_predictions_while_training_are_consistent(server):
         # one step's weights give one answer per prefix, however it was served
         probs = by_answer.setdefault((body["step"], body["prefix"]), body["probs"])
         assert body["probs"] == probs
+
+
+def test_a_snapshot_is_held_for_a_while_then_replaced():
+    async def main():
+        cache, compute = PredictionCache(), Compute()
+        first, second = object(), object()
+        await cache.get(first, "em", 5, compute, hold=0.2)
+        # a newer snapshot within the hold: answered from the held one, no computation
+        await cache.get(second, "em", 5, compute, hold=0.2)
+        assert cache.computed == 1
+        await asyncio.sleep(0.25)
+        await cache.get(second, "em", 5, compute, hold=0.2)
+        assert cache.computed == 2
+        # without a hold (not training) a new snapshot is used at once
+        await cache.get(first, "em", 5, compute)
+        assert cache.computed == 3
+
+    run(main())
