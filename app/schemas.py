@@ -79,6 +79,14 @@ class Probe(BaseModel):
     probs: list[float] = Field(description="p(next char | [BOS] + prefix), vocabulary order")
 
 
+class MatrixHealth(BaseModel):
+    name: str = Field(description="parameter matrix, e.g. layer0.attn_wq")
+    grad_norm: float = Field(description="L2 norm of this matrix's gradient at the step")
+    update_ratio: float = Field(
+        description="||update|| / ||weights before the update|| (0 if those are all 0)"
+    )
+
+
 class StepEvent(BaseModel):
     run_id: int
     step: int = Field(description="global step, 1-based")
@@ -100,6 +108,7 @@ class StepEvent(BaseModel):
     elapsed: float = Field(description="wall-clock seconds the run has been training")
     eta: float = Field(description="seconds left in the run at the current rate")
     probes: list[Probe]
+    health: list[MatrixHealth] = Field(description="per parameter matrix, in engine order")
     t: float = Field(description="Unix time the step ended, set by the worker")
 
 
@@ -223,6 +232,45 @@ class HistoryOut(BaseModel):
     model: int
     points: list[HistoryPoint]
     runs: list[RunInfo]
+
+
+PARAM_LENSES = ("value", "grad", "update", "m", "v")
+
+
+class MatrixParams(BaseModel):
+    name: str = Field(description="as the engine names it: wte, wpe, lm_head, layer0.attn_wq, …")
+    shape: list[int] = Field(description="[rows, cols]")
+    value: list[list[float]] = Field(description="weights after the step")
+    grad: list[list[float]] | None = Field(
+        description="gradient of the step's loss at the weights before its update; null "
+        "before the model's first step"
+    )
+    update: list[list[float]] | None = Field(
+        description="what the step changed: value after − value before; null like grad"
+    )
+    m: list[list[float]] = Field(description="Adam's first moment after the step, as stored")
+    v: list[list[float]] = Field(description="Adam's second moment after the step, as stored")
+
+
+class ParamsOut(BaseModel):
+    step: int = Field(description="the step these numbers belong to")
+    matrices: list[MatrixParams]
+
+
+MAX_GRADCHECK_H = 1e-2
+
+
+class GradcheckOut(BaseModel):
+    step: int
+    name: str
+    row: int
+    col: int
+    autograd: float = Field(description="the recorded gradient of this parameter at the step")
+    numeric: float = Field(
+        description="(loss(w + h) − loss(w − h)) / 2h on the step's document, only this "
+        "parameter nudged, at the weights before the step's update"
+    )
+    h: float
 
 
 class ErrorOut(BaseModel):

@@ -24,10 +24,13 @@ from functools import cache
 from typing import Any
 
 from app.bus import Event, EventBus
+from app.frames import ParamsFrame, to_le_bytes
 from app.predictions import PredictionCache
 from app.schemas import (
+    MAX_GRADCHECK_H,
     DoneEvent,
     ErrorEvent,
+    GradcheckOut,
     ModelConfig,
     PredictOut,
     ResetEvent,
@@ -38,11 +41,12 @@ from app.schemas import (
     TopK,
 )
 from app.settings import Settings
-from app.store import CheckpointRow, HistoryRow, RunRow, Store, open_store
+from app.store import CheckpointRow, FrameRow, HistoryRow, RunRow, Store, open_store
 from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
 from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_names
 from engine.checkpoint import check_runs
+from engine.gradcheck import numeric_grad, unflatten
 from engine.model import num_params
 
 log = logging.getLogger(__name__)
@@ -166,6 +170,9 @@ class TrainingService:
         # the newest step event's data (as published), None until this model steps in this
         # process: a step's document and token probabilities are not stored, only its loss
         self.last_step: dict[str, Any] | None = None
+        # every weight, gradient, update and Adam moment of the newest step the worker sent
+        # (or of the checkpoint): /api/params, /api/params.bin, /api/gradcheck (app.frames)
+        self.params_frame: ParamsFrame | None = None
         self.pace: float | None = None  # steps/s cap of the worker; None: full speed
         self.probes: list[str] = []  # settings.probes this model's vocabulary can encode
         self.config: GPTConfig | None = None
@@ -259,10 +266,18 @@ class TrainingService:
         ckpt, loaded = await self._read_checkpoint(model)
         rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
         runs = await asyncio.to_thread(self.store.runs, model)
-        self._swap_model(model, loaded, ckpt.step, [(h.step, h.loss, h.smooth) for h in rows], runs)
+        frame = await asyncio.to_thread(self.store.latest_frame, model)
+        history = [(h.step, h.loss, h.smooth) for h in rows]
+        self._swap_model(model, loaded, ckpt.step, history, runs, frame)
 
     def _swap_model(
-        self, model: int, loaded: LoadedModel, step: int, history: list, runs: list[RunRow]
+        self,
+        model: int,
+        loaded: LoadedModel,
+        step: int,
+        history: list,
+        runs: list[RunRow],
+        frame: FrameRow | None = None,
     ) -> None:
         """All at once, with no await in between: state() never sees half of two models."""
         d, predictor = loaded.d, loaded.predictor
@@ -276,6 +291,7 @@ class TrainingService:
             loaded.num_docs,
         )
         self.last_step = None
+        self.params_frame = ParamsFrame.from_checkpoint(model, predictor.config, d, frame)
         self._rewind(predictor, step, history)
         self.runs = runs
         self.run = runs[-1] if runs else None
@@ -283,7 +299,9 @@ class TrainingService:
     async def _reload_checkpoint(self) -> None:
         """Back to the newest checkpoint (after the worker died): weights, step, history."""
         ckpt, loaded = await self._read_checkpoint(self.model)
+        frame = await asyncio.to_thread(self.store.latest_frame, self.model)
         predictor = loaded.predictor
+        self.params_frame = ParamsFrame.from_checkpoint(self.model, self.config, loaded.d, frame)
         if self.last_step is not None and self.last_step["step"] > ckpt.step:
             self.last_step = None  # a step of weights that were lost with the worker
         self._rewind(predictor, ckpt.step, [h for h in self.history if h[0] <= ckpt.step])
@@ -397,6 +415,8 @@ class TrainingService:
             self._on_step(p)
         elif kind == "weights":
             self._predictor = (Predictor(self.config, self.tokenizer, p["weights"]), p["step"])
+        elif kind == "params":
+            self._on_params(p)
         elif kind == "checkpoint":
             await self._on_checkpoint(p)
         elif kind == "done":
@@ -423,9 +443,29 @@ class TrainingService:
         self._pending.append(HistoryRow(self.step, run_id, loss, smooth, p["lr"]))
         self.last_step = self.bus.publish("step", {"run_id": run_id, **p, "smooth": smooth}).data
 
+    def _on_params(self, p: dict[str, Any]) -> None:
+        shapes = self.params_frame.shapes  # the model's: the worker sends the same order
+        self.params_frame = ParamsFrame(
+            self.model,
+            p["step"],
+            shapes,
+            p["values"],
+            p["m"],
+            p["v"],
+            p["before"],
+            p["grads"],
+            p["tokens"],
+        )
+
     async def _on_checkpoint(self, p: dict[str, Any]) -> None:
         step = p["step"]
         rows = [h for h in self._pending if h.step <= step]
+        f = p.get("frame")
+        frame = None
+        if f is not None:  # the step that made these weights: /api/params after a restart
+            frame = FrameRow(
+                f["step"], f["tokens"], to_le_bytes(f["before"]), to_le_bytes(f["grads"])
+            )
         await asyncio.to_thread(
             self.store.save_checkpoint,
             self.model,
@@ -435,6 +475,7 @@ class TrainingService:
             p["reason"],
             rows,
             p["elapsed"],
+            frame,
         )
         # only once saved: if the write fails, the next checkpoint carries these rows too
         self._pending = [h for h in self._pending if h.step > step]
@@ -783,3 +824,38 @@ class TrainingService:
         except EngineError as e:
             raise BadInput(str(e)) from None
         return SamplesOut(step=step, n=n, temperature=temperature, seed=seed, samples=names)
+
+    async def gradcheck(self, name: str, row: int, col: int, h: float) -> GradcheckOut:
+        """The recorded gradient of one parameter at the newest step, and its central finite
+        difference on that step's document at the weights before its update (engine)."""
+        frame, config = self.params_frame, self.config  # one read: a frame may land meanwhile
+        names = [n for n, _, _ in frame.shapes]
+        if name not in names:
+            raise BadInput(f"name {name!r} is not a parameter matrix; one of {', '.join(names)}")
+        start, rows, cols = frame.offset(name)
+        if not 0 <= row < rows:
+            raise BadInput(f"row {row} is out of range: {name} has rows 0..{rows - 1}")
+        if not 0 <= col < cols:
+            raise BadInput(f"col {col} is out of range: {name} has columns 0..{cols - 1}")
+        if not 0 < h <= MAX_GRADCHECK_H:
+            raise BadInput(f"h {h!r} is out of range: it must be in (0, {MAX_GRADCHECK_H:g}]")
+        if not frame.has_grad:
+            raise Conflict(
+                f"no gradient to check: the model at step {frame.step} has not taken a step "
+                "since it was made or loaded; take a step first",
+                self.status,
+            )
+
+        def numeric() -> float:
+            weights = unflatten(config, frame.before)
+            return numeric_grad(config, weights, frame.tokens, name, row, col, h)
+
+        return GradcheckOut(
+            step=frame.step,
+            name=name,
+            row=row,
+            col=col,
+            autograd=frame.grads[start + row * cols + col],
+            numeric=await asyncio.to_thread(numeric),
+            h=h,
+        )

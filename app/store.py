@@ -24,6 +24,7 @@ version 2.
 """
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -71,22 +72,40 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS checkpoints_model ON checkpoints (model, id);
+CREATE TABLE IF NOT EXISTS frames (
+    model INTEGER PRIMARY KEY,
+    step INTEGER NOT NULL,
+    tokens TEXT NOT NULL,
+    before BLOB NOT NULL,
+    grads BLOB NOT NULL
+);
 """
 
-SCHEMA_VERSION = 2  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 3  # PRAGMA user_version of the layout above
 
 
 def _from_unversioned(db: sqlite3.Connection) -> None:
-    """0 → 2: the first release wrote today's tables and no version; a boot cut off while
+    """0 → 2: the first release wrote version 2's tables and no version; a boot cut off while
     creating them left some out, which the schema (``IF NOT EXISTS``) adds."""
     for statement in _statements(SCHEMA):
         db.execute(statement)
 
 
+def _add_frames(db: sqlite3.Connection) -> None:
+    """2 → 3: the ``frames`` table (the newest step's weights before its update and gradient,
+    per model, so /api/params still shows them after a restart)."""
+    for statement in _statements(SCHEMA):
+        if "TABLE IF NOT EXISTS frames" in statement:
+            db.execute(statement)
+
+
 # from_version → step; each step takes a file from its version to the next key (the last one to
 # SCHEMA_VERSION), in one transaction that also stamps the new version. A step that changes a
 # table must also teach ``_layout_problem`` the table's earlier columns.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _from_unversioned}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: _from_unversioned,
+    2: _add_frames,
+}
 
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
 # ids a crashed boot may have issued after its last write: far more events than are published
@@ -131,6 +150,17 @@ class CheckpointRow:
     step: int
     run_id: int | None
     data: str
+
+
+@dataclass
+class FrameRow:
+    """The step that made a checkpoint's weights: its token ids, and the weights before its
+    update and the gradient there as little-endian float64 bytes in parameter order."""
+
+    step: int
+    tokens: list[int]
+    before: bytes
+    grads: bytes
 
 
 @dataclass
@@ -234,9 +264,16 @@ class Store:
         reason: str,
         history: list[HistoryRow],
         elapsed: float = 0.0,
+        frame: FrameRow | None = None,
     ) -> None:
-        """The checkpoint, the history rows up to it and the run's progress, atomically."""
+        """The checkpoint, the history rows up to it and the run's progress, atomically; and
+        ``frame``, the step that made its weights, if given (the model's newest one is kept)."""
         with self._lock, self._tx() as db:
+            if frame is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?)",
+                    (model, frame.step, json.dumps(frame.tokens), frame.before, frame.grads),
+                )
             db.executemany(
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
                 [(model, h.step, h.run_id, h.loss, h.smooth, h.lr) for h in history],
@@ -253,6 +290,13 @@ class Store:
                 " (SELECT id FROM checkpoints WHERE model=? ORDER BY id DESC LIMIT ?)",
                 (model, model, KEEP_CHECKPOINTS),
             )
+
+    def latest_frame(self, model: int) -> FrameRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT step, tokens, before, grads FROM frames WHERE model=?", (model,)
+            ).fetchone()
+        return FrameRow(row[0], json.loads(row[1]), row[2], row[3]) if row else None
 
     # -- runs --
 

@@ -11,10 +11,16 @@ commands in  ``(kind, payload)``: load {checkpoint} (first, to start), train {ru
 messages out ``(kind, payload)``:
     ready       {pid, step}                          once, after loading the checkpoint
     step        StepEvent fields except smooth/run_id   after every step (probes: those of
-                ``options["probes"]`` the model's vocabulary can encode)
+                ``options["probes"]`` the model's vocabulary can encode; health: per matrix)
+    params      {step, tokens, before, grads, values, m, v}  the step's frame: token ids, and
+                flat array('d')s in parameter order (weights before the update, the gradient
+                there; weights, Adam's m and v after). At most every FRAME_EVERY s at full
+                speed; every step when paced at <= FRAME_EVERY_STEP_PACE steps/s or single-
+                stepped; always for the last step before a pause, stop or finish
     weights     {step, weights}                      every ``snapshot_every`` steps, at every stop
-    checkpoint  {step, run_id, reason, data, elapsed}  at a run's start, every
-                ``checkpoint_every`` steps, at every pause/stop/finish
+    checkpoint  {step, run_id, reason, data, elapsed, frame}  at a run's start, every
+                ``checkpoint_every`` steps, at every pause/stop/finish; frame: {step, tokens,
+                before, grads} of the step that made these weights, else None
     done        {run_id, step}                       the run's last step is done
     diverged    {run_id, step, message, checkpoint_step}  a step's loss or gradient was not
                 finite: the run ended there, and this process went back to its last checkpoint
@@ -23,6 +29,7 @@ messages out ``(kind, payload)``:
 """
 
 import json
+import math
 import os
 import signal
 import time
@@ -32,6 +39,24 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 
 from engine import Diverged, EngineError, Predictor, Trainer
+from engine.model import param_shapes
+
+FRAME_EVERY = 0.25  # seconds between params frames at full speed
+FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for every step
+
+
+def matrix_health(config, before, grads, after) -> list[dict]:
+    """Per matrix: the L2 norm of its gradient and ||update|| / ||weights before|| (0 if 0)."""
+    health, i = [], 0
+    for name, rows, cols, _ in param_shapes(config):
+        j = i + rows * cols
+        grad_sq = sum([g * g for g in grads[i:j]])
+        before_sq = sum([w * w for w in before[i:j]])
+        update_sq = sum([(a - b) ** 2 for a, b in zip(after[i:j], before[i:j], strict=True)])
+        ratio = math.sqrt(update_sq) / math.sqrt(before_sq) if before_sq > 0 else 0.0
+        health.append({"name": name, "grad_norm": math.sqrt(grad_sq), "update_ratio": ratio})
+        i = j
+    return health
 
 
 def usable_probes(probes: Iterable[str], predictor: Predictor) -> list[str]:
@@ -49,6 +74,9 @@ def usable_probes(probes: Iterable[str], predictor: Predictor) -> list[str]:
 class TrainerProcess:
     def __init__(self, trainer: Trainer, out: Connection, options: dict):
         self.trainer, self.out = trainer, out
+        trainer.record = True  # every step's frame: for health, params frames, checkpoints
+        self.frame_sent_at = 0.0  # when the last params frame was sent
+        self.frame_sent_step = -1  # and its step
         self.checkpoint_every = options.get("checkpoint_every", 25)
         self.snapshot_every = options.get("snapshot_every", 5)
         self.wanted_probes = list(options.get("probes", ("", "e")))
@@ -105,6 +133,7 @@ class TrainerProcess:
                 return
             self.running = False
             self.elapsed_before += time.time() - self.segment_start
+            self.send_frame()  # the page shows exactly the step it stopped at
             self.save(kind)
             self.reply(True)
         elif kind == "step":
@@ -118,12 +147,13 @@ class TrainerProcess:
             self.ends.clear()
             self.ends.append(self.segment_start)
             # else it diverged (and went back to a checkpoint) or finished the run and saved
-            if self.one_step() and t.run_remaining > 0:
+            if self.one_step(every_frame=True) and t.run_remaining > 0:
                 self.elapsed_before += time.time() - self.segment_start
                 self.save("step")
             self.reply(True)
         elif kind == "load":
             self.trainer = Trainer.from_dict(json.loads(payload["checkpoint"]))
+            self.trainer.record, self.frame_sent_step = True, -1
             self.last_checkpoint = payload["checkpoint"]
             self.probes = usable_probes(self.wanted_probes, self.trainer.predictor())
             self.running, self.run_id = False, None
@@ -156,8 +186,9 @@ class TrainerProcess:
 
     # -- one step --
 
-    def one_step(self) -> bool:
-        """One step and its messages; False if it diverged (the run is over)."""
+    def one_step(self, every_frame: bool = False) -> bool:
+        """One step and its messages; False if it diverged (the run is over). every_frame: send
+        this step's params frame whatever the speed."""
         t = self.trainer
         self.last_start = time.time()
         if self.poison_at == t.step + 1:
@@ -174,6 +205,7 @@ class TrainerProcess:
         rate = (len(self.ends) - 1) / span if span > 0 else 0.0
         predictor = t.predictor()
         label = t.tokenizer.label
+        frame, (values, m, v) = t.last_frame, t.flat_state()
         self.send(
             "step",
             step=rec.step,
@@ -191,8 +223,12 @@ class TrainerProcess:
             elapsed=self.elapsed_before + now - self.segment_start,
             eta=t.run_remaining / rate if rate > 0 else 0.0,
             probes=[{"prefix": p, "probs": predictor.distribution(p)} for p in self.probes],
+            health=matrix_health(t.config, frame.before, frame.grads, values),
             t=now,
         )
+        slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
+        if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
+            self.send_frame((values, m, v))
         if t.run_remaining <= 0:
             self.finish()
             return True
@@ -207,6 +243,7 @@ class TrainerProcess:
         this process sent (nothing non-finite was ever sent or stored)."""
         self.running = False
         self.trainer = Trainer.from_dict(json.loads(self.last_checkpoint))
+        self.trainer.record, self.frame_sent_step = True, -1
         self.send(
             "diverged",
             run_id=self.run_id,
@@ -222,8 +259,28 @@ class TrainerProcess:
         self.save("finish")
         self.send("done", run_id=self.run_id, step=self.trainer.step)
 
+    def send_frame(self, state=None) -> None:
+        """The last step's params frame, unless already sent; ``state``: the trainer's
+        ``flat_state()`` after that step, if at hand."""
+        frame = self.trainer.last_frame
+        if frame is None or frame.step != self.trainer.step or frame.step == self.frame_sent_step:
+            return
+        values, m, v = state or self.trainer.flat_state()
+        self.send(
+            "params",
+            step=frame.step,
+            tokens=frame.tokens,
+            before=frame.before,
+            grads=frame.grads,
+            values=values,
+            m=m,
+            v=v,
+        )
+        self.frame_sent_at, self.frame_sent_step = time.time(), frame.step
+
     def save(self, reason: str, weights: bool = True) -> None:
         t = self.trainer
+        frame = t.last_frame if t.last_frame is not None and t.last_frame.step == t.step else None
         if weights:
             self.send("weights", step=t.step, weights=t.weights())
         self.last_checkpoint = json.dumps(t.to_dict(), allow_nan=False)
@@ -234,6 +291,14 @@ class TrainerProcess:
             reason=reason,
             data=self.last_checkpoint,
             elapsed=self.elapsed_before,
+            frame=None
+            if frame is None
+            else {
+                "step": frame.step,
+                "tokens": frame.tokens,
+                "before": frame.before,
+                "grads": frame.grads,
+            },
         )
 
 

@@ -161,9 +161,8 @@ class ReferenceGPT:
             x = [a + b for a, b in zip(x, x_residual, strict=True)]
         return linear(x, sd["lm_head"])
 
-    def train_step(self, step, num_steps):
-        """One step of the original loop; returns the loss as a float."""
-        doc = self.docs[step % len(self.docs)]
+    def doc_loss(self, doc):
+        """The loss of one document as a graph of Values (the original loop's forward)."""
         tokens = [self.bos] + [self.uchars.index(ch) for ch in doc] + [self.bos]
         n = min(self.block_size, len(tokens) - 1)
         keys, values = [[] for _ in range(self.n_layer)], [[] for _ in range(self.n_layer)]
@@ -172,10 +171,23 @@ class ReferenceGPT:
             logits = self.gpt(tokens[pos_id], pos_id, keys, values)
             probs = softmax(logits)
             losses.append(-probs[tokens[pos_id + 1]].log())
-        loss = (1 / n) * sum(losses)
+        return (1 / n) * sum(losses)
+
+    def train_step(self, step, num_steps, run_step=None):
+        """One step of the original loop; returns the loss as a float.
+
+        ``run_step``: the step within a run whose cosine schedule spans ``num_steps`` (the live
+        app's runs), if not ``step`` itself as in the original. ``last_before`` and
+        ``last_grads`` keep the weights before the update and the gradient there.
+        """
+        doc = self.docs[step % len(self.docs)]
+        loss = self.doc_loss(doc)
         loss.backward()
+        self.last_before = [p.data for p in self.params]
+        self.last_grads = [p.grad for p in self.params]
         beta1, beta2, eps = 0.9, 0.95, 1e-8
-        lr_t = self.lr * 0.5 * (1 + math.cos(math.pi * step / num_steps))
+        s = step if run_step is None else run_step
+        lr_t = self.lr * 0.5 * (1 + math.cos(math.pi * s / num_steps))
         for i, p in enumerate(self.params):
             self.m[i] = beta1 * self.m[i] + (1 - beta1) * p.grad
             self.v[i] = beta2 * self.v[i] + (1 - beta2) * p.grad**2

@@ -8,6 +8,7 @@ import gc
 import math
 import random
 import time
+from array import array
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
@@ -49,8 +50,23 @@ class StepRecord:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class StepFrame:
+    """What one step saw, recorded only when ``Trainer.record`` is set: the weights before its
+    update and the gradient of its loss there, flat in ``model.params`` order (the values, m
+    and v after the update are the trainer's own until the next step)."""
+
+    step: int  # global step, 1-based
+    tokens: list  # the document's token ids, BOS ... BOS
+    before: array  # array('d'): weights before the update
+    grads: array  # array('d'): d loss / d weight at `before`
+
+
 class Trainer:
     """The whole training state: data order, weights, Adam moments, step, schedule, RNG."""
+
+    record = False  # keep each step's StepFrame in last_frame (the live app shows it)
+    last_frame: StepFrame | None = None
 
     def __init__(self, docs=None, config=None, seed=42, lr=0.01):
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -132,12 +148,18 @@ class Trainer:
         if not math.isfinite(loss.data):
             self._drop_grads()
             raise Diverged(step + 1, f"the loss is {loss.data}")
+        if self.record:  # Adam zeroes the gradients: copy them (and the weights) first
+            params = self.model.params
+            before = array("d", [p.data for p in params])
+            grads = array("d", [p.grad for p in params])
         lr_t = get_lr(self.lr, run_step, self.run_steps)
         grad_norm = self.adam.step(lr_t)
         if grad_norm is None:
             self._drop_grads()
             raise Diverged(step + 1, "a gradient is not finite")
         self.step += 1
+        if self.record:
+            self.last_frame = StepFrame(self.step, tokens, before, grads)
         return StepRecord(
             step=self.step,
             run_step=run_step + 1,
@@ -157,6 +179,11 @@ class Trainer:
 
     def weights(self):
         return self.model.weights()
+
+    def flat_state(self):
+        """The weights and Adam's m and v now, flat in ``model.params`` order, as array('d')."""
+        values = array("d", [p.data for p in self.model.params])
+        return values, array("d", self.adam.m), array("d", self.adam.v)
 
     def predictor(self):
         """A plain-float snapshot of the current weights, for inference."""

@@ -53,6 +53,12 @@ FRAGMENT_INTERVAL = 0.25  # seconds between fragment renders per client (a run's
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
 
 
+def params_ready() -> ServerSentEvent:
+    """Tells the Parameters panel a new frame is ready (it fetches /api/params.bin, one fetch
+    at a time). A new message each time: the stream stamps each with its bus event's id."""
+    return ServerSentEvent(data="{}", event="params")
+
+
 @lru_cache(maxsize=8)
 def initial_predictor(seed: int) -> Predictor:
     """The untrained model for a seed: the 'before' of the ghost bars."""
@@ -541,12 +547,15 @@ class FragmentRenderer:
     def on_step(self, d: dict) -> list[ServerSentEvent]:
         self.step = d
         point = {"step": d["step"], "loss": d["loss"], "smooth": d["smooth"], "model": self.model}
+        if d.get("health") is not None:  # per-matrix gradient norms and update ratios
+            point["health"] = d["health"]
         out = [ServerSentEvent(data=json.dumps(point), event="point")]
         now = time.monotonic()
         last = d["run_step"] >= d["run_steps"]
         if last or now - self.last_render >= FRAGMENT_INTERVAL:
             self.last_render = now
             out.append(self.html(*self.step_fragments(d)))
+            out.append(params_ready())
         if last or now - self.last_refresh >= REFRESH_INTERVAL:
             self.last_refresh = now
             out.append(ServerSentEvent(data="{}", event="model-updated"))
@@ -591,7 +600,8 @@ class FragmentRenderer:
             self.pace = state.get("pace")
             # innerHTML, not a morph: a morph leaves a select the user has touched as it was
             parts.append(partial("pace", render("pace", pace=pace_view(state)), "innerHTML"))
-        return [self.html(*parts)]
+        # paused, stopped or finished: the panel shows exactly that step
+        return [self.html(*parts), params_ready()]
 
     def on_done(self, d: dict) -> list[ServerSentEvent]:
         state, first = self.state(), None

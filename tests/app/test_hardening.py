@@ -13,6 +13,7 @@ import sys
 import httpx
 import pytest
 
+from app.store import SCHEMA_VERSION
 from engine import Predictor
 from tests.conftest import REPO, free_port
 
@@ -276,9 +277,9 @@ def test_a_database_from_a_newer_release_is_left_alone_with_one_clear_line(tmp_p
 
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"microgpt-live: the database {db_path} has schema version 99, newer than version 2 "
-        "that this release understands; it was written by a newer release: run that release, "
-        "or point the data directory elsewhere"
+        f"microgpt-live: the database {db_path} has schema version 99, newer than version "
+        f"{SCHEMA_VERSION} that this release understands; it was written by a newer release: "
+        "run that release, or point the data directory elsewhere"
     ]
     assert db_path.read_bytes() == before and not list(tmp_path.glob("*.corrupt-*"))
 

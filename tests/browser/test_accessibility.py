@@ -68,7 +68,8 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
 
     # during: slowed down so the run is still going while axe looks
     assert server.post("/api/pace", {"steps_per_sec": 20}).status_code == 200
-    assert server.post("/api/train", {"steps": 120}).status_code == 200
+    # long enough that the run is still going after two audits of a page this size
+    assert server.post("/api/train", {"steps": 600}).status_code == 200
     for page in pages.values():
         wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 10")
         page.locator("[data-testid=recipe-steps]").wait_for()
@@ -85,7 +86,7 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     canvas = light.locator("#loss-chart canvas")
     assert canvas.get_attribute("role") == "img"
     assert canvas.get_attribute("aria-describedby") == "loss-desc"
-    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 120')")
+    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 600')")
     assert "uniform guess over 27 tokens scores 3.30" in light.inner_text("#loss-desc")
     for name, page in pages.items():
         audit(page, f"after a run, {name}")
@@ -140,6 +141,8 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "seed",
         "advanced summary",
         "model-file summary",
+        "lens-value",  # the lens radio group: one stop, arrows move within it
+        "per-matrix",
         "prefix",
         "temperature",
         "generate",
@@ -163,6 +166,8 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "download",
         "checkpoint-file",
         "upload",
+        "lens-value",
+        "per-matrix",
         "prefix",
         "temperature",
         "generate",

@@ -1,0 +1,64 @@
+"""Every parameter, gradient and Adam step of the newest step: JSON, binary, gradient check.
+
+Answered from the web process (``TrainingService.params_frame``), never by the busy worker:
+while training, the newest frame it sent (at most ~0.25 s old); paused or idle, exactly the
+model's step. Bodies are built once per frame in a thread and cached (app.frames).
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from app.deps import ServiceDep
+from app.schemas import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, ParamsOut
+
+router = APIRouter(prefix="/api", tags=["params"])
+
+INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
+NO_STEP = {409: {"model": ErrorOut, "description": "the model has taken no step yet"}}
+
+
+@router.get("/params", response_model=ParamsOut)
+async def get_params(service: ServiceDep) -> Response:
+    """Every matrix's values, gradient, update and Adam moments at the newest step.
+
+    ``grad`` and ``update`` are null until the model takes a step (a fresh, reset or uploaded
+    model)."""
+    frame = service.params_frame
+    return Response(await run_in_threadpool(frame.json_bytes), media_type="application/json")
+
+
+@router.get(
+    "/params.bin",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the frame"}},
+)
+async def get_params_bin(service: ServiceDep) -> Response:
+    """The same numbers as float32 for the page: little-endian uint32 N, an N-byte JSON header
+    (step, model, matrices [{name, shape}], lenses, has_grad) space-padded so that 4 + N is a
+    multiple of 4, then for each matrix, for each lens, rows*cols values row-major (NaN for
+    grad and update when unknown)."""
+    frame = service.params_frame
+    return Response(
+        await run_in_threadpool(frame.bin_bytes),
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/gradcheck", response_model=GradcheckOut, responses={**INVALID, **NO_STEP})
+async def gradcheck(
+    service: ServiceDep,
+    name: Annotated[str, Query(max_length=100, description="matrix, e.g. layer0.attn_wq")],
+    row: Annotated[int, Query(description="row of the parameter in its matrix")],
+    col: Annotated[int, Query(description="column of the parameter in its matrix")],
+    h: Annotated[
+        float, Query(description=f"finite-difference step, (0, {MAX_GRADCHECK_H:g}]")
+    ] = 1e-5,
+) -> GradcheckOut:
+    """The newest step's gradient of one parameter, by autograd and by central differences
+    (loss(w + h) − loss(w − h)) / 2h on that step's document, at the weights before its
+    update."""
+    return await service.gradcheck(name, row, col, h)

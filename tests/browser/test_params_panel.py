@@ -1,0 +1,117 @@
+"""The Parameters panel in a real browser: every matrix as a heatmap through five lenses, a cell's
+name and numbers on hover, one parameter followed up close with its gradient check, and the
+per-matrix health lines. Screenshots: artifacts/screenshots/params-{light,dark,phone}.png.
+"""
+
+import httpx
+
+from tests.browser.conftest import wait_for
+
+MATRICES = [
+    "wte",
+    "wpe",
+    "lm_head",
+    "layer0.attn_wq",
+    "layer0.attn_wk",
+    "layer0.attn_wv",
+    "layer0.attn_wo",
+    "layer0.mlp_fc1",
+    "layer0.mlp_fc2",
+]
+
+
+def wait_params_step(page, step: int) -> None:
+    wait_for(page, f"document.querySelector('[data-testid=params-step]').dataset.step === '{step}'")
+
+
+def test_the_panel_shows_every_matrix_and_follows_the_steps(server, open_page, screenshot):
+    page, _ = open_page(server.url)
+    wait_params_step(page, 0)
+
+    captions = page.eval_on_selector_all(
+        "[data-testid=params-grid] figcaption", "els => els.map(e => e.textContent.trim())"
+    )
+    assert captions == [
+        "wte 27×16",
+        "wpe 8×16",
+        "lm_head 27×16",
+        "layer0.attn_wq 16×16",
+        "layer0.attn_wk 16×16",
+        "layer0.attn_wv 16×16",
+        "layer0.attn_wo 16×16",
+        "layer0.mlp_fc1 64×16",
+        "layer0.mlp_fc2 16×64",
+    ]
+    # wte's rows are labelled by character, wpe's by position
+    wte_rows = page.eval_on_selector_all(
+        "figure[data-name=wte] .rowlabels span", "els => els.map(e => e.textContent)"
+    )
+    assert wte_rows[:3] == ["a", "b", "c"] and wte_rows[-1] == "⏎"
+    assert "value: blue −" in page.inner_text("[data-testid=params-legend]")
+
+    page.check("[data-testid=lens-grad]")  # no step yet: no gradient to show
+    assert "none yet" in page.inner_text("[data-testid=params-legend]")
+
+    page.click("[data-testid=step-once]")
+    wait_params_step(page, 1)
+    assert "gradient: blue −" in page.inner_text("[data-testid=params-legend]")
+    # attn_wo and mlp_fc2 start at 0, so no gradient reaches wq/wk/wv or fc1 at step 1: a
+    # scale per matrix shows each one's own range beside its name
+    page.check("[data-testid=per-matrix]")
+    assert "each matrix on its own scale" in page.inner_text("[data-testid=params-legend]")
+    assert "±" in page.inner_text("figure[data-name=wte] figcaption")
+    page.uncheck("[data-testid=per-matrix]")
+    screenshot(page, "params-light")
+
+
+def test_hovering_a_cell_names_it_and_gives_its_numbers(server, open_page):
+    page, _ = open_page(server.url)
+    state = httpx.get(server.url + "/api/state").json()
+    wait_params_step(page, state["step"])
+    params = httpx.get(server.url + "/api/params").json()
+    wq = next(m for m in params["matrices"] if m["name"] == "layer0.attn_wq")
+
+    canvas = page.locator("[data-testid='matrix-layer0.attn_wq']")
+    cell = float(canvas.get_attribute("data-cell"))
+    canvas.hover(position={"x": 5 * cell + cell / 2, "y": 3 * cell + cell / 2})
+
+    tip = page.inner_text("[data-testid=params-tip]")
+    assert tip.startswith("layer0.attn_wq[3][5]")
+    value = float(tip.split("value ")[1].split(" ")[0])
+    assert abs(value - wq["value"][3][5]) <= 1e-3 * max(1.0, abs(wq["value"][3][5]))
+
+
+def test_one_parameter_up_close_with_its_gradient_check(server, open_page):
+    page, _ = open_page(server.url)
+    state = httpx.get(server.url + "/api/state").json()
+    wait_params_step(page, state["step"])
+    canvas = page.locator("[data-testid='matrix-layer0.attn_wq']")
+    cell = float(canvas.get_attribute("data-cell"))
+
+    canvas.click(position={"x": 5 * cell + cell / 2, "y": 3 * cell + cell / 2})
+
+    assert page.inner_text("[data-testid=focus-name]") == "layer0.attn_wq[3][5]"
+    page.click("[data-testid=gradcheck]")
+    out = page.locator("[data-testid=gradcheck-out]")
+    wait_for(page, "document.querySelector('[data-testid=gradcheck-out]').dataset.relative")
+    assert "autograd" in out.inner_text() and "numeric" in out.inner_text()
+    assert float(out.get_attribute("data-relative")) < 1e-5
+
+    # it is followed over the steps that come: the chart gains a point per frame
+    assert httpx.post(server.url + "/api/train", json={"steps": 20}).status_code == 200
+    wait_params_step(page, state["step"] + 20)
+    wait_for(page, "document.querySelector('[data-testid=health-grad]').dataset.points >= 20")
+    points = page.evaluate("document.querySelectorAll('[data-testid=focus-chart] canvas').length")
+    assert points >= 1
+
+
+def test_the_panel_reads_in_dark_and_on_a_phone(server, open_page, screenshot):
+    state = httpx.get(server.url + "/api/state").json()
+    dark, _ = open_page(server.url, scheme="dark")
+    wait_params_step(dark, state["step"])
+    screenshot(dark, "params-dark")
+    phone, _ = open_page(server.url, width=390, height=844)
+    wait_params_step(phone, state["step"])
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"the page scrolls sideways on a phone: {width}px"
+    screenshot(phone, "params-phone")
