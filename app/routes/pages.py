@@ -600,8 +600,15 @@ class FragmentRenderer:
             self.pace = state.get("pace")
             # innerHTML, not a morph: a morph leaves a select the user has touched as it was
             parts.append(partial("pace", render("pace", pace=pace_view(state)), "innerHTML"))
-        # paused, stopped or finished: the panel shows exactly that step
-        return [self.html(*parts), params_ready()]
+        out = [self.html(*parts), params_ready()]
+        if state["status"] != "training" and self.step is not None:
+            # Paused, stopped or finished: every panel shows exactly the last step, which the
+            # throttle may have skipped (the recipe and the bars), and "Ask the model" asks again
+            # (the worker sent its weights before it answered the pause).
+            if self.step["step"] == state["step"]:
+                out.insert(1, self.html(*self.step_fragments(self.step)))
+            out.append(ServerSentEvent(data="{}", event="model-updated"))
+        return out
 
     def on_done(self, d: dict) -> list[ServerSentEvent]:
         state, first = self.state(), None

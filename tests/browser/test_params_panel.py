@@ -115,3 +115,32 @@ def test_the_panel_reads_in_dark_and_on_a_phone(server, open_page, screenshot):
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the page scrolls sideways on a phone: {width}px"
     screenshot(phone, "params-phone")
+
+
+def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(server, open_page):
+    page, _ = open_page(server.url)
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
+    assert server.post("/api/train", {"steps": 2000}).status_code == 200
+    wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 40")
+
+    state = server.post("/api/pause").json()
+    paused, run_start = state["step"], state["run"]["start_step"]
+    page.wait_for_timeout(500)
+
+    shown = page.evaluate(
+        """() => {
+        const text = (sel) => document.querySelector(sel)?.textContent ?? "";
+        const num = (s, re) => Number((s.match(re) || [])[1]);
+        return {
+            stepline: num(text("[data-testid=stepline]"), /step\\s+([\\d,]+)/),
+            recipe: num(text("[data-testid=recipe]"), /Step ([\\d,]+):/),
+            dist: num(text("[data-testid=dist]"), /now \\(step ([\\d,]+)\\)/),
+            predict: num(text("[data-testid=predict]"), /now \\(step ([\\d,]+)\\)/),
+            params: Number(document.querySelector("[data-testid=params-step]").dataset.step),
+        };
+    }"""
+    )
+    # the step line counts the run's steps; the others, the model's
+    assert shown["stepline"] == paused - run_start, shown
+    del shown["stepline"]
+    assert shown == dict.fromkeys(shown, paused), shown
