@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.schemas import ErrorOut
 from app.service import ServiceError
+from engine.errors import short_repr
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +21,7 @@ SHOW_LIMIT = 80  # characters of a bad value quoted back in a message
 
 def show(value: Any, limit: int = SHOW_LIMIT) -> str:
     """A bad value for a message: its repr, shortened (a request may carry megabytes)."""
-    try:
-        text = repr(value)
-    except RecursionError:
-        text = f"<deeply nested {type(value).__name__}>"
-    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+    return short_repr(value, limit, count=True)
 
 
 def describe_body_error(cause: BaseException | None) -> str:

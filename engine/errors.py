@@ -1,10 +1,13 @@
-def short_repr(value, limit=60):
-    """A value for an error message: its repr, shortened (an input may hold megabytes)."""
+def short_repr(value, limit=60, count=False):
+    """A value for an error message: its repr, shortened (an input may hold megabytes);
+    ``count``: say how long the whole repr was."""
     try:
         text = repr(value)
     except RecursionError:
         text = f"<deeply nested {type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…" + (f" ({len(text):,} characters)" if count else "")
 
 
 class EngineError(ValueError):
