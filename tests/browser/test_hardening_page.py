@@ -106,6 +106,7 @@ def test_a_run_that_diverges_says_so_and_the_model_trains_again(
         page, "document.querySelector('[data-testid=status]').textContent.includes('30 steps')"
     )
     assert "Run finished." in page.inner_text("[data-testid=run-summary]")
+    page.close()  # before the server goes: a page left open would fail to reconnect
     server.stop()
 
 
@@ -124,4 +125,5 @@ def test_a_damaged_database_is_announced_by_a_banner(
     text = banner.inner_text()
     assert "microgpt.sqlite3 was damaged" in text and ".corrupt-" in text
     screenshot(page, "damaged-database", full_page=False)
+    page.close()  # before the server goes: a page left open would fail to reconnect
     server.stop()
