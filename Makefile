@@ -5,6 +5,7 @@
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
 #   make bench   run every bench/*.py (engine speed, service latency and fan-out)
+#   make screenshots  the README's pictures (docs/*.png), taken by the browser tests
 #   make clean   remove build outputs and caches (make distclean also removes .venv)
 #
 # Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000),
@@ -27,7 +28,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: help run test lint format bench chromium clean distclean
+.PHONY: help run test lint format bench screenshots chromium clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -85,6 +86,13 @@ format: $(TEST_STAMP)
 
 bench: $(RUN_STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+
+screenshots: $(TEST_STAMP) chromium
+	$(BIN)/pytest -q tests/browser/test_live_page.py tests/browser/test_params_panel.py \
+	  tests/browser/test_recipe_walk.py
+	cp artifacts/screenshots/after.png docs/screenshot.png
+	cp artifacts/screenshots/params-light.png docs/params.png
+	cp artifacts/screenshots/walk-backward.png docs/walk.png
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

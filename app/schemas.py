@@ -110,6 +110,7 @@ class StepEvent(BaseModel):
     probes: list[Probe]
     health: list[MatrixHealth] = Field(description="per parameter matrix, in engine order")
     t: float = Field(description="Unix time the step ended, set by the worker")
+    single: bool = Field(description="the step was asked for by Step once")
 
 
 class DoneEvent(BaseModel):

@@ -174,6 +174,7 @@ class TrainingService:
         # (or of the checkpoint): /api/params, /api/params.bin, /api/gradcheck (app.frames)
         self.params_frame: ParamsFrame | None = None
         self.pace: float | None = None  # steps/s cap of the worker; None: full speed
+        self._single_step = False  # a step of Step once is under way (the page walks it)
         self.probes: list[str] = []  # settings.probes this model's vocabulary can encode
         self.config: GPTConfig | None = None
         self.tokenizer: Tokenizer | None = None
@@ -441,7 +442,9 @@ class TrainingService:
             self.run.step = self.step
         self.history.append((self.step, loss, smooth))
         self._pending.append(HistoryRow(self.step, run_id, loss, smooth, p["lr"]))
-        self.last_step = self.bus.publish("step", {"run_id": run_id, **p, "smooth": smooth}).data
+        self.last_step = self.bus.publish(
+            "step", {"run_id": run_id, **p, "smooth": smooth, "single": self._single_step}
+        ).data
 
     def _on_params(self, p: dict[str, Any]) -> None:
         shapes = self.params_frame.shapes  # the model's: the worker sends the same order
@@ -635,21 +638,25 @@ class TrainingService:
             if self.status == "training":
                 raise self._conflict("step", "pause the run first")
             await self._ensure_worker()
-            if self.status == "idle":
-                run = await asyncio.to_thread(
-                    self.store.create_run, self.model, self.step, 1, self.lr
-                )
-                await self._begin(run)
-                await self._run_command("step", run_id=run.id, new_run=True)
-            else:
-                self.status = "training"  # for the step: a lost worker fails the run
-                await self._run_command(
-                    "step", run_id=self.run.id, new_run=False, elapsed=self.run.elapsed
-                )
-                if self.status != "idle":  # the run goes on, stepped by hand: it is paused
-                    await self._set_run_status("paused")
-                    self.status = "paused"
-                    self.publish_status()
+            self._single_step = True
+            try:
+                if self.status == "idle":
+                    run = await asyncio.to_thread(
+                        self.store.create_run, self.model, self.step, 1, self.lr
+                    )
+                    await self._begin(run)
+                    await self._run_command("step", run_id=run.id, new_run=True)
+                else:
+                    self.status = "training"  # for the step: a lost worker fails the run
+                    await self._run_command(
+                        "step", run_id=self.run.id, new_run=False, elapsed=self.run.elapsed
+                    )
+                    if self.status != "idle":  # the run goes on, stepped by hand: it is paused
+                        await self._set_run_status("paused")
+                        self.status = "paused"
+                        self.publish_status()
+            finally:
+                self._single_step = False
             return self.state()
 
     async def reset(self, seed: int | None = None) -> StateOut:

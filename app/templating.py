@@ -141,8 +141,10 @@ def dist_view(
     }
 
 
-def recipe_view(step: dict, num_params: int, block_size: int) -> dict:
-    """The document as tokens, each predicted one coloured by the probability it was given."""
+def recipe_view(step: dict, num_params: int, block_size: int, walk: float = 0.0) -> dict:
+    """The document as tokens, each predicted one coloured by the probability it was given and
+    labelled with its loss (−ln p). ``walk``: seconds for the page to walk through the five
+    phases of this step (0: show them all at once)."""
     labels, probs = step["tokens"], step["target_probs"]
     tokens = []
     for i, label in enumerate(labels):
@@ -151,7 +153,8 @@ def recipe_view(step: dict, num_params: int, block_size: int) -> dict:
             t["kind"] = "ctx"
         elif i - 1 < len(probs):
             bg, fg = prob_colour(probs[i - 1])
-            t.update(kind="pred", pct=pct(probs[i - 1]), bg=bg, fg=fg)
+            nll = -math.log(probs[i - 1]) if probs[i - 1] > 0 else math.inf
+            t.update(kind="pred", pct=pct(probs[i - 1]), nll=f"{nll:.2f}", bg=bg, fg=fg)
         else:
             t["kind"] = "out"  # beyond the context window: not trained on
         tokens.append(t)
@@ -165,6 +168,7 @@ def recipe_view(step: dict, num_params: int, block_size: int) -> dict:
         "lr": step["lr"],
         "num_params": num_params,
         "block_size": block_size,
+        "walk_ms": round(1000 * walk),
     }
 
 

@@ -10,13 +10,14 @@ commands in  ``(kind, payload)``: load {checkpoint} (first, to start), train {ru
              load {checkpoint}, pace {steps_per_sec (None: full speed)}, shutdown.
 messages out ``(kind, payload)``:
     ready       {pid, step}                          once, after loading the checkpoint
-    step        StepEvent fields except smooth/run_id   after every step (probes: those of
+    step        StepEvent fields except smooth/run_id/single   after every step (probes: those of
                 ``options["probes"]`` the model's vocabulary can encode; health: per matrix)
     params      {step, tokens, before, grads, values, m, v}  the step's frame: token ids, and
                 flat array('d')s in parameter order (weights before the update, the gradient
                 there; weights, Adam's m and v after). At most every FRAME_EVERY s at full
                 speed; every step when paced at <= FRAME_EVERY_STEP_PACE steps/s or single-
-                stepped; always for the last step before a pause, stop or finish
+                stepped; always for the last step before a pause, stop or finish. Sent
+                just before that step's ``step`` message.
     weights     {step, weights}                      every ``snapshot_every`` steps, at every stop
     checkpoint  {step, run_id, reason, data, elapsed, frame}  at a run's start, every
                 ``checkpoint_every`` steps, at every pause/stop/finish; frame: {step, tokens,
@@ -206,6 +207,10 @@ class TrainerProcess:
         predictor = t.predictor()
         label = t.tokenizer.label
         frame, (values, m, v) = t.last_frame, t.flat_state()
+        # the frame first: when the page hears of the step, its frame is already served
+        slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
+        if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
+            self.send_frame((values, m, v))
         self.send(
             "step",
             step=rec.step,
@@ -226,9 +231,6 @@ class TrainerProcess:
             health=matrix_health(t.config, frame.before, frame.grads, values),
             t=now,
         )
-        slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
-        if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
-            self.send_frame((values, m, v))
         if t.run_remaining <= 0:
             self.finish()
             return True

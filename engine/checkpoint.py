@@ -132,7 +132,11 @@ def _check_config(raw):
     _fields(raw, "config", set(CONFIG_LIMITS))
     for key, (lo, hi) in CONFIG_LIMITS.items():
         _int(raw, key, lo, hi, f"config.{key}")
-    return GPTConfig(**raw)  # checks n_embd % n_head
+    _require(
+        raw["n_embd"] % raw["n_head"] == 0,
+        f"config.n_embd ({raw['n_embd']}) must be divisible by config.n_head ({raw['n_head']})",
+    )
+    return GPTConfig(**raw)
 
 
 def _check_chars(chars, config):

@@ -62,6 +62,7 @@
       if (next.header.model !== model) await newModel(next);
       frame = next;
       draw();
+      drawMap();
       follow();
     } catch (e) {
       // offline: the stream's next event asks again
@@ -168,6 +169,23 @@
     return abs[Math.min(abs.length - 1, Math.floor(abs.length * 0.99))] || abs[abs.length - 1] || 1;
   }
 
+  // Diverging colour: blue below zero, the card's colour at 0, red above, full at ±scale.
+  const NEG = [33, 102, 172];
+  const POS = [178, 24, 43];
+  function paint(pixels, p, x, scale, neutral) {
+    let color = [150, 150, 150]; // no value (a step's gradient before any step)
+    if (!Number.isNaN(x) && scale !== null) {
+      const t = Math.max(-1, Math.min(1, x / scale));
+      const end = t < 0 ? NEG : POS;
+      const a = Math.abs(t);
+      color = neutral.map((n, j) => Math.round(n + (end[j] - n) * a));
+    }
+    pixels[p] = color[0];
+    pixels[p + 1] = color[1];
+    pixels[p + 2] = color[2];
+    pixels[p + 3] = 255;
+  }
+
   function draw() {
     if (!frame) return;
     const { header } = frame;
@@ -178,8 +196,6 @@
     };
     const shared = lensScale(null);
     const neutral = rgb("--card");
-    const neg = [33, 102, 172];
-    const pos = [178, 24, 43];
     header.matrices.forEach((m, i) => {
       const canvas = grid.querySelector(`canvas[data-index="${i}"]`);
       if (!canvas) return;
@@ -193,19 +209,7 @@
         for (let c = 0; c < cols; c++) {
           let x = at(frame, i, shown, r, c);
           if (lens === "v") x = Math.sqrt(x);
-          const p = 4 * (r * cols + c);
-          let color = neutral;
-          if (Number.isNaN(x) || scale === null) color = [150, 150, 150];
-          else {
-            const t = Math.max(-1, Math.min(1, x / scale));
-            const end = t < 0 ? neg : pos;
-            const a = Math.abs(t);
-            color = neutral.map((n, j) => Math.round(n + (end[j] - n) * a));
-          }
-          img.data[p] = color[0];
-          img.data[p + 1] = color[1];
-          img.data[p + 2] = color[2];
-          img.data[p + 3] = 255;
+          paint(img.data, 4 * (r * cols + c), x, scale, neutral);
         }
       }
       ctx.putImageData(img, 0, 0);
@@ -261,6 +265,62 @@
     const box = (tip.offsetParent || grid).getBoundingClientRect();
     tip.style.left = `${Math.max(0, Math.min(evt.clientX - box.left + 12, box.width - 360))}px`;
     tip.style.top = `${evt.clientY - box.top + 16}px`;
+  }
+
+  // ---------- the recipe's map: every parameter, one pixel each ----------
+
+  // Matrices side by side (a 2-pixel gap), drawn through the gradient lens while the recipe's
+  // walk is at "backward" (or shows a whole step), through the update lens at "update".
+  function drawMap() {
+    const canvas = document.getElementById("recipe-map");
+    const view = document.querySelector("#recipe .recipe");
+    if (!canvas || !view || !frame) return;
+    const phase = Number(view.dataset.at);
+    if (phase < 3) return; // hidden until backward
+    const name = phase === 4 ? "update" : "grad";
+    const { matrices } = frame.header;
+    const GAP = 2;
+    // a matrix much taller than wide (mlp_fc1, 64×16) lies on its side: the map stays low
+    const side = matrices.map((m) => m.shape[0] > 2 * m.shape[1]);
+    const drawn = matrices.map((m, i) => (side[i] ? [m.shape[1], m.shape[0]] : m.shape));
+    const width = drawn.reduce((w, [, cols]) => w + cols, 0) + GAP * (matrices.length - 1);
+    const height = Math.max(...drawn.map(([rows]) => rows));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    const ctx = canvas.getContext("2d");
+    const neutral = rgb("--card");
+    const img = ctx.createImageData(width, height);
+    const blank = rgb("--soft");
+    for (let p = 0; p < img.data.length; p += 4) {
+      img.data.set([...blank, 255], p);
+    }
+    const scale = scaleOf(frame, name);
+    let x0 = 0;
+    matrices.forEach((m, i) => {
+      const [rows, cols] = m.shape;
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const [y, x] = side[i] ? [c, r] : [r, c];
+          paint(img.data, 4 * (y * width + x0 + x), at(frame, i, name, r, c), scale, neutral);
+        }
+      }
+      x0 += drawn[i][1] + GAP;
+    });
+    ctx.putImageData(img, 0, 0);
+    const step = frame.header.step;
+    canvas.dataset.frameStep = String(step);
+    canvas.dataset.lens = name;
+    const order = matrices.map((m, i) => m.name + (side[i] ? " (on its side)" : "")).join(" · ");
+    const what =
+      scale === null
+        ? "no gradient yet"
+        : name === "grad"
+          ? `the gradient of every parameter (backward), blue −${fmt(scale)} · red +${fmt(scale)}`
+          : `what Adam changed in every parameter (update), blue −${fmt(scale)} · red +${fmt(scale)}`;
+    const caption = document.getElementById("recipe-map-caption");
+    if (caption) caption.textContent = `step ${step}: ${what}; one pixel each, left to right ${order}`;
   }
 
   // ---------- one parameter, up close ----------
@@ -423,7 +483,7 @@
           width: Math.max(260, box.clientWidth || 520),
           height: 170,
           scales: { x: { time: false }, y: { distr: 3 } },
-          axes: [{ ...axis }, { ...axis, size: 56, values: (u, vals) => vals.map(fmt) }],
+          axes: [{ ...axis }, { ...axis, size: 66, values: (u, vals) => vals.map(fmt) }],
           legend: { live: false },
           series: [
             { label: "step" },
@@ -447,6 +507,7 @@
   // ---------- wiring ----------
 
   document.addEventListener("params", () => fetchFrame());
+  document.addEventListener("recipe-phase", drawMap);
   document.addEventListener("point", (evt) => {
     try {
       addHealth(JSON.parse(evt.detail.data));

@@ -50,7 +50,20 @@ MAX_STEPS = 10_000
 DEFAULT_TEMPERATURE = 0.5
 N_SAMPLES = 10
 FRAGMENT_INTERVAL = 0.25  # seconds between fragment renders per client (a run's last step always)
+WALK_PACE = 5.0  # steps/s: at this speed or slower every step is rendered and walked through
+WALK_SINGLE = 2.5  # seconds to walk through a single step's phases (Step once)
+WALK_SHARE = 0.8  # of a paced step's time, spent walking (the rest shows the whole step)
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
+
+
+def walk_time(step: dict, pace: float | None) -> float:
+    """Seconds the page takes to walk through a step's five phases: a step of Step once, or of
+    a run slowed to WALK_PACE steps/s or less, is shown phase by phase; at full speed, none."""
+    if step.get("single"):
+        return WALK_SINGLE
+    if pace is not None and pace <= WALK_PACE:
+        return min(WALK_SINGLE, WALK_SHARE / pace)
+    return 0.0
 
 
 def params_ready() -> ServerSentEvent:
@@ -552,28 +565,24 @@ class FragmentRenderer:
         out = [ServerSentEvent(data=json.dumps(point), event="point")]
         now = time.monotonic()
         last = d["run_step"] >= d["run_steps"]
-        if last or now - self.last_render >= FRAGMENT_INTERVAL:
+        walk = walk_time(d, self.service.pace)
+        if walk or last or now - self.last_render >= FRAGMENT_INTERVAL:
             self.last_render = now
-            out.append(self.html(*self.step_fragments(d)))
+            out.append(self.html(*self.step_fragments(d, walk)))
             out.append(params_ready())
         if last or now - self.last_refresh >= REFRESH_INTERVAL:
             self.last_refresh = now
             out.append(ServerSentEvent(data="{}", event="model-updated"))
         return out
 
-    def step_fragments(self, d: dict) -> list[str]:
+    def step_fragments(self, d: dict, walk: float = 0.0) -> list[str]:
         state = self.state()
         prefix = probe_prefix(state)
         probs = next((p["probs"] for p in d.get("probes", []) if p["prefix"] == prefix), None)
+        recipe = recipe_view(d, state["num_params"], state["config"]["block_size"], walk)
         parts = [
             partial("progress", render("progress", progress=progress_from(state, d))),
-            partial(
-                "recipe",
-                render(
-                    "recipe",
-                    recipe=recipe_view(d, state["num_params"], state["config"]["block_size"]),
-                ),
-            ),
+            partial("recipe", render("recipe", recipe=recipe)),
         ]
         if probs is not None:
             parts.append(partial("dist", render("dist", d=probe_view(state, probs, d["step"]))))

@@ -102,9 +102,13 @@ def open_page(browser):
 def screenshot():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def shoot(page, name: str, full_page: bool = True) -> Path:
+    def shoot(target, name: str, full_page: bool = True) -> Path:
+        """``target``: a page (the whole of it unless ``full_page`` is False) or a locator."""
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
+        if hasattr(target, "goto"):
+            target.screenshot(path=str(path), full_page=full_page)
+        else:
+            target.screenshot(path=str(path))
         return path
 
     return shoot

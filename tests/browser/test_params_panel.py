@@ -61,7 +61,7 @@ def test_the_panel_shows_every_matrix_and_follows_the_steps(server, open_page, s
     assert "each matrix on its own scale" in page.inner_text("[data-testid=params-legend]")
     assert "±" in page.inner_text("figure[data-name=wte] figcaption")
     page.uncheck("[data-testid=per-matrix]")
-    screenshot(page, "params-light")
+    screenshot(page.locator("#params-card"), "params-step1")
 
 
 def test_hovering_a_cell_names_it_and_gives_its_numbers(server, open_page):
@@ -117,7 +117,9 @@ def test_the_panel_reads_in_dark_and_on_a_phone(server, open_page, screenshot):
     screenshot(phone, "params-phone")
 
 
-def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(server, open_page):
+def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(
+    server, open_page, screenshot
+):
     page, _ = open_page(server.url)
     wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
     assert server.post("/api/train", {"steps": 2000}).status_code == 200
@@ -137,6 +139,7 @@ def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(server,
             dist: num(text("[data-testid=dist]"), /now \\(step ([\\d,]+)\\)/),
             predict: num(text("[data-testid=predict]"), /now \\(step ([\\d,]+)\\)/),
             params: Number(document.querySelector("[data-testid=params-step]").dataset.step),
+            recipeMap: Number(document.getElementById("recipe-map").dataset.frameStep),
         };
     }"""
     )
@@ -144,3 +147,5 @@ def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(server,
     assert shown["stepline"] == paused - run_start, shown
     del shown["stepline"]
     assert shown == dict.fromkeys(shown, paused), shown
+    page.check("[data-testid=lens-update]")
+    screenshot(page.locator("#params-card"), "params-light")  # the README's picture

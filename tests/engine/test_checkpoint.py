@@ -47,7 +47,7 @@ def broken(state, **changes):
         ({"config": {"n_embd": 16, "n_head": 3}}, "config has no block_size, n_layer, vocab_size"),
         (
             {"config": dict(vocab_size=27, n_embd=16, n_head=3, n_layer=1, block_size=8)},
-            "divisible",
+            r"^invalid checkpoint: config.n_embd \(16\) must be divisible by config.n_head \(3\)$",
         ),
         ({"chars": "abc"}, "chars do not match"),
         ({"seed": 43}, "digest"),
