@@ -235,6 +235,18 @@ class HistoryOut(BaseModel):
     runs: list[RunInfo]
 
 
+class HealthOut(BaseModel):
+    model: int
+    names: list[str] = Field(description="the parameter matrices, in engine order")
+    steps: list[int] = Field(description="the steps this server process saw the model take")
+    grad_norm: list[list[float]] = Field(
+        description="per matrix (as in names), per step (as in steps): the gradient's L2 norm"
+    )
+    update_ratio: list[list[float]] = Field(
+        description="per matrix, per step: ||update|| / ||weights before the update||"
+    )
+
+
 PARAM_LENSES = ("value", "grad", "update", "m", "v")
 
 

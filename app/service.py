@@ -164,6 +164,9 @@ class TrainingService:
         self.run: RunRow | None = None  # the current run, else the latest one
         self.runs: list[RunRow] = []
         self.history: list[tuple[int, float, float]] = []  # (step, loss, smooth)
+        # per step this process saw: each matrix's gradient norm and update ratio, in engine
+        # order (not stored: a restart or another model starts these lines afresh)
+        self.health: list[tuple[int, tuple[float, ...], tuple[float, ...]]] = []
         self._pending: list[HistoryRow] = []  # history not yet in a checkpoint transaction
         self._ema_m, self._ema_k = 0.0, 0
         self._predictor: tuple[Predictor, int] | None = None  # (snapshot, its step)
@@ -259,6 +262,7 @@ class TrainingService:
         self._predictor = (predictor, step)
         self.step = self.checkpoint_step = step
         self.history = history
+        self.health = [h for h in self.health if h[0] <= step]
         self._pending = []
         self._restore_ema()
 
@@ -292,6 +296,7 @@ class TrainingService:
             loaded.num_docs,
         )
         self.last_step = None
+        self.health = []
         self.params_frame = ParamsFrame.from_checkpoint(model, predictor.config, d, frame)
         self._rewind(predictor, step, history)
         self.runs = runs
@@ -441,6 +446,9 @@ class TrainingService:
         if self.run is not None:
             self.run.step = self.step
         self.history.append((self.step, loss, smooth))
+        if p.get("health"):
+            grads = tuple(h["grad_norm"] for h in p["health"])
+            self.health.append((self.step, grads, tuple(h["update_ratio"] for h in p["health"])))
         self._pending.append(HistoryRow(self.step, run_id, loss, smooth, p["lr"]))
         self.last_step = self.bus.publish(
             "step", {"run_id": run_id, **p, "smooth": smooth, "single": self._single_step}

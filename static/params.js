@@ -25,7 +25,14 @@
   let inFlight = false;
   let again = false;
   let focus = null; // {index, row, col, steps: [], value: [], grad: [], update: [], plot}
-  const health = { steps: [], grad: new Map(), ratio: new Map(), plots: {}, dirty: false };
+  const health = {
+    steps: [],
+    grad: new Map(),
+    ratio: new Map(),
+    plots: {},
+    dirty: false,
+    loading: null, // points that arrived while the lines loaded
+  };
 
   // ---------- frames ----------
 
@@ -427,8 +434,44 @@
 
   // ---------- health lines ----------
 
+  // The lines so far (this server process's steps of this model), then the stream's points;
+  // points that arrive while the lines load are kept and added after them.
+  async function loadHealth() {
+    health.loading = [];
+    try {
+      const resp = await fetch("/api/params/health");
+      if (!resp.ok) throw new Error(String(resp.status));
+      const h = await resp.json();
+      clearHealth();
+      health.steps = h.steps;
+      h.names.forEach((name, i) => {
+        health.grad.set(name, h.grad_norm[i].map((x) => (x > 0 ? x : null)));
+        health.ratio.set(name, h.update_ratio[i].map((x) => (x > 0 ? x : null)));
+      });
+    } catch (e) {
+      // offline: the stream's reconnect loads them again
+    }
+    const pending = health.loading;
+    health.loading = null;
+    for (const p of pending) addHealth(p);
+    scheduleHealth();
+  }
+
+  function scheduleHealth() {
+    if (!health.dirty) {
+      health.dirty = true;
+      requestAnimationFrame(drawHealth);
+    }
+  }
+
   function addHealth(p) {
     if (!p.health) return;
+    if (health.loading) {
+      health.loading.push(p);
+      return;
+    }
+    const last = health.steps[health.steps.length - 1];
+    if (health.steps.length && p.step === last) return; // loaded already
     if (health.steps.length && p.step <= health.steps[health.steps.length - 1]) {
       // the model went back: keep the lines up to that step
       while (health.steps.length && health.steps[health.steps.length - 1] >= p.step) {
@@ -446,10 +489,7 @@
       health.grad.get(h.name).push(h.grad_norm > 0 ? h.grad_norm : null);
       health.ratio.get(h.name).push(h.update_ratio > 0 ? h.update_ratio : null);
     }
-    if (!health.dirty) {
-      health.dirty = true;
-      requestAnimationFrame(drawHealth);
-    }
+    scheduleHealth();
   }
 
   function clearHealth() {
@@ -517,8 +557,11 @@
   });
   document.addEventListener("chart-reset", () => {
     clearHealth();
+    scheduleHealth();
     fetchFrame();
   });
+  // (re)connected: the lines catch up with any steps missed
+  document.getElementById("stream")?.addEventListener("htmx:sse:after:connection", loadHealth);
   document.addEventListener("change", (evt) => {
     if (evt.target.name === "lens") {
       lens = evt.target.value;

@@ -1,4 +1,5 @@
-"""Every parameter, gradient and Adam step of the newest step: JSON, binary, gradient check.
+"""Every parameter, gradient and Adam step of the newest step: JSON, binary, gradient check;
+and each matrix's health over the steps.
 
 Answered from the web process (``TrainingService.params_frame``), never by the busy worker:
 while training, the newest frame it sent (at most ~0.25 s old); paused or idle, exactly the
@@ -12,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from app.deps import ServiceDep
-from app.schemas import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, ParamsOut
+from app.schemas import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, HealthOut, ParamsOut
 
 router = APIRouter(prefix="/api", tags=["params"])
 
@@ -62,3 +63,31 @@ async def gradcheck(
     (loss(w + h) − loss(w − h)) / 2h on that step's document, at the weights before its
     update."""
     return await service.gradcheck(name, row, col, h)
+
+
+def columns(per_step: list[tuple[float, ...]], n: int) -> list[list[float]]:
+    """Per-step tuples of n numbers -> n lists, one per matrix."""
+    if not per_step:
+        return [[] for _ in range(n)]
+    return [list(col) for col in zip(*per_step, strict=True)]
+
+
+@router.get("/params/health", response_model=HealthOut)
+async def get_health(service: ServiceDep) -> Response:
+    """Each matrix's gradient norm and update ratio at every step this server process saw the
+    model take (the Parameters panel's health lines, drawn again after a reload; a restart or
+    another model starts them afresh). Steps after a rewind to a checkpoint are dropped."""
+    rows, model = list(service.health), service.model  # a snapshot, taken on the event loop
+    names = [name for name, _, _ in service.params_frame.shapes]
+
+    def build() -> bytes:
+        out = HealthOut(
+            model=model,
+            names=names,
+            steps=[step for step, _, _ in rows],
+            grad_norm=columns([g for _, g, _ in rows], len(names)),
+            update_ratio=columns([r for _, _, r in rows], len(names)),
+        )
+        return out.model_dump_json().encode()
+
+    return Response(await run_in_threadpool(build), media_type="application/json")

@@ -1,4 +1,5 @@
-"""/api/params, /api/params.bin and /api/gradcheck against the textbook engine, on a real server.
+"""/api/params, /api/params.bin, /api/params/health and /api/gradcheck against the textbook
+engine, on a real server.
 
 One fresh seed-42 server for the module; the tests run in order and step it along with a
 ``ReferenceGPT`` (engine/reference.py) taking the same steps on the same schedule.
@@ -40,12 +41,30 @@ class Oracle:
         self.ref = ReferenceGPT(load_names())
         self.step = 0  # global steps taken
         self.seen: dict | None = None
+        self.health: list[tuple[list[float], list[float]]] = []  # per step: norms, ratios
 
     def run(self, steps: int) -> None:
         """A run of ``steps`` steps, the cosine schedule spanning it (as the app's runs)."""
         for run_step in range(steps):
             self.ref.train_step(self.step, steps, run_step=run_step)
             self.step += 1
+            self.health.append(self.matrix_health())
+
+    def matrix_health(self) -> tuple[list[float], list[float]]:
+        """Each matrix's gradient norm and ||update|| / ||weights before|| at the last step."""
+        grads, before = self.ref.last_grads, self.ref.last_before
+        after = [p.data for p in self.ref.params]
+        norms, ratios, i = [], [], 0
+        for _, rows, cols in SHAPES:
+            j = i + rows * cols
+            norms.append(math.sqrt(sum(g * g for g in grads[i:j])))
+            size = math.sqrt(sum(w * w for w in before[i:j]))
+            moved = math.sqrt(
+                sum((a - b) ** 2 for a, b in zip(after[i:j], before[i:j], strict=True))
+            )
+            ratios.append(moved / size if size else 0.0)
+            i = j
+        return norms, ratios
 
     def check(self, params: dict) -> None:
         ref = self.ref
@@ -130,6 +149,19 @@ def test_step_events_carry_each_matrix_health(server, oracle, open_events):
         assert h["update_ratio"] == pytest.approx(ratio, rel=1e-9, abs=1e-300)
     assert all(h["update_ratio"] > 0 for h in health)  # by step 5 every matrix has moved
     oracle.seen = params
+
+
+def test_health_lines_give_every_step_the_server_saw(server, oracle):
+    r = server.get("/api/params/health")
+    assert r.status_code == 200, r.text
+    health = r.json()
+    assert health["names"] == [name for name, *_ in SHAPES]
+    assert health["steps"] == list(range(1, oracle.step + 1))
+    for k, (norms, ratios) in enumerate(oracle.health):
+        for i, name in enumerate(health["names"]):
+            got_norm, got_ratio = health["grad_norm"][i][k], health["update_ratio"][i][k]
+            assert got_norm == pytest.approx(norms[i], rel=1e-9, abs=1e-300), (name, k + 1)
+            assert got_ratio == pytest.approx(ratios[i], rel=1e-9, abs=1e-300), (name, k + 1)
 
 
 def test_params_bin_decodes_to_the_same_numbers(server, oracle):
@@ -230,3 +262,5 @@ def test_the_frame_survives_a_restart(server, oracle):
     assert params["matrices"][0]["grad"] is not None
     r = server.get("/api/gradcheck", params={"name": "lm_head", "row": 0, "col": 0})
     assert r.status_code == 200 and r.json()["step"] == oracle.step
+    # the health lines are this process's: they start afresh
+    assert server.get("/api/params/health").json()["steps"] == []

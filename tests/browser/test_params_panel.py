@@ -109,6 +109,12 @@ def test_the_panel_reads_in_dark_and_on_a_phone(server, open_page, screenshot):
     state = httpx.get(server.url + "/api/state").json()
     dark, _ = open_page(server.url, scheme="dark")
     wait_params_step(dark, state["step"])
+    # a page opened later draws the health lines of every step so far, not just the new ones
+    wait_for(
+        dark,
+        "(n) => document.querySelector('[data-testid=health-grad]').dataset.points === n",
+        arg=str(state["step"]),
+    )
     screenshot(dark, "params-dark")
     phone, _ = open_page(server.url, width=390, height=844)
     wait_params_step(phone, state["step"])
