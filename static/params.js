@@ -91,6 +91,8 @@
     }
     unfollow();
     build(next.header.matrices);
+    frame = next;
+    pickerShapes(next.header.matrices);
   }
 
   // ---------- the heatmaps ----------
@@ -334,7 +336,54 @@
 
   function select(evt) {
     if (!frame) return;
-    const { i, r, c, name } = cellAt(evt);
+    followCell(cellAt(evt));
+  }
+
+  // The picker: the same, from the keyboard (matrix by name, row and column by number).
+  function pickerShapes(matrices) {
+    const names = document.getElementById("pick-name");
+    if (!names) return;
+    names.replaceChildren(
+      ...matrices.map((m, i) => new Option(`${m.name} (${m.shape[0]}×${m.shape[1]})`, String(i))),
+    );
+    pickerLimits();
+  }
+
+  function pickerLimits() {
+    const form = document.getElementById("pick");
+    if (!form || !frame) return;
+    const [rows, cols] = frame.header.matrices[Number(form.elements.name.value) || 0].shape;
+    form.elements.row.max = String(rows - 1);
+    form.elements.col.max = String(cols - 1);
+  }
+
+  function pick(evt) {
+    evt.preventDefault();
+    const form = evt.currentTarget;
+    const msg = document.getElementById("pick-msg");
+    if (!frame) return;
+    const i = Number(form.elements.name.value);
+    const m = frame.header.matrices[i];
+    const [rows, cols] = m.shape;
+    const raw = { row: form.elements.row.value, column: form.elements.col.value };
+    const [r, c] = [Number(raw.row), Number(raw.column)];
+    const bad = (x, n, what) =>
+      raw[what] === "" || !Number.isInteger(x) || x < 0 || x >= n
+        ? `${what} ${raw[what] || "(empty)"} is not in ${m.name}: a whole number from 0 to ${n - 1}`
+        : null;
+    const problem = bad(r, rows, "row") || bad(c, cols, "column");
+    msg.textContent = problem || "";
+    if (!problem) followCell({ i, r, c, name: m.name });
+  }
+
+  function followCell({ i, r, c, name }) {
+    const form = document.getElementById("pick");
+    if (form) {
+      form.elements.name.value = String(i);
+      form.elements.row.value = String(r);
+      form.elements.col.value = String(c);
+      pickerLimits();
+    }
     unfollow();
     focus = { i, r, c, name, steps: [], value: [], grad: [], update: [], plot: null };
     document.getElementById("focus").hidden = false;
@@ -572,6 +621,8 @@
     }
   });
   document.getElementById("gradcheck")?.addEventListener("click", gradcheck);
+  document.getElementById("pick")?.addEventListener("submit", pick);
+  document.getElementById("pick-name")?.addEventListener("change", pickerLimits);
   window.addEventListener("load", fetchFrame);
   if (document.readyState === "complete") fetchFrame();
 })();

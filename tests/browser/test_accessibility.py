@@ -143,6 +143,10 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "model-file summary",
         "lens-value",  # the lens radio group: one stop, arrows move within it
         "per-matrix",
+        "pick-name",  # follow a parameter without a mouse
+        "pick-row",
+        "pick-col",
+        "pick-follow",
         "prefix",
         "temperature",
         "generate",
@@ -168,6 +172,10 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "upload",
         "lens-value",
         "per-matrix",
+        "pick-name",
+        "pick-row",
+        "pick-col",
+        "pick-follow",
         "prefix",
         "temperature",
         "generate",

@@ -20,6 +20,16 @@ MATRICES = [
 ]
 
 
+PICKABLE = [
+    ("wte", (27, 16)),
+    ("wpe", (8, 16)),
+    ("lm_head", (27, 16)),
+    *[(f"layer0.attn_{w}", (16, 16)) for w in ("wq", "wk", "wv", "wo")],
+    ("layer0.mlp_fc1", (64, 16)),
+    ("layer0.mlp_fc2", (16, 64)),
+]
+
+
 def wait_params_step(page, step: int) -> None:
     wait_for(page, f"document.querySelector('[data-testid=params-step]').dataset.step === '{step}'")
 
@@ -103,6 +113,38 @@ def test_one_parameter_up_close_with_its_gradient_check(server, open_page):
     wait_for(page, "document.querySelector('[data-testid=health-grad]').dataset.points >= 20")
     points = page.evaluate("document.querySelectorAll('[data-testid=focus-chart] canvas').length")
     assert points >= 1
+
+
+def test_a_parameter_can_be_picked_from_the_keyboard(server, open_page):
+    page, _ = open_page(server.url)
+    state = httpx.get(server.url + "/api/state").json()
+    wait_params_step(page, state["step"])
+    assert page.eval_on_selector_all(
+        "[data-testid=pick-name] option", "els => els.map(e => e.textContent)"
+    ) == [f"{name} ({'×'.join(map(str, shape))})" for name, shape in PICKABLE]
+
+    # a row beyond the matrix is named, with what is allowed, and nothing is followed
+    page.focus("[data-testid=pick-name]")
+    page.select_option("[data-testid=pick-name]", label="wpe (8×16)")
+    page.fill("[data-testid=pick-row]", "8")
+    page.fill("[data-testid=pick-col]", "2")
+    page.focus("[data-testid=pick-follow]")
+    page.keyboard.press("Enter")
+    assert page.inner_text("[data-testid=pick-msg]") == (
+        "row 8 is not in wpe: a whole number from 0 to 7"
+    )
+    assert page.locator("[data-testid=focus]").is_hidden()
+
+    page.fill("[data-testid=pick-row]", "7")
+    page.focus("[data-testid=pick-follow]")
+    page.keyboard.press("Enter")
+    assert page.inner_text("[data-testid=pick-msg]") == ""
+    assert page.inner_text("[data-testid=focus-name]") == "wpe[7][2]"
+    # and its numbers are the server's
+    params = httpx.get(server.url + "/api/params").json()
+    value = next(m for m in params["matrices"] if m["name"] == "wpe")["value"][7][2]
+    now = page.inner_text("[data-testid=focus-now]")
+    assert now.startswith("value ") and abs(float(now.split()[1]) - value) <= abs(value) * 1e-2
 
 
 def test_the_panel_reads_in_dark_and_on_a_phone(server, open_page, screenshot):
