@@ -176,6 +176,10 @@ class TrainingService:
         # every weight, gradient, update and Adam moment of the newest step the worker sent
         # (or of the checkpoint): /api/params, /api/params.bin, /api/gradcheck (app.frames)
         self.params_frame: ParamsFrame | None = None
+        # /api/params's newest built body (model, step, JSON) and the frame being built: while
+        # training, a request during a build gets that body (one frame older), not a wait
+        self._params_json: tuple[int, int, bytes] | None = None
+        self._params_building: ParamsFrame | None = None
         self.pace: float | None = None  # steps/s cap of the worker; None: full speed
         self._single_step = False  # a step of Step once is under way (the page walks it)
         self.probes: list[str] = []  # settings.probes this model's vocabulary can encode
@@ -790,6 +794,30 @@ class TrainingService:
     def status_event(self) -> Event:
         """The current state as a ``status`` event carrying the bus's latest id (a cursor)."""
         return Event(self.bus.last_id, "status", self.state().model_dump(mode="json"))
+
+    async def params_json(self) -> bytes:
+        """The /api/params body of the newest frame. While training, if that body is not built
+        yet and one of an earlier step of this model is, the earlier one answers at once and the
+        newest is built in the background (~20 ms of JSON per frame, up to 4 frames a second)."""
+        frame = self.params_frame
+        body = frame.built("json")
+        if body is not None:
+            return body
+        last = self._params_json
+        if self.status == "training" and last is not None and last[0] == frame.model:
+            if last[1] <= frame.step:
+                if self._params_building is not frame:
+                    self._params_building = frame
+                    self._background(self._build_params_json(frame))
+                return last[2]
+        return await self._build_params_json(frame)
+
+    async def _build_params_json(self, frame: ParamsFrame) -> bytes:
+        body = await asyncio.to_thread(frame.json_bytes)
+        last = self._params_json
+        if last is None or last[0] != frame.model or last[1] <= frame.step:
+            self._params_json = (frame.model, frame.step, body)
+        return body
 
     def predictor(self) -> Predictor:
         """The current model as plain floats: the newest weight snapshot from the worker (at

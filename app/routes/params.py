@@ -26,9 +26,9 @@ async def get_params(service: ServiceDep) -> Response:
     """Every matrix's values, gradient, update and Adam moments at the newest step.
 
     ``grad`` and ``update`` are null until the model takes a step (a fresh, reset or uploaded
-    model)."""
-    frame = service.params_frame
-    return Response(await run_in_threadpool(frame.json_bytes), media_type="application/json")
+    model). While training, a request that arrives as a new frame's body is being built gets
+    the one before it (``step`` says which): never a wait on the build."""
+    return Response(await service.params_json(), media_type="application/json")
 
 
 @router.get(

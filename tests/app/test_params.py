@@ -264,3 +264,15 @@ def test_the_frame_survives_a_restart(server, oracle):
     assert r.status_code == 200 and r.json()["step"] == oracle.step
     # the health lines are this process's: they start afresh
     assert server.get("/api/params/health").json()["steps"] == []
+
+
+def test_while_training_params_answer_at_once_and_never_go_back(server):
+    # a request that meets a new frame's body being built gets the one before it: the steps
+    # served only go forward, and once the run ends the body is exactly the last step's
+    assert server.post("/api/train", {"steps": 200}).status_code == 200
+    served = []
+    while server.get("/api/state").json()["status"] == "training":
+        served.append(params_of(server)["step"])
+    final = server.get("/api/state").json()["step"]
+    assert len(served) >= 5 and served == sorted(served)
+    assert params_of(server)["step"] == final
