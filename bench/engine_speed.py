@@ -4,8 +4,9 @@
 
 Both engines start from seed 42 and train the same documents. Steps are timed in alternating
 blocks (fast, textbook, fast, ...) so that machine noise hits both alike; the ratio of their
-per-step medians is the figure to quote. Then a full 500-step run of the fast engine, in a fresh
-process, gives its wall time and peak memory.
+per-step medians is the figure to quote. Then the fast engine with and without recording each
+step's frame (what the worker does for the Parameters panel), alternating likewise, and a full
+500-step run of the fast engine, in a fresh process, gives its wall time and peak memory.
 """
 
 import argparse
@@ -29,6 +30,27 @@ with open("/proc/self/status") as f:
     peak_kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
 print(time.perf_counter() - t0, peak_kb)
 """
+
+
+def recording_cost(rounds: int, steps: int) -> None:
+    """The worker records every step's frame (weights before, gradients) for the Parameters
+    panel: the same steps with and without ``record``, in alternating blocks."""
+    plain, recording = Trainer(), Trainer()
+    recording.record = True
+    times = {"plain": [], "recording": []}
+    for trainer in (plain, recording):
+        trainer.begin_run(500)
+    for _ in range(rounds):
+        for name, trainer in (("plain", plain), ("recording", recording)):
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                trainer.train_step()
+                times[name].append(time.perf_counter() - t0)
+    p_ms, r_ms = (statistics.median(times[k]) * 1e3 for k in ("plain", "recording"))
+    print(
+        f"fast engine recording frames: {r_ms:.2f} ms/step against {p_ms:.2f} without "
+        f"({r_ms / p_ms:.3f}x)"
+    )
 
 
 def main():
@@ -64,6 +86,8 @@ def main():
     print(f"{'textbook':<10}{t_ms:>16.2f}{t_total:>10.2f}")
     print(f"{'fast':<10}{f_ms:>16.2f}{f_total:>10.2f}")
     print(f"speed-up: {t_ms / f_ms:.1f}x per step (median), {t_total / f_total:.1f}x in total")
+
+    recording_cost(args.rounds, args.steps)
 
     out = subprocess.run([sys.executable, "-c", FULL_RUN], capture_output=True, text=True)
     seconds, peak_kb = out.stdout.split()
