@@ -18,13 +18,14 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
 from app.bus import Event, EventBus
-from app.frames import ParamsFrame, to_le_bytes
+from app.frames import ParamsFrame, from_le_bytes, to_le_bytes
 from app.predictions import PredictionCache
 from app.schemas import (
     MAX_GRADCHECK_H,
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 EMA_BETA = 0.9  # smoothed loss: m = 0.9 m + 0.1 loss, shown as m / (1 - 0.9^k)
 RESUMABLE = ("paused", "interrupted", "failed")
+PAST_CACHE = 16  # past steps' models kept built (a scrubbing page asks for neighbours again)
 
 
 class ServiceError(Exception):
@@ -167,6 +169,10 @@ class TrainingService:
         # per step this process saw: each matrix's gradient norm and update ratio, in engine
         # order (not stored: a restart or another model starts these lines afresh)
         self.health: list[tuple[int, tuple[float, ...], tuple[float, ...]]] = []
+        # every step from weights_from to step can be viewed as it was (store table weights;
+        # the steps not yet in a checkpoint transaction are in _pending)
+        self.weights_from = 0
+        self._past: OrderedDict[tuple[int, int], Predictor] = OrderedDict()  # (model, step)
         self._pending: list[HistoryRow] = []  # history not yet in a checkpoint transaction
         self._ema_m, self._ema_k = 0.0, 0
         self._predictor: tuple[Predictor, int] | None = None  # (snapshot, its step)
@@ -267,6 +273,9 @@ class TrainingService:
         self.step = self.checkpoint_step = step
         self.history = history
         self.health = [h for h in self.health if h[0] <= step]
+        # the steps after it will be taken again, with other weights if anything differs
+        for key in [key for key in self._past if key[1] > step]:
+            del self._past[key]
         self._pending = []
         self._restore_ema()
 
@@ -277,7 +286,12 @@ class TrainingService:
         runs = await asyncio.to_thread(self.store.runs, model)
         frame = await asyncio.to_thread(self.store.latest_frame, model)
         history = [(h.step, h.loss, h.smooth) for h in rows]
+        first = await asyncio.to_thread(self.store.first_weights_step, model, ckpt.step)
         self._swap_model(model, loaded, ckpt.step, history, runs, frame)
+        if first is None:  # a model stored before every step's weights were: from now on
+            await self._keep_start_weights()
+        else:
+            self.weights_from = first
 
     def _swap_model(
         self,
@@ -315,6 +329,12 @@ class TrainingService:
         if self.last_step is not None and self.last_step["step"] > ckpt.step:
             self.last_step = None  # a step of weights that were lost with the worker
         self._rewind(predictor, ckpt.step, [h for h in self.history if h[0] <= ckpt.step])
+
+    async def _keep_start_weights(self) -> None:
+        """The current weights (the model's step) become its first viewable step."""
+        data = to_le_bytes(self.params_frame.values)
+        await asyncio.to_thread(self.store.save_weights, self.model, self.step, data)
+        self.weights_from = self.step
 
     def _restore_ema(self) -> None:
         self._ema_k = len(self.history)
@@ -453,7 +473,17 @@ class TrainingService:
         if p.get("health"):
             grads = tuple(h["grad_norm"] for h in p["health"])
             self.health.append((self.step, grads, tuple(h["update_ratio"] for h in p["health"])))
-        self._pending.append(HistoryRow(self.step, run_id, loss, smooth, p["lr"]))
+        weights = p.pop("weights", None)  # not for the stream: the store and past steps
+        self._pending.append(
+            HistoryRow(
+                self.step,
+                run_id,
+                loss,
+                smooth,
+                p["lr"],
+                None if weights is None else to_le_bytes(weights),
+            )
+        )
         self.last_step = self.bus.publish(
             "step", {"run_id": run_id, **p, "smooth": smooth, "single": self._single_step}
         ).data
@@ -739,6 +769,7 @@ class TrainingService:
         model = await asyncio.to_thread(self.store.new_model, data, step, reason)
         await self._abandon_run(f"replaced by a model {reason}")
         self._swap_model(model, loaded, step, [], [])
+        await self._keep_start_weights()
         self.status = "idle"
         # A worker being started right now was given the old model's checkpoint: wait for it,
         # then load the new model into it (else it would train the old weights as this model).
@@ -834,6 +865,33 @@ class TrainingService:
         """The newest weight snapshot and its step, as one object (a new one per snapshot)."""
         return self._predictor
 
+    async def snapshot_at(self, step: int) -> tuple[Predictor, int]:
+        """The model exactly as it was after ``step`` (its stored weights, bit for bit), for
+        any step from ``weights_from`` to the newest; else BadInput naming the range."""
+        lo, hi, model = self.weights_from, self.step, self.model
+        if not lo <= step <= hi:
+            raise BadInput(
+                f"step {step} is not in this model's history: a whole number from {lo} to {hi}"
+            )
+        key = (model, step)
+        if key in self._past:
+            self._past.move_to_end(key)
+            return self._past[key], step
+        data = next((h.weights for h in self._pending if h.step == step), None)
+        if data is None:
+            data = await asyncio.to_thread(self.store.weights, model, step)
+        if data is None:  # a gap left by a crash between a step and its checkpoint
+            raise BadInput(f"step {step}'s weights were lost (the server stopped before saving)")
+        config, tokenizer = self.config, self.tokenizer
+        predictor = await asyncio.to_thread(
+            lambda: Predictor(config, tokenizer, unflatten(config, from_le_bytes(data)))
+        )
+        if self.model == model:
+            self._past[key] = predictor
+            while len(self._past) > PAST_CACHE:
+                self._past.popitem(last=False)
+        return predictor, step
+
     def predict(
         self, prefix: str, k: int = 5, snapshot: tuple[Predictor, int] | None = None
     ) -> PredictOut:
@@ -860,8 +918,15 @@ class TrainingService:
         """``predict`` as the JSON body /api/predict sends (cached as is: app.predictions)."""
         return self.predict(prefix, k, snapshot).model_dump_json().encode()
 
-    def samples(self, n: int, temperature: float, seed: int | None) -> SamplesOut:
-        predictor, step = self._predictor  # one read: a snapshot may land meanwhile
+    def samples(
+        self,
+        n: int,
+        temperature: float,
+        seed: int | None,
+        snapshot: tuple[Predictor, int] | None = None,
+    ) -> SamplesOut:
+        """``snapshot``: the weights to sample from (default: the newest)."""
+        predictor, step = snapshot or self._predictor  # one read: a snapshot may land meanwhile
         try:
             names = predictor.sample(n, temperature=temperature, seed=seed)
         except EngineError as e:

@@ -79,9 +79,15 @@ CREATE TABLE IF NOT EXISTS frames (
     before BLOB NOT NULL,
     grads BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS weights (
+    model INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (model, step)
+);
 """
 
-SCHEMA_VERSION = 3  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 4  # PRAGMA user_version of the layout above
 
 
 def _from_unversioned(db: sqlite3.Connection) -> None:
@@ -99,12 +105,21 @@ def _add_frames(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _add_weights(db: sqlite3.Connection) -> None:
+    """3 → 4: the ``weights`` table (every step's weights, for viewing any past step). Steps
+    trained before it existed have none: a model's viewable steps start where its rows do."""
+    for statement in _statements(SCHEMA):
+        if "TABLE IF NOT EXISTS weights" in statement:
+            db.execute(statement)
+
+
 # from_version → step; each step takes a file from its version to the next key (the last one to
 # SCHEMA_VERSION), in one transaction that also stamps the new version. A step that changes a
 # table must also teach ``_layout_problem`` the table's earlier columns.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _from_unversioned,
     2: _add_frames,
+    3: _add_weights,
 }
 
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
@@ -170,6 +185,7 @@ class HistoryRow:
     loss: float
     smooth: float
     lr: float
+    weights: bytes | None = None  # after the step: little-endian float64 in parameter order
 
 
 class Store:
@@ -278,6 +294,10 @@ class Store:
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
                 [(model, h.step, h.run_id, h.loss, h.smooth, h.lr) for h in history],
             )
+            db.executemany(
+                "INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
+                [(model, h.step, h.weights) for h in history if h.weights is not None],
+            )
             db.execute(
                 "INSERT INTO checkpoints (model, step, run_id, reason, created_at, data)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -328,6 +348,39 @@ class Store:
         return [RunRow(*r) for r in rows]
 
     # -- history --
+
+    # -- every step's weights --
+
+    def save_weights(self, model: int, step: int, data: bytes) -> None:
+        """The weights a model starts from (its first viewable step)."""
+        with self._lock, self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, data))
+
+    def weights(self, model: int, step: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM weights WHERE model=? AND step=?", (model, step)
+            ).fetchone()
+        return row[0] if row else None
+
+    def first_weights_step(self, model: int, up_to: int) -> int | None:
+        """The first step from which every step up to ``up_to`` has its weights stored."""
+        with self._lock:
+            steps = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT step FROM weights WHERE model=? AND step<=? ORDER BY step DESC",
+                    (model, up_to),
+                )
+            ]
+        if not steps or steps[0] != up_to:
+            return None
+        first = up_to
+        for step in steps[1:]:  # newest first: stop at the first gap
+            if step != first - 1:
+                break
+            first = step
+        return first
 
     def history(self, model: int, up_to: int) -> list[HistoryRow]:
         with self._lock:

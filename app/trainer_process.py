@@ -11,7 +11,8 @@ commands in  ``(kind, payload)``: load {checkpoint} (first, to start), train {ru
 messages out ``(kind, payload)``:
     ready       {pid, step}                          once, after loading the checkpoint
     step        StepEvent fields except smooth/run_id/single   after every step (probes: those of
-                ``options["probes"]`` the model's vocabulary can encode; health: per matrix)
+                ``options["probes"]`` the model's vocabulary can encode; health: per matrix),
+                and weights: array('d') of the weights after it, in parameter order
     params      {step, tokens, before, grads, values, m, v}  the step's frame: token ids, and
                 flat array('d')s in parameter order (weights before the update, the gradient
                 there; weights, Adam's m and v after). At most every FRAME_EVERY s at full
@@ -230,6 +231,7 @@ class TrainerProcess:
             probes=[{"prefix": p, "probs": predictor.distribution(p)} for p in self.probes],
             health=matrix_health(t.config, frame.before, frame.grads, values),
             t=now,
+            weights=values,
         )
         if t.run_remaining <= 0:
             self.finish()

@@ -92,6 +92,12 @@ async def reset(service: ServiceDep, body: ResetIn | None = None) -> StateOut:
     return await service.reset(body.seed if body else None)
 
 
+STEP_HELP = (
+    "a step of the model's history to answer as of, with that step's weights exactly: from "
+    "the model's first step (0, or the step it was loaded at) to the newest; omitted: now"
+)
+
+
 @router.get("/predict", response_model=PredictOut, responses=INVALID)
 async def predict(
     service: ServiceDep,
@@ -99,6 +105,7 @@ async def predict(
         str, Query(description="characters of the model's vocabulary, at most block_size - 1")
     ] = "",
     k: Annotated[int, Query(ge=1, le=27, description="how many top characters")] = 5,
+    step: Annotated[int | None, Query(ge=0, description=STEP_HELP)] = None,
 ) -> Response:
     """Next-character distribution after [BOS] + prefix, top-k, attention weights, and the
     greedy completion (``greedy``: the most likely character at each position until [BOS]).
@@ -108,6 +115,10 @@ async def predict(
     (``app.predictions``). A character outside the model's vocabulary: 422 naming the allowed
     ones.
     """
+    if step is not None:  # a past step: its own weights, exactly
+        snapshot = await service.snapshot_at(step)
+        body = await run_in_threadpool(service.predict_json, snapshot, prefix, k)
+        return Response(body, media_type="application/json")
     # while training, answers come from a snapshot at most PREDICT_HOLD s old (app.predictions)
     hold = PREDICT_HOLD if service.status == "training" else 0.0
     body = await service.predictions.get(
@@ -122,9 +133,12 @@ async def samples(
     n: Annotated[int, Query(ge=1, le=50)] = 10,
     temperature: Annotated[float, Query(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE)] = 0.5,
     seed: Annotated[int | None, Query(ge=0, le=MAX_SAMPLE_SEED)] = None,
+    step: Annotated[int | None, Query(ge=0, description=STEP_HELP)] = None,
 ) -> SamplesOut:
-    """``n`` names sampled from the current weights at ``temperature`` [0.01, 2]."""
-    return await run_in_threadpool(service.samples, n, temperature, seed)
+    """``n`` names sampled from the current weights (or those of ``step``) at ``temperature``
+    [0.01, 2]."""
+    snapshot = None if step is None else await service.snapshot_at(step)
+    return await run_in_threadpool(service.samples, n, temperature, seed, snapshot)
 
 
 HISTORY_POINTS = TypeAdapter(list[HistoryPoint])
