@@ -9,11 +9,13 @@ Controls post to /ui/* routes that call the service and answer with the controls
 """
 
 import asyncio
+import bisect
 import html
 import json
 import math
 import time
 from functools import lru_cache
+from operator import itemgetter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -26,7 +28,7 @@ from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
 from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN
-from app.service import ServiceError, TrainingService
+from app.service import RESUMABLE, ServiceError, TrainingService
 from app.templating import (
     attention_view,
     dist_view,
@@ -54,6 +56,9 @@ WALK_PACE = 5.0  # steps/s: at this speed or slower every step is rendered and w
 WALK_SINGLE = 2.5  # seconds to walk through a single step's phases (Step once)
 WALK_SHARE = 0.8  # of a paced step's time, spent walking (the rest shows the whole step)
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
+# Below this many steps the "e" guess has barely left the untrained one (seed 42, lr 0.01:
+# a total-variation distance of 0.16 from it at step 10, ~0.4 from step 25 on)
+EARLY_STEPS = 50
 
 
 def walk_time(step: dict, pace: float | None) -> float:
@@ -159,9 +164,11 @@ def probe_prefix(state: dict) -> str:
 
 
 def probe_text(state: dict) -> dict:
-    """The probe card's heading and explanation, saying which prefix it follows."""
+    """The probe card's heading and explanation, saying which prefix it follows and what
+    training has done to the guess so far (the text follows the model's step)."""
     prefix = probe_prefix(state)
     v = state["config"]["vocab_size"]
+    step = state["step"]
     return {
         "prefix": prefix,
         "title": f"What comes after “{prefix}”?" if prefix else "What comes first, after [BOS]?",
@@ -169,6 +176,9 @@ def probe_text(state: dict) -> dict:
         "vocab_size": v,
         "uniform_pct": pct(1 / v),
         "docs": doc_word(state),
+        "step": step,
+        # untrained / barely moved from the untrained guess / reshaped by training
+        "stage": "untrained" if step == 0 else "early" if step < EARLY_STEPS else "trained",
     }
 
 
@@ -245,28 +255,39 @@ def progress_from(state: dict, step: dict | None) -> dict:
     return progress_view(state["step"], 0, DEFAULT_STEPS)
 
 
-def summary_view(
-    state: dict, run: dict | None, first_loss: float | None, last_smooth: float | None
-):
-    """The short report of a finished run (or of one that diverged), or None."""
+def run_losses(history: list, run: dict) -> tuple[float, float] | None:
+    """The smoothed loss at a run's first and last step, from the step-ordered
+    ``(step, loss, smooth)`` rows: like with like, not one noisy loss against an average."""
+    lo = bisect.bisect_right(history, run["start_step"], key=itemgetter(0))
+    hi = bisect.bisect_right(history, run["step"], key=itemgetter(0))
+    return (history[lo][2], history[hi - 1][2]) if hi > lo else None
+
+
+def summary_view(state: dict, run: dict | None, losses: tuple[float, float] | None):
+    """The short report of a finished run (or of one that diverged), or None. ``losses``: the
+    smoothed loss at the run's first and last step."""
     if run and run["status"] == "diverged":
         return {"diverged": True, "message": run.get("reason") or "the run diverged"}
-    if not run or run["status"] != "done" or last_smooth is None:
+    if not run or run["status"] != "done" or losses is None:
         return None
+    first, last = losses
     v = state["config"]["vocab_size"]
     uniform = uniform_loss(v)
     seconds = run.get("elapsed") or 0.0
     if seconds <= 0 and run.get("ended_at"):
         seconds = run["ended_at"] - run["started_at"]
+    # judged as shown (two decimals), so the words never contradict the numbers beside them
+    fell = run["steps"] > 1 and round(last, 2) < round(first, 2)
     return {
         "steps": run["steps"],
         "time": duration(seconds) if seconds > 0 else "–",
         "rate": f"{run['steps'] / seconds:.1f} steps/s" if seconds > 0 else "–",
-        "first_loss": first_loss if first_loss is not None else uniform,
-        "last_smooth": last_smooth,
+        "first_smooth": first,
+        "last_smooth": last,
+        "fell": fell,
         "vocab_size": v,
         "uniform": uniform,
-        "learned": last_smooth < uniform,
+        "learned": fell and last < uniform,
         "docs": doc_word(state),
     }
 
@@ -274,13 +295,10 @@ def summary_view(
 def run_summary(service: TrainingService, state: dict) -> dict | None:
     run = state.get("run")
     if run and run["status"] == "diverged":
-        return summary_view(state, run, None, None)
+        return summary_view(state, run, None)
     if not run or run["status"] != "done":
         return None
-    points = [(s, loss, m) for s, loss, m in service.history if s > run["start_step"]]
-    if not points:
-        return None
-    return summary_view(state, run, points[0][1], points[-1][2])
+    return summary_view(state, run, run_losses(service.history, run))
 
 
 def current_probe(service: TrainingService, state: dict) -> dict:
@@ -432,9 +450,49 @@ async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLRespo
     return HTMLResponse(render("samples", samples=view))
 
 
-def controls(service: TrainingService, message: str | None = None) -> HTMLResponse:
+def controls(
+    service: TrainingService, message: str | None = None, ask: dict | None = None
+) -> HTMLResponse:
+    """The Train card's buttons, the service's message, or a question (``ask``) in their place."""
     state = service.state().model_dump(mode="json")
-    return HTMLResponse(render("controls", status=status_view(state), message=message))
+    return HTMLResponse(render("controls", status=status_view(state), message=message, ask=ask))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def reset_question(state: dict, seed: int) -> dict:
+    """Reset of a trained model: what it discards, asked before it is done."""
+    lost = f"the {plural(state['step'], 'step')} trained so far"
+    if state["status"] in RESUMABLE and state.get("run"):
+        lost += f" and its {state['status']} run"
+    return {
+        "kind": "reset",
+        "question": f"Reset to a fresh model (seed {seed})? This discards {lost}.",
+        "seed": seed,
+    }
+
+
+def train_question(state: dict, steps: int, lr: str | None) -> dict:
+    """Train while a run can be resumed: continue that run, or start a new one (it ends)."""
+    run, status = state["run"], state["status"]
+    done = max(0, state["step"] - run["start_step"])
+    left = plural(run["end_step"] - state["step"], "step")
+    return {
+        "kind": "train",
+        "question": f"The {status} run has done {done:,} of its {run['steps']:,} steps.",
+        "continue_label": f"Continue the {status} run: {left} left",
+        "new_label": f"Start a new run of {plural(steps, 'step')} (the {status} one ends)",
+        "steps": steps,
+        "lr": lr or "",
+    }
+
+
+@router.get("/ui/controls", response_class=HTMLResponse)
+async def ui_controls(service: ServiceDep) -> HTMLResponse:
+    """The buttons as they are now (Cancel on a question)."""
+    return controls(service)
 
 
 async def command(service: TrainingService, action) -> HTMLResponse:
@@ -461,7 +519,10 @@ async def ui_train(
     service: ServiceDep,
     steps: Annotated[str | None, Form()] = None,
     lr: Annotated[str | None, Form()] = None,
+    choice: Annotated[str | None, Form()] = None,
 ) -> HTMLResponse:
+    """Train N steps. With a run that can be continued, the page asks first (no ``choice``):
+    ``continue`` resumes that run, ``new`` starts a new one (POST /api/train never asks)."""
     try:
         n = DEFAULT_STEPS if steps in (None, "") else parse_int(steps, "steps", 1, MAX_STEPS)
         rate = None
@@ -472,6 +533,14 @@ async def ui_train(
     except ValueError as e:
         msg = str(e) if "must" in str(e) else f"learning rate must be a number, got {show(lr)}"
         return controls(service, msg)
+    if choice == "continue":
+        return await command(service, service.resume())
+    if choice not in (None, "", "new"):
+        return controls(service, f"choice must be continue or new, got {show(choice)}")
+    state = service.state().model_dump(mode="json")
+    if not choice and state["status"] in RESUMABLE and state["run"]:
+        # the page asks first: a new run would end the one that can still be continued
+        return controls(service, ask=train_question(state, n, lr))
     return await command(service, service.train(n, rate))
 
 
@@ -507,11 +576,20 @@ async def ui_pace(
 
 
 @router.post("/ui/reset", response_class=HTMLResponse)
-async def ui_reset(service: ServiceDep, seed: Annotated[str | None, Form()] = None) -> HTMLResponse:
+async def ui_reset(
+    service: ServiceDep,
+    seed: Annotated[str | None, Form()] = None,
+    confirm: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    """A fresh model. A trained one is only discarded once confirmed (``confirm=yes``); the
+    page asks first (POST /api/reset never asks)."""
     try:
         s = None if seed in (None, "") else parse_int(seed, "seed", 0, 2**32 - 1)
     except ValueError as e:
         return controls(service, str(e))
+    state = service.state().model_dump(mode="json")
+    if confirm != "yes" and state["step"] > 0 and state["status"] != "training":
+        return controls(service, ask=reset_question(state, state["seed"] if s is None else s))
     if s is not None:
         await asyncio.to_thread(initial_predictor, s)  # warm the ghost bars off the loop
     return await command(service, service.reset(s))
@@ -604,6 +682,8 @@ class FragmentRenderer:
             partial(
                 "summary", render("summary", summary=run_summary(self.service, state)), "innerHTML"
             ),
+            # its text follows the model's step (untrained, early, trained)
+            partial("probe-explain", render("probe_explain", probe_text=probe_text(state))),
         ]
         if state.get("pace") != self.pace:  # only then: a re-render closes an open menu
             self.pace = state.get("pace")
@@ -620,13 +700,9 @@ class FragmentRenderer:
         return out
 
     def on_done(self, d: dict) -> list[ServerSentEvent]:
-        state, first = self.state(), None
-        start = d["run"]["start_step"]
-        for s, loss, _ in self.service.history:
-            if s > start:
-                first = loss
-                break
-        summary = summary_view(state, d["run"], first, d.get("smooth"))
+        state = self.state()
+        losses = run_losses(self.service.history, d["run"])
+        summary = summary_view(state, d["run"], losses)
         return [
             self.html(partial("summary", render("summary", summary=summary), "innerHTML")),
             # the final weights reach the service just before `done`: predictions catch up

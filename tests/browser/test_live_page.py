@@ -185,9 +185,11 @@ def test_controls_follow_the_status(server, open_page):
     page.locator("[data-testid=resume]").wait_for()
     assert global_step(page) > before + 3
 
-    # reset with a seed: a fresh model, the chart cleared, nearly flat bars again
+    # reset with a seed (it asks first: the model has trained): a fresh model, the chart
+    # cleared, nearly flat bars again
     page.fill("[data-testid=seed]", "7")
     page.click("[data-testid=reset]")
+    page.click("[data-testid=confirm-reset]")
     wait_for(
         page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
     )

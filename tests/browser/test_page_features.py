@@ -148,6 +148,7 @@ def test_the_model_file_downloads_and_loads_back(server, open_page, screenshot):
     # a fresh model, then the downloaded file loaded back: the step count returns
     page.fill("[data-testid=seed]", "5")
     page.click("[data-testid=reset]")
+    page.click("[data-testid=confirm-reset]")  # it asks first: the model has trained
     wait_for(
         page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
     )
