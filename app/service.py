@@ -898,6 +898,7 @@ class TrainingService:
         """``snapshot``: the weights to answer from (default: the newest)."""
         predictor, step = snapshot or self._predictor  # one read: a snapshot may land meanwhile
         try:
+            prefix = predictor.normalize_prefix(prefix)  # "Em" reads as "em" for names
             probs, attention, greedy = predictor.predict(prefix)
         except EngineError as e:
             raise BadInput(str(e)) from None

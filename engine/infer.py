@@ -121,10 +121,21 @@ class Predictor:
             probs = softmax(self.step(nxt, cache))
         return self.tokenizer.decode(ids[1:])
 
-    def encode_prefix(self, prefix):
-        """[BOS] + the prefix's ids, checked against the vocabulary and the context window."""
+    def normalize_prefix(self, prefix):
+        """The prefix as the model reads it: where the vocabulary has no upper case (names are
+        lower case), an upper-case letter whose lower case is in it is read as that ("Em" → "em");
+        anything else stays as typed, so an error names what was typed."""
         if not isinstance(prefix, str):
             raise EngineError(f"prefix must be text, got {short_repr(prefix)}")
+        chars = self.tokenizer.chars
+        if any(ch.isupper() for ch in chars):
+            return prefix
+        known = set(chars)
+        return "".join(ch.lower() if ch.lower() in known else ch for ch in prefix)
+
+    def encode_prefix(self, prefix):
+        """[BOS] + the prefix's ids, checked against the vocabulary and the context window."""
+        prefix = self.normalize_prefix(prefix)
         limit = self.config.block_size - 1
         if len(prefix) > limit:
             raise EngineError(

@@ -141,13 +141,13 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "seed",
         "advanced summary",
         "model-file summary",
+        "prefix",  # "Ask the model" comes right after the "e" card
         "lens-value",  # the lens radio group: one stop, arrows move within it
         "per-matrix",
         "pick-name",  # follow a parameter without a mouse
         "pick-row",
         "pick-col",
         "pick-follow",
-        "prefix",
         "temperature",
         "generate",
     ]
@@ -170,13 +170,13 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "download",
         "checkpoint-file",
         "upload",
+        "prefix",
         "lens-value",
         "per-matrix",
         "pick-name",
         "pick-row",
         "pick-col",
         "pick-follow",
-        "prefix",
         "temperature",
         "generate",
     ]

@@ -61,8 +61,8 @@ def test_greedy_completion_follows_the_most_likely_character(trained):
 @pytest.mark.parametrize(
     ("prefix", "message"),
     [
-        ("eM", "'M' is not in the vocabulary; allowed: abcdefghijklmnopqrstuvwxyz"),
-        ("e1", "'1'"),
+        ("e1", "'1' is not in the vocabulary; allowed: abcdefghijklmnopqrstuvwxyz"),
+        ("eÉ", "'É'"),  # upper case whose lower case is not in the vocabulary: named as typed
         ("abcdefgh", "at most 7"),
     ],
 )
