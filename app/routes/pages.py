@@ -324,6 +324,7 @@ def predict_view(service: TrainingService, prefix: str) -> dict:
         out = service.predict(prefix)
     except ServiceError as e:
         return {"error": e.detail, "prefix": prefix}
+    prefix = out.prefix  # as the model read it ("Em" is "em" for a lower-case vocabulary)
     state = service.state()
     p0 = initial_distribution(state.seed, prefix, len(out.probs))
     return {

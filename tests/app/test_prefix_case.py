@@ -40,6 +40,8 @@ def test_the_ask_the_model_box_reads_an_upper_case_prefix_as_lower_case(server):
     assert 'data-testid="greedy"' in response.text
     greedy = predict(server, "em").json()["greedy"]
     assert greedy[2:] in response.text  # the completion the model makes of "em"
+    # and the panel says what it answered: "em", not what was typed
+    assert "Top 5 after “em”" in response.text and "“EM”" not in response.text
 
 
 def test_a_vocabulary_with_upper_case_keeps_the_prefix_as_typed(server):
