@@ -105,6 +105,33 @@ def test_slow_motion_slows_the_run_for_every_tab_and_full_speed_finishes_it(
     wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
 
 
+def test_the_train_button_says_how_many_steps_it_will_train(server, open_page):
+    page, _ = open_page(server.url)
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
+    train = page.locator("[data-testid=train]")
+    assert train.inner_text() == "Train 500 steps"
+    page.click("[data-testid=advanced] summary")
+
+    page.fill("[data-testid=steps]", "1200")
+    assert train.inner_text() == "Train 1,200 steps"
+    page.fill("[data-testid=steps]", "1")
+    assert train.inner_text() == "Train 1 step"
+    page.fill("[data-testid=steps]", "0")  # not a number of steps: the server will say so
+    assert train.inner_text() == "Train"
+
+    # the buttons are re-rendered by every status event: the label still follows the field
+    page.fill("[data-testid=steps]", "3")
+    before = httpx.get(server.url + "/api/state").json()["step"]
+    page.click("[data-testid=train]")
+    wait_for(
+        page,
+        "(n) => document.querySelector('[data-testid=status]').textContent.includes(n)",
+        arg=f"{before + 3} steps",
+    )
+    assert train.inner_text() == "Train 3 steps"
+    assert httpx.get(server.url + "/api/state").json()["step"] == before + 3
+
+
 def test_the_speed_menu_is_keyboard_operable(server, open_page):
     page, _ = open_page(server.url)
     wait_live(page)
