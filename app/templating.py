@@ -23,6 +23,14 @@ templates.env.globals["static"] = lambda path: f"/static/{path}"
 templates.env.filters["thousands"] = lambda n: f"{int(n):,}"
 templates.env.filters["sig"] = lambda x: f"{x:.3g}"
 
+
+def plural(n: int, word: str) -> str:
+    """``n`` with thousands separators and ``word``, plural unless n is 1: "1,200 steps"."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+templates.env.filters["plural"] = plural
+
 # Viridis (matplotlib), 9 stops: perceptually uniform and colour-blind safe.
 _VIRIDIS = [
     (0x44, 0x01, 0x54),

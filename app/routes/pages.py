@@ -34,6 +34,7 @@ from app.templating import (
     dist_view,
     duration,
     pct,
+    plural,
     progress_view,
     recipe_view,
     templates,
@@ -457,10 +458,6 @@ def controls(
     """The Train card's buttons, the service's message, or a question (``ask``) in their place."""
     state = service.state().model_dump(mode="json")
     return HTMLResponse(render("controls", status=status_view(state), message=message, ask=ask))
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def reset_question(state: dict, seed: int) -> dict:
