@@ -235,6 +235,14 @@ class HistoryOut(BaseModel):
     runs: list[RunInfo]
 
 
+class ProbeLineOut(BaseModel):
+    model: int
+    prefix: str = Field(description="the probe: the text after [BOS] the model was asked about")
+    char: str = Field(description="the next token followed, as labelled in the vocabulary")
+    steps: list[int] = Field(description="every viewable step after `since` that kept the probe")
+    probs: list[float] = Field(description="p(char | prefix) after each step, as in steps")
+
+
 class HealthOut(BaseModel):
     model: int
     names: list[str] = Field(description="the parameter matrices, in engine order")
@@ -261,8 +269,13 @@ class MatrixParams(BaseModel):
     update: list[list[float]] | None = Field(
         description="what the step changed: value after − value before; null like grad"
     )
-    m: list[list[float]] = Field(description="Adam's first moment after the step, as stored")
-    v: list[list[float]] = Field(description="Adam's second moment after the step, as stored")
+    m: list[list[float]] | None = Field(
+        description="Adam's first moment after the step; null for a past step trained before "
+        "this release kept Adam's moments"
+    )
+    v: list[list[float]] | None = Field(
+        description="Adam's second moment after the step; null like m"
+    )
 
 
 class ParamsOut(BaseModel):

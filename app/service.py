@@ -15,9 +15,12 @@ a plain-float Predictor refreshed by the weight snapshots the worker sends.
 """
 
 import asyncio
+import bisect
 import json
 import logging
+import random
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,6 +29,7 @@ from typing import Any
 
 from app.bus import Event, EventBus
 from app.frames import ParamsFrame, from_le_bytes, to_le_bytes
+from app.past import History, LostStep, step_event
 from app.predictions import PredictionCache
 from app.schemas import (
     MAX_GRADCHECK_H,
@@ -114,6 +118,15 @@ def validate_checkpoint(raw: bytes) -> tuple[str, int]:
         raise BadInput(f"invalid checkpoint ({type(e).__name__})") from None
 
 
+@cache
+def names_in_order(seed: int) -> tuple[str, ...]:
+    """The shipped names in the order a model of ``seed`` trains on them (its first use of
+    the seed's random stream is this shuffle, as in engine.train.Trainer)."""
+    docs = load_names()
+    random.Random(seed).shuffle(docs)
+    return tuple(docs)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A stored checkpoint, parsed: what the service shows and answers from."""
@@ -123,6 +136,7 @@ class LoadedModel:
     dataset: str  # "names" or "custom"
     documents: frozenset[str]
     num_docs: int
+    docs: tuple[str, ...]  # in training order: step k reads docs[(k - 1) % n]
 
 
 def parse_checkpoint(data: str) -> LoadedModel:
@@ -131,9 +145,9 @@ def parse_checkpoint(data: str) -> LoadedModel:
     predictor = Predictor.from_dict(d)
     if d.get("dataset", "names") == "names":
         documents, num_docs = shipped_names()
-        return LoadedModel(d, predictor, "names", documents, num_docs)
-    docs = d.get("docs") or []
-    return LoadedModel(d, predictor, "custom", frozenset(docs), len(docs))
+        return LoadedModel(d, predictor, "names", documents, num_docs, names_in_order(d["seed"]))
+    docs = tuple(d.get("docs") or [])  # stored as trained: shuffled when the model was made
+    return LoadedModel(d, predictor, "custom", frozenset(docs), len(docs), docs)
 
 
 class TrainingService:
@@ -173,6 +187,10 @@ class TrainingService:
         # the steps not yet in a checkpoint transaction are in _pending)
         self.weights_from = 0
         self._past: OrderedDict[tuple[int, int], Predictor] = OrderedDict()  # (model, step)
+        self._past_frames: OrderedDict[tuple[int, int], ParamsFrame] = OrderedDict()
+        # per probe prefix, its distribution after each viewable step: (steps, distributions)
+        self.probe_lines: dict[str, tuple[list[int], list[tuple[float, ...]]]] = {}
+        self.docs: tuple[str, ...] = ()  # the dataset in training order (LoadedModel.docs)
         self._pending: list[HistoryRow] = []  # history not yet in a checkpoint transaction
         self._ema_m, self._ema_k = 0.0, 0
         self._predictor: tuple[Predictor, int] | None = None  # (snapshot, its step)
@@ -274,8 +292,12 @@ class TrainingService:
         self.history = history
         self.health = [h for h in self.health if h[0] <= step]
         # the steps after it will be taken again, with other weights if anything differs
-        for key in [key for key in self._past if key[1] > step]:
-            del self._past[key]
+        for built in (self._past, self._past_frames):
+            for key in [key for key in built if key[1] > step]:
+                del built[key]
+        for steps, dists in self.probe_lines.values():
+            del dists[bisect.bisect_right(steps, step) :]
+            del steps[bisect.bisect_right(steps, step) :]
         self._pending = []
         self._restore_ema()
 
@@ -287,7 +309,9 @@ class TrainingService:
         frame = await asyncio.to_thread(self.store.latest_frame, model)
         history = [(h.step, h.loss, h.smooth) for h in rows]
         first = await asyncio.to_thread(self.store.first_weights_step, model, ckpt.step)
+        lines = await asyncio.to_thread(self._stored_probe_lines, model, loaded, ckpt.step)
         self._swap_model(model, loaded, ckpt.step, history, runs, frame)
+        self.probe_lines = lines
         if first is None:  # a model stored before every step's weights were: from now on
             await self._keep_start_weights()
         else:
@@ -308,11 +332,13 @@ class TrainingService:
         self.config, self.tokenizer = predictor.config, predictor.tokenizer
         self.num_params = num_params(predictor.config)
         self.probes = usable_probes(self.settings.probes, predictor)
-        self.dataset, self.documents, self.num_docs = (
+        self.dataset, self.documents, self.num_docs, self.docs = (
             loaded.dataset,
             loaded.documents,
             loaded.num_docs,
+            loaded.docs,
         )
+        self.probe_lines = {prefix: ([], []) for prefix in self.probes}
         self.last_step = None
         self.health = []
         self.params_frame = ParamsFrame.from_checkpoint(model, predictor.config, d, frame)
@@ -331,10 +357,37 @@ class TrainingService:
         self._rewind(predictor, ckpt.step, [h for h in self.history if h[0] <= ckpt.step])
 
     async def _keep_start_weights(self) -> None:
-        """The current weights (the model's step) become its first viewable step."""
-        data = to_le_bytes(self.params_frame.values)
-        await asyncio.to_thread(self.store.save_weights, self.model, self.step, data)
-        self.weights_from = self.step
+        """The current weights (the model's step) become its first viewable step: stored with
+        Adam's moments and the probes' distributions there."""
+        frame, predictor, step = self.params_frame, self.predictor(), self.step
+        probes = {prefix: predictor.distribution(prefix) for prefix in self.probes}
+        await asyncio.to_thread(
+            self.store.save_start,
+            self.model,
+            step,
+            to_le_bytes(frame.values),
+            (to_le_bytes(frame.m), to_le_bytes(frame.v)),
+            {prefix: to_le_bytes(array("d", probs)) for prefix, probs in probes.items()},
+        )
+        self.weights_from = step
+        for steps, dists in self.probe_lines.values():
+            steps.clear()
+            dists.clear()
+        self._add_probes(step, probes)
+
+    def _add_probes(self, step: int, probes: dict[str, list[float]]) -> None:
+        for prefix, probs in probes.items():
+            if prefix in self.probe_lines:
+                steps, dists = self.probe_lines[prefix]
+                steps.append(step)
+                dists.append(tuple(probs))
+
+    def _stored_probe_lines(self, model: int, loaded: LoadedModel, up_to: int) -> dict:
+        lines = {}
+        for prefix in usable_probes(self.settings.probes, loaded.predictor):
+            rows = self.store.probes(model, prefix, up_to)
+            lines[prefix] = ([r[0] for r in rows], [tuple(from_le_bytes(r[1])) for r in rows])
+        return lines
 
     def _restore_ema(self) -> None:
         self._ema_k = len(self.history)
@@ -474,6 +527,8 @@ class TrainingService:
             grads = tuple(h["grad_norm"] for h in p["health"])
             self.health.append((self.step, grads, tuple(h["update_ratio"] for h in p["health"])))
         weights = p.pop("weights", None)  # not for the stream: the store and past steps
+        probes = {q["prefix"]: q["probs"] for q in p.get("probes", ())}
+        self._add_probes(self.step, probes)
         self._pending.append(
             HistoryRow(
                 self.step,
@@ -482,6 +537,7 @@ class TrainingService:
                 smooth,
                 p["lr"],
                 None if weights is None else to_le_bytes(weights),
+                {prefix: to_le_bytes(array("d", probs)) for prefix, probs in probes.items()},
             )
         )
         self.last_step = self.bus.publish(
@@ -521,6 +577,7 @@ class TrainingService:
             rows,
             p["elapsed"],
             frame,
+            (to_le_bytes(p["m"]), to_le_bytes(p["v"])) if "m" in p else None,
         )
         # only once saved: if the write fails, the next checkpoint carries these rows too
         self._pending = [h for h in self._pending if h.step > step]
@@ -865,14 +922,98 @@ class TrainingService:
         """The newest weight snapshot and its step, as one object (a new one per snapshot)."""
         return self._predictor
 
-    async def snapshot_at(self, step: int) -> tuple[Predictor, int]:
-        """The model exactly as it was after ``step`` (its stored weights, bit for bit), for
-        any step from ``weights_from`` to the newest; else BadInput naming the range."""
-        lo, hi, model = self.weights_from, self.step, self.model
+    def check_step(self, step: int) -> None:
+        """BadInput naming the range unless ``step`` is one this model's history holds."""
+        lo, hi = self.weights_from, self.step
         if not lo <= step <= hi:
             raise BadInput(
                 f"step {step} is not in this model's history: a whole number from {lo} to {hi}"
             )
+
+    def _history(self) -> History:
+        """The current model's stored steps, as of now (read in a thread)."""
+        return History(
+            self.store,
+            self.model,
+            self.weights_from,
+            self.config,
+            self.tokenizer,
+            self.docs,
+            {h.step: h.weights for h in self._pending if h.weights is not None},
+            self.params_frame.shapes,
+        )
+
+    @staticmethod
+    def _remember(cache: OrderedDict, key, value, size: int = PAST_CACHE) -> None:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+    async def params_at(self, step: int) -> ParamsFrame:
+        """Every weight, gradient, update and Adam moment exactly as at ``step`` (app.past):
+        the newest frame when it is that step's, else rebuilt (up to ~1 s of replay)."""
+        self.check_step(step)
+        frame, key = self.params_frame, (self.model, step)
+        if frame.step == step and (frame.has_grad or step == self.weights_from):
+            return frame
+        if key in self._past_frames:
+            self._past_frames.move_to_end(key)
+            return self._past_frames[key]
+        history = self._history()
+        try:
+            frame = await asyncio.to_thread(history.frame, step)
+        except LostStep as e:
+            raise BadInput(str(e)) from None
+        if self.model == history.model:
+            self._remember(self._past_frames, key, frame, 4)
+        return frame
+
+    async def step_at(self, step: int) -> dict | None:
+        """What step ``step`` read, predicted and scored (the recipe's data), as its live
+        ``step`` event had it; None for the model's first viewable step (none made it)."""
+        self.check_step(step)
+        last = self.last_step
+        if last is not None and last["step"] == step:
+            return last
+        history, label = self._history(), self.tokenizer.label
+        pending_lr = next((h.lr for h in self._pending if h.step == step), None)
+
+        def build() -> dict | None:
+            past = history.replay(step)
+            if past is None:
+                return None
+            lr = pending_lr if pending_lr is not None else self.store.step_lr(history.model, step)
+            return step_event(past, label, lr)
+
+        try:
+            return await asyncio.to_thread(build)
+        except LostStep as e:
+            raise BadInput(str(e)) from None
+
+    def probe_line(self, prefix: str, since: int = -1) -> tuple[list[int], list[tuple]]:
+        """``prefix``'s distribution after every viewable step after ``since`` (those kept)."""
+        steps, dists = self.probe_lines.get(prefix, ([], []))
+        i = bisect.bisect_right(steps, since)
+        return steps[i:], dists[i:]
+
+    async def distribution_at(self, prefix: str, step: int) -> list[float]:
+        """``prefix``'s next-token distribution at ``step``: kept with the step, or computed
+        from its weights."""
+        steps, dists = self.probe_lines.get(prefix, ([], []))
+        i = bisect.bisect_left(steps, step)
+        if i < len(steps) and steps[i] == step:
+            return list(dists[i])
+        predictor, _ = await self.snapshot_at(step)
+        try:
+            return predictor.distribution(prefix)
+        except EngineError as e:
+            raise BadInput(str(e)) from None
+
+    async def snapshot_at(self, step: int) -> tuple[Predictor, int]:
+        """The model exactly as it was after ``step`` (its stored weights, bit for bit), for
+        any step from ``weights_from`` to the newest; else BadInput naming the range."""
+        self.check_step(step)
+        model = self.model
         key = (model, step)
         if key in self._past:
             self._past.move_to_end(key)
@@ -887,9 +1028,7 @@ class TrainingService:
             lambda: Predictor(config, tokenizer, unflatten(config, from_le_bytes(data)))
         )
         if self.model == model:
-            self._past[key] = predictor
-            while len(self._past) > PAST_CACHE:
-                self._past.popitem(last=False)
+            self._remember(self._past, key, predictor)
         return predictor, step
 
     def predict(

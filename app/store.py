@@ -85,9 +85,23 @@ CREATE TABLE IF NOT EXISTS weights (
     data BLOB NOT NULL,
     PRIMARY KEY (model, step)
 );
+CREATE TABLE IF NOT EXISTS moments (
+    model INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    m BLOB NOT NULL,
+    v BLOB NOT NULL,
+    PRIMARY KEY (model, step)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    model INTEGER NOT NULL,
+    prefix TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    probs BLOB NOT NULL,
+    PRIMARY KEY (model, prefix, step)
+);
 """
 
-SCHEMA_VERSION = 4  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 5  # PRAGMA user_version of the layout above
 
 
 def _from_unversioned(db: sqlite3.Connection) -> None:
@@ -113,6 +127,15 @@ def _add_weights(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _add_moments_and_probes(db: sqlite3.Connection) -> None:
+    """4 → 5: Adam's m and v at every checkpoint (``moments``: with the weights, what a past
+    step's Parameters panel replays from) and each step's probe distributions (``probes``: the
+    "after e" line over all steps). Steps trained before have none."""
+    for statement in _statements(SCHEMA):
+        if "TABLE IF NOT EXISTS moments" in statement or "TABLE IF NOT EXISTS probes" in statement:
+            db.execute(statement)
+
+
 # from_version → step; each step takes a file from its version to the next key (the last one to
 # SCHEMA_VERSION), in one transaction that also stamps the new version. A step that changes a
 # table must also teach ``_layout_problem`` the table's earlier columns.
@@ -120,8 +143,11 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _from_unversioned,
     2: _add_frames,
     3: _add_weights,
+    4: _add_moments_and_probes,
 }
 
+MOMENTS_INSERT = "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)"
+PROBES_INSERT = "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)"
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
 # ids a crashed boot may have issued after its last write: far more events than are published
 # between two writes (one checkpoint interval), far fewer than the 2**63 ids SQLite can hold
@@ -186,6 +212,7 @@ class HistoryRow:
     smooth: float
     lr: float
     weights: bytes | None = None  # after the step: little-endian float64 in parameter order
+    probes: dict[str, bytes] | None = None  # prefix -> next-token distribution after the step
 
 
 class Store:
@@ -281,10 +308,24 @@ class Store:
         history: list[HistoryRow],
         elapsed: float = 0.0,
         frame: FrameRow | None = None,
+        moments: tuple[bytes, bytes] | None = None,
     ) -> None:
         """The checkpoint, the history rows up to it and the run's progress, atomically; and
-        ``frame``, the step that made its weights, if given (the model's newest one is kept)."""
+        ``frame``, the step that made its weights, if given (the model's newest one is kept),
+        and ``moments``, Adam's (m, v) at the checkpoint's step."""
         with self._lock, self._tx() as db:
+            if moments is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
+                )
+            db.executemany(
+                "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)",
+                [
+                    (model, p, h.step, probs)
+                    for h in history
+                    for p, probs in (h.probes or {}).items()
+                ],
+            )
             if frame is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?)",
@@ -351,10 +392,43 @@ class Store:
 
     # -- every step's weights --
 
-    def save_weights(self, model: int, step: int, data: bytes) -> None:
-        """The weights a model starts from (its first viewable step)."""
+    def save_start(
+        self,
+        model: int,
+        step: int,
+        weights: bytes,
+        moments: tuple[bytes, bytes],
+        probes: dict[str, bytes],
+    ) -> None:
+        """What a model starts from (its first viewable step): weights, Adam's m and v, probes."""
         with self._lock, self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, data))
+            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, weights))
+            db.execute(
+                "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)",
+                [(model, p, step, probs) for p, probs in probes.items()],
+            )
+
+    def moments_at_or_before(self, model: int, step: int) -> tuple[int, bytes, bytes] | None:
+        """Adam's (step j, m, v) kept at the latest step j <= ``step``, else None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT step, m, v FROM moments WHERE model=? AND step<=? ORDER BY step DESC"
+                " LIMIT 1",
+                (model, step),
+            ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def probes(self, model: int, prefix: str, up_to: int) -> list[tuple[int, bytes]]:
+        """(step, distribution) of ``prefix`` at every step up to ``up_to`` that has one."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT step, probs FROM probes WHERE model=? AND prefix=? AND step<=?"
+                " ORDER BY step",
+                (model, prefix, up_to),
+            ).fetchall()
 
     def weights(self, model: int, step: int) -> bytes | None:
         with self._lock:
@@ -381,6 +455,14 @@ class Store:
                 break
             first = step
         return first
+
+    def step_lr(self, model: int, step: int) -> float | None:
+        """The learning rate step ``step`` used (its history row), else None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT lr FROM history WHERE model=? AND step=?", (model, step)
+            ).fetchone()
+        return row[0] if row else None
 
     def history(self, model: int, up_to: int) -> list[HistoryRow]:
         with self._lock:

@@ -4,6 +4,7 @@ The view functions turn the service's contract (app.schemas) into plain dicts of
 (percentages as text, bar heights, colours), so the templates stay free of arithmetic.
 """
 
+import bisect
 import math
 
 from fastapi.templating import Jinja2Templates
@@ -146,6 +147,39 @@ def dist_view(
             {"label": vocab[i], "pct": pct(probs[i]), "w": round(100 * probs[i] / best, 1)}
             for i in top
         ],
+    }
+
+
+MULTIPLES = (0.0, 0.1, 0.25, 0.5, 1.0)  # of the history: where the small multiples stand
+
+
+def multiples_view(
+    prefix: str, line: tuple[list[int], list], vocab: list[str], lo: int, newest: int
+) -> dict:
+    """The probe's distribution at 0, 10, 25, 50 and 100% of the history (the kept step at or
+    before each), on one scale so that they compare; and the line's default character."""
+    steps, dists = line
+    shown = []
+    for f in MULTIPLES:
+        i = bisect.bisect_right(steps, lo + round(f * (newest - lo))) - 1
+        if i >= 0 and all(m["step"] != steps[i] for m in shown):
+            shown.append({"step": steps[i], "share": f"{f:.0%}", "probs": dists[i]})
+    scale = _nice_max(max((max(m["probs"]) for m in shown), default=1.0))
+    for m in shown:
+        probs = m.pop("probs")
+        best = max(range(len(probs)), key=probs.__getitem__)
+        m["bars"] = [round(100 * p / scale, 1) for p in probs]
+        m["best"] = {"label": vocab[best], "pct": pct(probs[best])}
+    last = dists[-1] if dists else None
+    top = vocab[max(range(len(last)), key=last.__getitem__)] if last else None
+    return {
+        "prefix": prefix,
+        "prefix_label": f"“{prefix}”" if prefix else "[BOS]",
+        "items": shown,
+        "scale": f"{scale * 100:.0f}%",
+        "vocab": vocab,
+        "top": top,
+        "newest": newest,
     }
 
 

@@ -20,9 +20,10 @@ messages out ``(kind, payload)``:
                 stepped; always for the last step before a pause, stop or finish. Sent
                 just before that step's ``step`` message.
     weights     {step, weights}                      every ``snapshot_every`` steps, at every stop
-    checkpoint  {step, run_id, reason, data, elapsed, frame}  at a run's start, every
+    checkpoint  {step, run_id, reason, data, elapsed, frame, m, v}  at a run's start, every
                 ``checkpoint_every`` steps, at every pause/stop/finish; frame: {step, tokens,
-                before, grads} of the step that made these weights, else None
+                before, grads} of the step that made these weights, else None; m, v: Adam's
+                moments as array('d') (a past step's are replayed from them)
     done        {run_id, step}                       the run's last step is done
     diverged    {run_id, step, message, checkpoint_step}  a step's loss or gradient was not
                 finite: the run ended there, and this process went back to its last checkpoint
@@ -288,8 +289,11 @@ class TrainerProcess:
         if weights:
             self.send("weights", step=t.step, weights=t.weights())
         self.last_checkpoint = json.dumps(t.to_dict(), allow_nan=False)
+        _, m, v = t.flat_state()
         self.send(
             "checkpoint",
+            m=m,
+            v=v,
             step=t.step,
             run_id=self.run_id,
             reason=reason,

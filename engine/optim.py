@@ -16,6 +16,14 @@ class Adam:
         self.v = [0.0] * len(params)  # second moment (mean of squared gradients)
         self.t = 0  # updates done: bias correction uses t + 1
 
+    def moments(self, m, v, grads):
+        """m and v after one more gradient: exponential moving averages of g and g²."""
+        b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1 - b1, 1 - b2
+        m = [b1 * mi + c1 * g for mi, g in zip(m, grads, strict=True)]
+        v = [b2 * vi + c2 * g**2 for vi, g in zip(v, grads, strict=True)]
+        return m, v
+
     def step(self, lr_t):
         """One update of every parameter, then gradients reset to 0. Returns the gradient norm.
 
@@ -23,14 +31,12 @@ class Adam:
         A non-finite gradient norm changes nothing and returns None: the caller decides.
         """
         b1, b2, eps = self.beta1, self.beta2, self.eps
-        c1, c2 = 1 - b1, 1 - b2
         bc1, bc2 = 1 - b1 ** (self.t + 1), 1 - b2 ** (self.t + 1)
         grads = [p.grad for p in self.params]
         grad_norm = math.sqrt(sum([g * g for g in grads]))
         if not math.isfinite(grad_norm):
             return None  # nan, or a gradient so large its square overflows
-        self.m = m = [b1 * mi + c1 * g for mi, g in zip(self.m, grads, strict=True)]
-        self.v = v = [b2 * vi + c2 * g**2 for vi, g in zip(self.v, grads, strict=True)]
+        self.m, self.v = m, v = self.moments(self.m, self.v, grads)
         for p, mi, vi in zip(self.params, m, v, strict=True):
             p.data -= lr_t * (mi / bc1) / ((vi / bc2) ** 0.5 + eps)
             p.grad = 0.0

@@ -33,6 +33,25 @@ def gc_paused():
             gc.enable()
 
 
+def forward_backward(model, tokens):
+    """Forward over the document's positions, the mean loss, and its backward pass: leaves
+    d loss / d p in every parameter's ``grad``. Returns the loss (a Value) and p(target) at
+    each position. Training and the replay of a past step (engine.replay) share this."""
+    n = min(model.config.block_size, len(tokens) - 1)
+    ctx = model.new_context()
+    losses, target_probs = [], []
+    # The graph has no reference cycles, so the cyclic GC would only slow the step down.
+    with Tape() as tape, gc_paused():
+        for pos in range(n):
+            logits = model.forward(tokens[pos], pos, ctx)
+            loss_t, p_target = cross_entropy(logits, tokens[pos + 1])
+            losses.append(loss_t)
+            target_probs.append(p_target)
+        loss = total(losses) * (1 / n)
+        tape.backward(loss)
+    return loss, target_probs
+
+
 @dataclass(frozen=True)
 class StepRecord:
     step: int  # global step, 1-based (the model has done this many updates after it)
@@ -130,19 +149,7 @@ class Trainer:
         step, run_step = self.step, self.step - self.run_start
         doc = self.docs[step % len(self.docs)]
         tokens = [self.tokenizer.bos, *self.tokenizer.encode(doc), self.tokenizer.bos]
-        n = min(self.config.block_size, len(tokens) - 1)
-
-        ctx = self.model.new_context()
-        losses, target_probs = [], []
-        # The graph has no reference cycles, so the cyclic GC would only slow the step down.
-        with Tape() as tape, gc_paused():
-            for pos in range(n):
-                logits = self.model.forward(tokens[pos], pos, ctx)
-                loss_t, p_target = cross_entropy(logits, tokens[pos + 1])
-                losses.append(loss_t)
-                target_probs.append(p_target)
-            loss = total(losses) * (1 / n)
-            tape.backward(loss)
+        loss, target_probs = forward_backward(self.model, tokens)
 
         # A non-finite loss or gradient would poison every weight: stop before the update.
         if not math.isfinite(loss.data):

@@ -33,6 +33,7 @@ from app.templating import (
     attention_view,
     dist_view,
     duration,
+    multiples_view,
     pct,
     plural,
     progress_view,
@@ -57,6 +58,7 @@ WALK_PACE = 5.0  # steps/s: at this speed or slower every step is rendered and w
 WALK_SINGLE = 2.5  # seconds to walk through a single step's phases (Step once)
 WALK_SHARE = 0.8  # of a paced step's time, spent walking (the rest shows the whole step)
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
+MULTIPLES_INTERVAL = 2.0  # seconds between re-renders of the small multiples while training
 # Below this many steps the "e" guess has barely left the untrained one (seed 42, lr 0.01:
 # a total-variation distance of 0.16 from it at step 10, ~0.4 from step 25 on)
 EARLY_STEPS = 50
@@ -319,10 +321,11 @@ def greedy_view(prefix: str, greedy: str) -> dict:
     return {"typed": prefix, "added": greedy[len(prefix) :], "text": greedy}
 
 
-def predict_view(service: TrainingService, prefix: str) -> dict:
-    """Bars, top 5 and attention for a prefix, or the engine's message about it."""
+def predict_view(service: TrainingService, prefix: str, snapshot=None) -> dict:
+    """Bars, top 5 and attention for a prefix, or the engine's message about it; ``snapshot``:
+    the weights to answer from (a past step's), default the newest."""
     try:
-        out = service.predict(prefix)
+        out = service.predict(prefix, snapshot=snapshot)
     except ServiceError as e:
         return {"error": e.detail, "prefix": prefix}
     prefix = out.prefix  # as the model read it ("Em" is "em" for a lower-case vocabulary)
@@ -359,6 +362,96 @@ def empty_samples(state: dict) -> dict:
     return {"names": [], "error": None, "names_dataset": state["dataset"] == "names"}
 
 
+# ---------- viewing a past step ----------
+
+
+def parse_step(raw: str | None) -> int | None:
+    """The ``step`` a page or fragment asks about: empty or absent is live (None)."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"step must be a whole number, got {show(raw)}") from None
+
+
+async def snapshot_for(service: TrainingService, raw: str | None):
+    """The weights a fragment answers from: step ``raw``'s, or None (the newest)."""
+    step = parse_step(raw)
+    return None if step is None else await service.snapshot_at(step)
+
+
+def multiples(service: TrainingService, state: dict) -> dict | None:
+    prefix = probe_prefix(state)
+    line = service.probe_line(prefix)
+    return multiples_view(prefix, line, state["vocab"], service.weights_from, state["step"])
+
+
+async def past_views(service: TrainingService, state: dict, step: int) -> dict:
+    """Everything a page viewing ``step`` shows of it, or BadInput/ServiceError."""
+    event = await service.step_at(step)
+    c = state["config"]
+    recipe = None
+    if event is not None:
+        recipe = {**recipe_view(event, state["num_params"], c["block_size"]), "past": True}
+    probs = await service.distribution_at(probe_prefix(state), step)
+    return {
+        "view": {"step": step, "newest": state["step"], "lo": service.weights_from},
+        "view_recipe": recipe,
+        "past_start": None if event is not None else step,
+        "view_probe": probe_view(state, probs, step),
+        "view_probe_text": probe_text({**state, "step": step}),
+    }
+
+
+def view_partials(views: dict) -> list[str]:
+    return [
+        partial("view-bar", render("view_bar", view=views["view"]), "innerHTML"),
+        partial(
+            "recipe-view",
+            render("recipe", recipe=views["view_recipe"], past_start=views["past_start"]),
+            "innerHTML",
+        ),
+        partial(
+            "dist-view",
+            render("dist", d=views["view_probe"])
+            + render("probe_explain", probe_text=views["view_probe_text"]),
+            "innerHTML",
+        ),
+    ]
+
+
+@router.get("/ui/view", response_class=HTMLResponse)
+async def ui_view(
+    service: ServiceDep, step: str | None = None, prefix: str | None = None
+) -> HTMLResponse:
+    """The panels as they were at ``step``: the view bar, the recipe and the probe card, and
+    "Ask the model" for ``prefix`` when given. A bad step: only the bar, saying why."""
+    state = service.state().model_dump(mode="json")
+    try:
+        k = parse_step(step)
+        if k is None:
+            raise ValueError(f"step must be a whole number, got {show(step)}")
+        views = await past_views(service, state, k)
+    except (ValueError, ServiceError) as e:
+        message = e.detail if isinstance(e, ServiceError) else str(e)
+        return HTMLResponse(
+            partial("view-bar", render("view_bar", view_error=message), "innerHTML")
+        )
+    parts = view_partials(views)
+    if prefix is not None:
+        snapshot = await service.snapshot_at(k)
+        predict = await asyncio.to_thread(predict_view, service, prefix, snapshot)
+        parts.append(partial("predict", render("predict", predict=predict), "innerHTML"))
+    return HTMLResponse("".join(parts))
+
+
+@router.get("/ui/multiples", response_class=HTMLResponse)
+async def ui_multiples(service: ServiceDep) -> HTMLResponse:
+    state = service.state().model_dump(mode="json")
+    return HTMLResponse(render("multiples", multiples=multiples(service, state)))
+
+
 # ---------- the page ----------
 
 
@@ -392,12 +485,28 @@ def prefix_input(state: dict) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request, service: ServiceDep) -> HTMLResponse:
+async def index(request: Request, service: ServiceDep, step: str | None = None) -> HTMLResponse:
+    """The page, live; or, with ``?step=k``, viewing step k (a link to a moment)."""
     state = service.state().model_dump(mode="json")
+    views = {"view": None, "view_recipe": None, "view_probe": None, "past_start": None}
+    snapshot, view_error = None, None
+    try:
+        k = parse_step(step)
+        if k is not None:
+            views = await past_views(service, state, k)
+            snapshot = await service.snapshot_at(k)
+    except ValueError as e:
+        view_error = str(e)
+    except ServiceError as e:
+        view_error = e.detail
     step = service.last_step
     # a few ms of pure Python (the greedy completion runs the model up to 8 times)
-    predict = await asyncio.to_thread(predict_view, service, DEFAULT_PREFIX)
+    predict = await asyncio.to_thread(predict_view, service, DEFAULT_PREFIX, snapshot)
     context = {
+        **views,
+        "view_error": view_error,
+        "timeline": {"lo": service.weights_from, "newest": state["step"]},
+        "multiples": multiples(service, state),
         "model": model_view(state),
         "upload": None,
         "status": status_view(state),
@@ -425,13 +534,25 @@ async def index(request: Request, service: ServiceDep) -> HTMLResponse:
 
 
 @router.get("/ui/predict", response_class=HTMLResponse)
-async def ui_predict(service: ServiceDep, prefix: str = "") -> HTMLResponse:
-    predict = await asyncio.to_thread(predict_view, service, prefix)
+async def ui_predict(
+    service: ServiceDep, prefix: str = "", step: str | None = None
+) -> HTMLResponse:
+    """ "Ask the model" for ``prefix``: now, or at ``step`` (empty: now)."""
+    try:
+        snapshot = await snapshot_for(service, step)
+    except ValueError as e:
+        return HTMLResponse(render("predict", predict={"error": str(e), "prefix": prefix}))
+    except ServiceError as e:
+        return HTMLResponse(render("predict", predict={"error": e.detail, "prefix": prefix}))
+    predict = await asyncio.to_thread(predict_view, service, prefix, snapshot)
     return HTMLResponse(render("predict", predict=predict))
 
 
 @router.get("/ui/samples", response_class=HTMLResponse)
-async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLResponse:
+async def ui_samples(
+    service: ServiceDep, temperature: str = "0.5", step: str | None = None
+) -> HTMLResponse:
+    """Ten samples at ``temperature``: from the newest weights, or step ``step``'s."""
     try:
         t = float(temperature)
         if not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:  # also refuses nan
@@ -443,8 +564,11 @@ async def ui_samples(service: ServiceDep, temperature: str = "0.5") -> HTMLRespo
         )
         return HTMLResponse(render("samples", samples={"error": msg}))
     try:
+        snapshot = await snapshot_for(service, step)
         # ~50 ms of pure Python: off the event loop
-        out = await asyncio.to_thread(service.samples, N_SAMPLES, t, None)
+        out = await asyncio.to_thread(service.samples, N_SAMPLES, t, None, snapshot)
+    except ValueError as e:
+        return HTMLResponse(render("samples", samples={"error": str(e)}))
     except ServiceError as e:
         return HTMLResponse(render("samples", samples={"error": e.detail}))
     state = service.state().model_dump(mode="json")
@@ -622,7 +746,7 @@ class FragmentRenderer:
         self.service = service
         state = service.state()
         self.model, self.seed = state.model, state.seed
-        self.last_render = self.last_refresh = 0.0
+        self.last_render = self.last_refresh = self.last_multiples = 0.0
         self.step: dict | None = service.last_step  # this client's latest step event
         self.pace: object = ...  # the speed this client's menu shows (unknown: render it)
 
@@ -649,7 +773,14 @@ class FragmentRenderer:
         if last or now - self.last_refresh >= REFRESH_INTERVAL:
             self.last_refresh = now
             out.append(ServerSentEvent(data="{}", event="model-updated"))
+        if last or now - self.last_multiples >= MULTIPLES_INTERVAL:
+            self.last_multiples = now
+            out.append(self.html(self.multiples_fragment()))
         return out
+
+    def multiples_fragment(self) -> str:
+        view = multiples(self.service, self.state())
+        return partial("multiples", render("multiples", multiples=view), "innerHTML")
 
     def step_fragments(self, d: dict, walk: float = 0.0) -> list[str]:
         state = self.state()
@@ -682,6 +813,7 @@ class FragmentRenderer:
             ),
             # its text follows the model's step (untrained, early, trained)
             partial("probe-explain", render("probe_explain", probe_text=probe_text(state))),
+            self.multiples_fragment(),
         ]
         if state.get("pace") != self.pace:  # only then: a re-render closes an open menu
             self.pace = state.get("pace")
@@ -723,6 +855,7 @@ class FragmentRenderer:
                 partial("summary", "", "innerHTML"),
                 # samples of the previous model would be mistaken for this one's
                 partial("samples", render("samples", samples=empty_samples(state)), "innerHTML"),
+                self.multiples_fragment(),
             ),
             ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
             ServerSentEvent(data="{}", event="model-updated"),

@@ -21,27 +21,47 @@ INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the me
 NO_STEP = {409: {"model": ErrorOut, "description": "the model has taken no step yet"}}
 
 
-@router.get("/params", response_model=ParamsOut)
-async def get_params(service: ServiceDep) -> Response:
-    """Every matrix's values, gradient, update and Adam moments at the newest step.
+StepQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="a past step of the current model (first viewable step … newest); "
+        "omitted: the newest",
+    ),
+]
 
-    ``grad`` and ``update`` are null until the model takes a step (a fresh, reset or uploaded
-    model). While training, a request that arrives as a new frame's body is being built gets
-    the one before it (``step`` says which): never a wait on the build."""
-    return Response(await service.params_json(), media_type="application/json")
+
+@router.get("/params", response_model=ParamsOut, responses=INVALID)
+async def get_params(service: ServiceDep, step: StepQuery = None) -> Response:
+    """Every matrix's values, gradient, update and Adam moments at the newest step, or at
+    ``step`` exactly as they were then.
+
+    ``grad`` and ``update`` are null for the model's first viewable step (a fresh, reset or
+    uploaded model has taken none). While training, a request without ``step`` that arrives as
+    a new frame's body is being built gets the one before it (``step`` says which): never a
+    wait on the build. A past step is rebuilt from the stored weights: its gradient by
+    replaying it, Adam's m and v from the latest checkpoint's (up to about a second); they are
+    null for steps trained before this release kept Adam's moments."""
+    if step is None:
+        return Response(await service.params_json(), media_type="application/json")
+    frame = await service.params_at(step)
+    return Response(await run_in_threadpool(frame.json_bytes), media_type="application/json")
 
 
 @router.get(
     "/params.bin",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the frame"}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the frame"},
+        **INVALID,
+    },
 )
-async def get_params_bin(service: ServiceDep) -> Response:
+async def get_params_bin(service: ServiceDep, step: StepQuery = None) -> Response:
     """The same numbers as float32 for the page: little-endian uint32 N, an N-byte JSON header
     (step, model, matrices [{name, shape}], lenses, has_grad) space-padded so that 4 + N is a
     multiple of 4, then for each matrix, for each lens, rows*cols values row-major (NaN for
-    grad and update when unknown)."""
-    frame = service.params_frame
+    grad and update, or m and v, when unknown)."""
+    frame = service.params_frame if step is None else await service.params_at(step)
     return Response(
         await run_in_threadpool(frame.bin_bytes),
         media_type="application/octet-stream",

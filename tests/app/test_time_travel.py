@@ -1,9 +1,14 @@
-"""Any past step, exactly as it was: /api/predict and /api/samples with ``step=k`` answer with the
-weights of step k, checked against the textbook engine trained k steps (engine/reference.py),
-also after a restart; a step outside the model's history gets a 422 naming the range.
+"""Any past step, exactly as it was: /api/predict, /api/samples and /api/params with ``step=k``
+answer with the weights of step k (and its gradient, update and Adam moments), checked against
+the textbook engine trained k steps (engine/reference.py), also after a restart; the page's
+view of step k names the name it read and its loss; a step outside the model's history gets a
+422 naming the range.
 
 One fresh seed-42 server for the module; the tests run in order.
 """
+
+import json
+import re
 
 import pytest
 
@@ -28,15 +33,21 @@ def textbook_probs(ref: ReferenceGPT, prefix: str) -> list[float]:
 def textbook():
     """What the textbook engine says at each viewed step: probabilities after "em", weights."""
     ref = ReferenceGPT(load_names())
-    seen = {}
+    seen, loss = {}, None
     for step in range(RUN + 1):
         if step in VIEWED:
             seen[step] = {
                 "probs": textbook_probs(ref, "em"),
                 "weights": [p.data for p in ref.params],
+                "m": list(ref.m),
+                "v": list(ref.v),
+                "grads": getattr(ref, "last_grads", None),
+                "before": getattr(ref, "last_before", None),
+                "doc": ref.docs[(step - 1) % len(ref.docs)] if step else None,
+                "loss": loss,
             }
         if step < RUN:
-            ref.train_step(step, RUN)
+            loss = ref.train_step(step, RUN)
     return seen
 
 
@@ -98,6 +109,95 @@ def test_a_negative_step_is_refused_by_name(trained):
 def test_past_steps_survive_a_restart(trained, textbook):
     trained.restart()
     check_steps(trained, textbook)
+    check_params(trained, textbook)
+    assert trained.get("/api/probes", params={"char": "l"}).json()["steps"] == list(range(RUN + 1))
+
+
+def flat(matrices: list[dict], lens: str) -> list[float] | None:
+    """One lens of /api/params, flat in parameter order (None when the server says null)."""
+    if matrices[0][lens] is None:
+        return None
+    return [x for mat in matrices for row in mat[lens] for x in row]
+
+
+def worst(a: list[float], b: list[float]) -> float:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
+def check_params(server, textbook) -> None:
+    for k in VIEWED:
+        r = server.get("/api/params", params={"step": k})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["step"] == k
+        seen, mats = textbook[k], body["matrices"]
+        assert worst(flat(mats, "value"), seen["weights"]) < 1e-9, k
+        assert worst(flat(mats, "m"), seen["m"]) < 1e-9, k
+        assert worst(flat(mats, "v"), seen["v"]) < 1e-9, k
+        if k == 0:  # no step made the first weights: nothing to show for backward and update
+            assert flat(mats, "grad") is None and flat(mats, "update") is None
+            continue
+        assert worst(flat(mats, "grad"), seen["grads"]) < 1e-9, k
+        update = [a - b for a, b in zip(seen["weights"], seen["before"], strict=True)]
+        assert worst(flat(mats, "update"), update) < 1e-9, k
+
+
+def test_every_parameter_of_a_past_step_is_as_it_was(trained, textbook):
+    check_params(trained, textbook)
+    # the binary form the page draws carries the same step
+    r = trained.get("/api/params.bin", params={"step": 4})
+    assert r.status_code == 200
+    n = int.from_bytes(r.content[:4], "little")
+    assert json.loads(r.content[4 : 4 + n])["step"] == 4
+
+
+@pytest.mark.parametrize("path", ["/api/params", "/api/params.bin"])
+def test_params_of_a_step_outside_the_history_are_refused_with_the_range(trained, path):
+    r = trained.get(path, params={"step": RUN + 1})
+    assert r.status_code == 422
+    assert f"step {RUN + 1} is not in this model's history" in r.json()["detail"]
+    assert f"from 0 to {RUN}" in r.json()["detail"]
+
+
+def test_the_page_shows_what_a_past_step_read_and_how_it_scored(trained, textbook):
+    for k in (1, 9):
+        r = trained.get("/ui/view", params={"step": k, "prefix": "em"})
+        assert r.status_code == 200
+        page = r.text
+        assert f'Viewing step <strong data-testid="view-step-number">{k}</strong>' in page
+        assert f'“<span data-testid="recipe-doc">{textbook[k]["doc"]}</span>”' in page
+        loss = re.search(r'data-testid="recipe-loss">([0-9.]+)<', page).group(1)
+        assert abs(float(loss) - textbook[k]["loss"]) < 5e-5  # shown with 4 decimals
+        assert f"at step {k}:" in page  # the "e" bars' description
+        assert 'hx-target="#predict"' in page  # and "Ask the model" answers for "em" at k
+    # step 0: the start of the history, no name to show
+    assert "Step 0 is where this model’s" in trained.get("/ui/view?step=0").text
+    bad = trained.get("/ui/view", params={"step": "x"}).text
+    assert "step must be a whole number, got &#39;x&#39;" in bad
+
+
+def test_a_link_to_a_step_opens_the_page_viewing_it(trained, textbook):
+    page = trained.get("/", params={"step": 4}).text
+    assert 'data-testid="view-step-number">4</strong>' in page
+    assert textbook[4]["doc"] in page
+    page = trained.get("/", params={"step": 99}).text
+    assert "step 99 is not in this model&#39;s history" in page
+
+
+def test_the_probability_after_e_over_all_steps(trained):
+    r = trained.get("/api/probes", params={"prefix": "e", "char": "l"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["steps"] == list(range(RUN + 1))
+    for k in (0, 4, RUN):  # each point is what the model said then
+        probs = trained.get("/api/predict", params={"prefix": "e", "step": k}).json()["probs"]
+        assert body["probs"][k] == probs[11]  # "l"
+    later = trained.get("/api/probes", params={"char": "l", "since": 9}).json()
+    assert later["steps"] == [10, 11, 12]
+    r = trained.get("/api/probes", params={"char": "ll"})
+    assert r.status_code == 422 and "char 'll' is not in the vocabulary" in r.json()["detail"]
+    r = trained.get("/api/probes", params={"char": "l", "prefix": "q"})
+    assert r.status_code == 422 and "prefix 'q' is not a probe" in r.json()["detail"]
 
 
 def test_a_loaded_model_is_viewable_from_the_step_it_was_loaded_at(trained, textbook):

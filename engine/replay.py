@@ -1,0 +1,54 @@
+"""A past step recomputed from the weights before it, bit for bit what training computed.
+
+Training is deterministic: step k reads ``docs[(k − 1) mod n]`` and takes its gradient at the
+weights step k − 1 left. Given those weights (the app stores every step's), one forward and
+backward pass with training's own code (``engine.train.forward_backward``) gives the step's
+loss, p(target) at each position and gradient. Adam's m and v depend on every gradient before
+them: from m and v kept at an earlier step j, folding in the gradients of steps j+1 … k gives
+them at k (``replay_moments``).
+"""
+
+import math
+from array import array
+from dataclasses import dataclass
+
+from engine.gradcheck import unflatten
+from engine.model import GPT
+from engine.optim import Adam
+from engine.train import forward_backward
+
+
+@dataclass(frozen=True)
+class PastStep:
+    step: int  # global step, 1-based
+    doc: str  # the document it read
+    tokens: list  # its token ids, BOS ... BOS
+    loss: float  # mean −log p(target), before the update
+    target_probs: list  # p(correct next token) at each position
+    grads: array  # array('d'), d loss / d weight at the weights before the step
+    grad_norm: float  # L2 norm of grads, as Adam computes it
+
+
+def step_doc(docs, step):
+    """The document step ``step`` (1-based) trains on."""
+    return docs[(step - 1) % len(docs)]
+
+
+def replay_step(config, tokenizer, docs, before, step):
+    """Step ``step`` again from ``before``, the flat weights (parameter order) it started from."""
+    model = GPT(config, unflatten(config, before))
+    doc = step_doc(docs, step)
+    tokens = [tokenizer.bos, *tokenizer.encode(doc), tokenizer.bos]
+    loss, target_probs = forward_backward(model, tokens)
+    grads = [p.grad for p in model.params]
+    grad_norm = math.sqrt(sum([g * g for g in grads]))
+    return PastStep(step, doc, tokens, loss.data, target_probs, array("d", grads), grad_norm)
+
+
+def replay_moments(m, v, grads_per_step):
+    """Adam's m and v after folding in each step's gradient, in order (as training did)."""
+    adam = Adam(())
+    m, v = list(m), list(v)
+    for grads in grads_per_step:
+        m, v = adam.moments(m, v, grads)
+    return array("d", m), array("d", v)
