@@ -44,20 +44,27 @@ class History:
             return None
         return replay_step(self.config, self.tokenizer, self.docs, self.weights(step - 1), step)
 
-    def frame(self, step: int) -> ParamsFrame:
+    def frame(self, step: int, near: ParamsFrame | None = None) -> ParamsFrame:
         """Every weight, gradient, update and Adam moment of ``step`` (m and v None when no
-        moments were kept at or before it within the viewable steps)."""
+        moments were kept at or before it within the viewable steps). ``near``: a frame of an
+        earlier step already rebuilt, to replay m and v from if it is closer than the kept ones
+        (a page stepping through the history one step at a time replays one step each)."""
         past = self.replay(step)
         before, grads, tokens = (None, None, None)
         if past is not None:
             before, grads, tokens = self.weights(step - 1), past.grads, past.tokens
         m = v = None
         kept = self.store.moments_at_or_before(self.model, step)
+        if kept is not None:
+            kept = (kept[0], from_le_bytes(kept[1]), from_le_bytes(kept[2]))
+        if near is not None and near.m is not None and near.step < step:
+            if kept is None or near.step > kept[0]:
+                kept = (near.step, near.m, near.v)
         if kept is not None and kept[0] >= self.lo:
             j, m0, v0 = kept
             # the steps after j, in order; the last one's gradient is at hand
             later = (grads if i == step else self.replay(i).grads for i in range(j + 1, step + 1))
-            m, v = replay_moments(from_le_bytes(m0), from_le_bytes(v0), later)
+            m, v = replay_moments(m0, v0, later)
         values = self.weights(step)
         return ParamsFrame(self.model, step, self.shapes, values, m, v, before, grads, tokens)
 
