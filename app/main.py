@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from app.bus import MemoryBus
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
-from app.routes import api, docs, events, health, pages, params, timeline
+from app.routes import api, docs, events, graph, health, pages, params, timeline
 from app.security import Security, allowed_hosts
 from app.service import TrainingService
 from app.settings import Settings, get_settings
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(params.router)
     app.include_router(timeline.router)
+    app.include_router(graph.router)
     app.include_router(events.router)
     app.include_router(pages.router)
     app.include_router(docs.router)

@@ -7,11 +7,13 @@ the latest moments at or before it, folding in the gradients of the steps in bet
 ``checkpoint_every`` − 1 replays, ~40 ms each).
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.frames import ParamsFrame, from_le_bytes
 from app.store import Store
+from engine.graph import StepGraph, step_graph
 from engine.replay import PastStep, replay_moments, replay_step
 
 
@@ -44,6 +46,11 @@ class History:
             return None
         return replay_step(self.config, self.tokenizer, self.docs, self.weights(step - 1), step)
 
+    def graph(self, step: int) -> StepGraph:
+        """Step ``step``'s graph (engine.graph), replayed from the weights before it."""
+        before = self.weights(step - 1)
+        return step_graph(self.config, self.tokenizer, self.docs, before, step)
+
     def frame(self, step: int, near: ParamsFrame | None = None) -> ParamsFrame:
         """Every weight, gradient, update and Adam moment of ``step`` (m and v None when no
         moments were kept at or before it within the viewable steps). ``near``: a frame of an
@@ -67,6 +74,22 @@ class History:
             m, v = replay_moments(m0, v0, later)
         values = self.weights(step)
         return ParamsFrame(self.model, step, self.shapes, values, m, v, before, grads, tokens)
+
+
+def graph_json(g: StepGraph) -> bytes:
+    """The /api/graph body (GraphOut), written directly: ~60,000 edges as dicts and one
+    json.dumps would take several times as long. Floats are finite (a step that was stored
+    never diverged), so repr is their JSON."""
+    nodes = ",".join(
+        f'{{"id":{i},"op":{json.dumps(op)},"data":{d!r},"grad":{gr!r},'
+        f'"param":{json.dumps(p)},"group":{json.dumps(gp)}}}'
+        for i, (op, d, gr, p, gp) in enumerate(
+            zip(g.ops, g.data, g.grads, g.params, g.groups, strict=True)
+        )
+    )
+    edges = ",".join(f'{{"child":{c},"parent":{p},"local":{lo!r}}}' for c, p, lo in g.edges)
+    head = f'{{"step":{g.step},"doc":{json.dumps(g.doc)},"loss":{g.loss},'
+    return f'{head}"nodes":[{nodes}],"edges":[{edges}]}}'.encode()
 
 
 def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> dict:

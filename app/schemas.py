@@ -243,6 +243,37 @@ class ProbeLineOut(BaseModel):
     probs: list[float] = Field(description="p(char | prefix) after each step, as in steps")
 
 
+class GraphNode(BaseModel):
+    id: int
+    op: str = Field(
+        description='"param" for a parameter leaf, else the operation: + * pow exp '
+        "log relu² dot sum softmax xent"
+    )
+    data: float = Field(description="its value in the step's forward pass")
+    grad: float = Field(description="d loss / d node after the step's backward pass")
+    param: str | None = Field(
+        description='the parameter, e.g. "layer0.attn_wq[3][5]"; null for an interior node'
+    )
+    group: str = Field(
+        description='where it belongs: "pos2/layer0/attn/head1", "pos2/loss", '
+        '"loss", "params/wte", …'
+    )
+
+
+class GraphEdge(BaseModel):
+    child: int = Field(description="the input node's id")
+    parent: int = Field(description="the id of the node computed from it")
+    local: float = Field(description="∂parent/∂child; a child used twice by one parent has two")
+
+
+class GraphOut(BaseModel):
+    step: int
+    doc: str = Field(description="the document the step read")
+    loss: int = Field(description="the loss node's id (its grad is 1)")
+    nodes: list[GraphNode] = Field(description="parameter leaves first, then in creation order")
+    edges: list[GraphEdge]
+
+
 class HealthOut(BaseModel):
     model: int
     names: list[str] = Field(description="the parameter matrices, in engine order")

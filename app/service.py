@@ -29,7 +29,7 @@ from typing import Any
 
 from app.bus import Event, EventBus
 from app.frames import ParamsFrame, from_le_bytes, to_le_bytes
-from app.past import History, LostStep, step_event
+from app.past import History, LostStep, graph_json, step_event
 from app.predictions import PredictionCache
 from app.schemas import (
     MAX_GRADCHECK_H,
@@ -188,6 +188,7 @@ class TrainingService:
         self.weights_from = 0
         self._past: OrderedDict[tuple[int, int], Predictor] = OrderedDict()  # (model, step)
         self._past_frames: OrderedDict[tuple[int, int], ParamsFrame] = OrderedDict()
+        self._graphs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # /api/graph bodies
         # per probe prefix, its distribution after each viewable step: (steps, distributions;
         # array('d'): a third of a tuple of floats' memory, 280 bytes a step)
         self.probe_lines: dict[str, tuple[list[int], list[array]]] = {}
@@ -293,7 +294,7 @@ class TrainingService:
         self.history = history
         self.health = [h for h in self.health if h[0] <= step]
         # the steps after it will be taken again, with other weights if anything differs
-        for built in (self._past, self._past_frames):
+        for built in (self._past, self._past_frames, self._graphs):
             for key in [key for key in built if key[1] > step]:
                 del built[key]
         for steps, dists in self.probe_lines.values():
@@ -972,6 +973,31 @@ class TrainingService:
         if self.model == history.model:
             self._remember(self._past_frames, key, frame, 4)
         return frame
+
+    async def graph_at(self, step: int | None) -> tuple[int, bytes]:
+        """Step ``step``'s graph as the /api/graph body (the newest step when None), built on
+        request only (~0.2 s) and kept for the last few steps asked."""
+        step = self.step if step is None else step
+        self.check_step(step)
+        if step == self.weights_from:
+            first = "no step yet" if step == self.step else f"steps {step + 1} to {self.step}"
+            raise Conflict(
+                f"step {step} has no graph: no step of this model made its weights (it starts "
+                f"there); graphs exist for {first}",
+                self.status,
+            )
+        key = (self.model, step)
+        if key in self._graphs:
+            self._graphs.move_to_end(key)
+            return step, self._graphs[key]
+        history = self._history()
+        try:
+            body = await asyncio.to_thread(lambda: graph_json(history.graph(step)))
+        except LostStep as e:
+            raise BadInput(str(e)) from None
+        if self.model == history.model:
+            self._remember(self._graphs, key, body, 3)
+        return step, body
 
     async def step_at(self, step: int) -> dict | None:
         """What step ``step`` read, predicted and scored (the recipe's data), as its live

@@ -33,20 +33,24 @@ def gc_paused():
             gc.enable()
 
 
-def forward_backward(model, tokens):
+def forward_backward(model, tokens, tape=None, mark=None):
     """Forward over the document's positions, the mean loss, and its backward pass: leaves
     d loss / d p in every parameter's ``grad``. Returns the loss (a Value) and p(target) at
-    each position. Training and the replay of a past step (engine.replay) share this."""
+    each position. Training, the replay of a past step (engine.replay) and the graph of a step
+    (engine.graph: its own ``tape`` to read the nodes from, ``mark`` to name them) share this."""
     n = min(model.config.block_size, len(tokens) - 1)
-    ctx = model.new_context()
+    ctx = model.new_context(mark)
+    mark = mark or (lambda group: None)
     losses, target_probs = [], []
     # The graph has no reference cycles, so the cyclic GC would only slow the step down.
-    with Tape() as tape, gc_paused():
+    with tape or Tape() as tape, gc_paused():
         for pos in range(n):
             logits = model.forward(tokens[pos], pos, ctx)
+            mark(f"pos{pos}/loss")
             loss_t, p_target = cross_entropy(logits, tokens[pos + 1])
             losses.append(loss_t)
             target_probs.append(p_target)
+        mark("loss")
         loss = total(losses) * (1 / n)
         tape.backward(loss)
     return loss, target_probs
