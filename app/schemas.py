@@ -63,6 +63,11 @@ class StateOut(BaseModel):
     )
     run: RunInfo | None = Field(description="the current run, else the latest one")
     checkpoint_step: int = Field(description="step of the newest stored checkpoint")
+    first_step: int = Field(
+        0,
+        description="the first step of the model's history that can be viewed as it was "
+        "(`step=` of predict, samples, params and graph): 0, or the step it was loaded at",
+    )
     worker_pid: int | None
     pace: float | None = Field(
         None, description="cap on training speed in steps/s; null: full speed"

@@ -873,6 +873,7 @@ class TrainingService:
             probes=list(self.probes),
             run=self.run_info(self.run),
             checkpoint_step=self.checkpoint_step,
+            first_step=self.weights_from,
             worker_pid=self.runner.pid if self.runner is not None and self.runner.alive else None,
             pace=self.pace,
             notice=self.notice,

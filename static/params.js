@@ -5,6 +5,8 @@
 // Frames come from GET /api/params.bin (a JSON header, then float32 data: per matrix, per lens,
 // row-major), fetched when the stream's throttled `params` event says a new one is ready; at
 // most one fetch is in flight, so the page never receives frames faster than it draws them.
+// While the page views a past step (static/timeline.js: #view-step, `view-change` events), the
+// frame is that step's (?step=k), fetched once per change, and `params` events are ignored.
 // Health lines come with each step's `point` event on the same stream.
 (() => {
   "use strict";
@@ -56,6 +58,12 @@
     return f.data[f.offsets[i] + k * rows * cols + r * cols + c];
   }
 
+  // The past step the page shows, or null: live.
+  function viewing() {
+    const v = document.getElementById("view-step")?.value ?? "";
+    return v === "" ? null : Number(v);
+  }
+
   async function fetchFrame() {
     if (inFlight) {
       again = true;
@@ -63,14 +71,16 @@
     }
     inFlight = true;
     try {
-      const resp = await fetch("/api/params.bin");
+      const past = viewing();
+      const resp = await fetch(past === null ? "/api/params.bin" : `/api/params.bin?step=${past}`);
       if (!resp.ok) return;
       const next = decode(await resp.arrayBuffer());
+      next.past = past !== null;
       if (next.header.model !== model) await newModel(next);
       frame = next;
       draw();
       drawMap();
-      follow();
+      if (!frame.past) follow(); // the parameter followed up close follows training only
     } catch (e) {
       // offline: the stream's next event asks again
     } finally {
@@ -280,10 +290,13 @@
 
   // Matrices side by side (a 2-pixel gap), drawn through the gradient lens while the recipe's
   // walk is at "backward" (or shows a whole step), through the update lens at "update".
+  // Viewing a past step, the map is the one in its recipe (#recipe-view), drawn from its frame.
   function drawMap() {
-    const canvas = document.getElementById("recipe-map");
-    const view = document.querySelector("#recipe .recipe");
-    if (!canvas || !view || !frame) return;
+    if (!frame || frame.past !== (viewing() !== null)) return; // the other one's frame
+    const where = frame.past ? "#recipe-view" : "#recipe";
+    const canvas = document.querySelector(`${where} canvas[id^="recipe-map"]`);
+    const view = document.querySelector(`${where} .recipe`);
+    if (!canvas || !view) return;
     const phase = Number(view.dataset.at);
     if (phase < 3) return; // hidden until backward
     const name = phase === 4 ? "update" : "grad";
@@ -328,7 +341,7 @@
         : name === "grad"
           ? `the gradient of every parameter (backward), blue −${fmt(scale)} · red +${fmt(scale)}`
           : `what Adam changed in every parameter (update), blue −${fmt(scale)} · red +${fmt(scale)}`;
-    const caption = document.getElementById("recipe-map-caption");
+    const caption = document.querySelector(`${where} figcaption[id^="recipe-map-caption"]`);
     if (caption) caption.textContent = `step ${step}: ${what}; one pixel each, left to right ${order}`;
   }
 
@@ -391,6 +404,8 @@
     document.getElementById("focus-name").textContent = `${name}[${r}][${c}]`;
     document.getElementById("gradcheck-out").textContent = "";
     follow();
+    // the graph of one step (static/graph.js) selects the same parameter
+    document.dispatchEvent(new CustomEvent("param-selected", { detail: { name, row: r, col: c } }));
   }
 
   function unfollow() {
@@ -595,7 +610,14 @@
 
   // ---------- wiring ----------
 
-  document.addEventListener("params", () => fetchFrame());
+  document.addEventListener("params", () => {
+    if (viewing() === null) fetchFrame();
+  });
+  // the step on view changed, or its recipe was rendered anew (a blank map: draw it again)
+  document.body.addEventListener("view-change", () => {
+    if (frame?.past && frame.header.step === viewing()) drawMap();
+    else fetchFrame();
+  });
   document.addEventListener("recipe-phase", drawMap);
   document.addEventListener("point", (evt) => {
     try {
@@ -607,7 +629,7 @@
   document.addEventListener("chart-reset", () => {
     clearHealth();
     scheduleHealth();
-    fetchFrame();
+    if (viewing() === null) fetchFrame(); // else the page goes back to live, and says so
   });
   // (re)connected: the lines catch up with any steps missed
   document.getElementById("stream")?.addEventListener("htmx:sse:after:connection", loadHealth);

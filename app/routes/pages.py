@@ -399,7 +399,7 @@ async def past_views(service: TrainingService, state: dict, step: int) -> dict:
         "view": {"step": step, "newest": state["step"], "lo": service.weights_from},
         "view_recipe": recipe,
         "past_start": None if event is not None else step,
-        "view_probe": probe_view(state, probs, step),
+        "view_probe": {**probe_view(state, probs, step), "past": True},
         "view_probe_text": probe_text({**state, "step": step}),
     }
 
