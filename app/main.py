@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from app.bus import MemoryBus
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
+from app.predictions import KnownQueries
 from app.routes import api, docs, events, graph, health, pages, params, timeline
 from app.security import Security, allowed_hosts
 from app.service import TrainingService
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default=settings.max_body,
         per_path={"/api/checkpoint": settings.max_upload, "/ui/checkpoint": settings.max_upload},
     )
+    # /api/predict with a query string the route has validated before, answered without the
+    # framework's CPU (app.predictions); inside Security, which checks and marks it as any other
+    app.add_middleware(KnownQueries, path="/api/predict", answer=api.known_prediction)
     # outermost: every answer, refusals and 413s included, carries the security headers
     app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     app.include_router(health.router)

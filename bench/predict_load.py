@@ -1,17 +1,20 @@
 """Prediction latency under concurrent load while training, prediction cache off vs on.
 
     .venv/bin/python bench/predict_load.py [--phases 6] [--rounds 5] [--max-seconds 180]
+                                           [--repo DIR]
 
 Starts two servers (``python -m app``, loopback, temporary data dirs): one with
 ``MICROGPT_PREDICT_CACHE=0`` (every request computes, as before ``app.predictions``), one with
-the cache on. Each starts a 500-step run (another when one ends). Then, alternating between
-them so both see the same machine (only the measured server trains; the other is paused),
-each phase resumes the run, waits for a new weight snapshot, fires ``--rounds`` rounds of
+the cache on. ``--repo DIR`` adds a third, "base": the cache on, serving another checkout's
+code (e.g. ``git worktree add /tmp/base HEAD``), for a before/after comparison in one run.
+Each starts a 500-step run (another when one ends). Then, alternating between them so all see
+the same machine (only the measured server trains; the others are paused), each phase
+resumes the run, waits for a new weight snapshot, fires ``--rounds`` rounds of
 50 concurrent ``GET /api/predict`` over 10 distinct prefixes (50 users, each a kept-alive
 connection written by hand: see ``User``), and pauses the run again. Reports per mode: p50/p99/max
 latency, the median of the phases' p99s, the web process's and this load generator's CPU time
 per round, and how many weight snapshots (distinct ``step``s) answered a round; and the
-off/on ratios. Bar: p99 <= 100 ms with the cache on a 2-core machine.
+off/on (and base/on) ratios. Bar: p99 <= 100 ms with the cache on a 2-core machine.
 
 The load generator shares the machine's cores with the web process and the trainer, so the
 latencies include that contention (as a real client on the same box would see); on a machine
@@ -23,6 +26,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +36,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import pct, start_server  # noqa: E402  (bench/service.py: same helpers)
+from service import REPO, free_port, pct  # noqa: E402  (bench/service.py: same helpers)
 
 PREFIXES = ["", "a", "em", "jo", "ma", "ka", "li", "sa", "th", "ro"]
 CONCURRENCY = 50
@@ -52,6 +56,25 @@ class Mode:
     web_cpu: float = 0.0  # seconds, during the rounds
     client_cpu: float = 0.0
     snapshots: list[int] = field(default_factory=list)  # distinct steps answering each round
+
+
+def start_server(repo: Path, data_dir: str, cache: bool) -> tuple[subprocess.Popen, str]:
+    """``python -m app`` run in ``repo``, which puts that checkout's ``app`` and ``engine``
+    first on the import path."""
+    port = free_port()
+    env = {**os.environ, "MICROGPT_LOG_LEVEL": "warning", "MICROGPT_CLIENT_BUFFER": "4096"}
+    env["MICROGPT_PREDICT_CACHE"] = "1" if cache else "0"
+    cmd = [sys.executable, "-m", "app", "--port", str(port), "--data-dir", data_dir]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"server in {repo} did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -171,7 +194,7 @@ async def bench(modes: list[Mode], phases: int, rounds: int, max_seconds: float)
     for i in range(phases):
         if time.monotonic() - started > max_seconds:
             break
-        for mode in modes if i % 2 == 0 else modes[::-1]:  # off,on / on,off / ...
+        for mode in modes if i % 2 == 0 else modes[::-1]:  # off,on,base / base,on,off / ...
             await phase(mode, rounds)
 
 
@@ -193,20 +216,32 @@ def summary(mode: Mode) -> dict:
     }
 
 
+def ratios(other: dict, on: dict) -> str:
+    keys = ("p50", "p99", "phase_p99", "web_cpu_ms")
+    return ", ".join(f"{k.removesuffix('_ms')} {other[k] / on[k]:.1f}x" for k in keys)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phases", type=int, default=6, help="phases per mode (alternating)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of 50 requests per phase")
     parser.add_argument("--max-seconds", type=float, default=180)
+    parser.add_argument(
+        "--repo", type=Path, help="also serve this checkout (cache on) as mode 'base'"
+    )
     args = parser.parse_args()
 
+    servers = [("off", REPO, False), ("on", REPO, True)]
+    if args.repo is not None:
+        servers.append(("base", args.repo.resolve(), True))
     procs, modes = [], []
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as off_dir, tempfile.TemporaryDirectory() as on_dir:
+    with tempfile.TemporaryDirectory() as data_root:
         try:
-            for name, data_dir, flag in (("off", off_dir, "0"), ("on", on_dir, "1")):
-                os.environ["MICROGPT_PREDICT_CACHE"] = flag  # start_server passes os.environ on
-                proc, url = start_server(data_dir)
+            for name, repo, cache in servers:
+                data_dir = os.path.join(data_root, name)
+                os.mkdir(data_dir)
+                proc, url = start_server(repo, data_dir, cache)
                 procs.append(proc)
                 modes.append(Mode(name, url, proc.pid))
             asyncio.run(bench(modes, args.phases, args.rounds, args.max_seconds))
@@ -220,8 +255,11 @@ def main() -> None:
     print(f"\n/api/predict, {CONCURRENCY} concurrent over {len(PREFIXES)} prefixes, while training")
     print(
         f"({os.cpu_count()} cores, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; "
-        f"off/on alternating, {args.rounds} rounds per phase)\n"
+        f"{'/'.join(stats)} alternating, {args.rounds} rounds per phase)"
     )
+    if args.repo is not None:
+        print(f"(base: {args.repo.resolve()}; off and on: {REPO})")
+    print()
     cols = [
         ("rounds", "rounds", "d"),
         ("n", "n", "d"),
@@ -237,9 +275,11 @@ def main() -> None:
     for name, s in stats.items():
         cells = (f"{s[key]:>{max(len(title), 7)}{fmt}}" for key, title, fmt in cols)
         print(f"  {name:<5} " + " ".join(cells))
-    on, off = stats["on"], stats["off"]
-    ratios = ", ".join(f"{k} {off[k] / on[k]:.1f}x" for k in ("p50", "p99", "phase_p99"))
-    print(f"\n  off/on: {ratios}; web CPU/round {off['web_cpu_ms'] / on['web_cpu_ms']:.1f}x")
+    on = stats["on"]
+    print()
+    for name in ("off", "base"):
+        if name in stats:
+            print(f"  {name}/on: {ratios(stats[name], on)}")
     print("  (phase p99: median over phases of each phase's p99; CPU in ms per round of 50)")
     verdict = "PASS" if on["p99"] <= BAR_MS else "FAIL"
     print(f"  cache on p99 {on['p99']:.1f} ms: {verdict} (bar <= {BAR_MS:g} ms)")

@@ -5,7 +5,7 @@ import copy
 from operator import itemgetter
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import TypeAdapter
@@ -26,7 +26,7 @@ from app.schemas import (
     StateOut,
     TrainIn,
 )
-from app.service import BadInput
+from app.service import BadInput, ServiceError, TrainingService
 
 router = APIRouter(prefix="/api", tags=["api"])
 PREDICT_HOLD = 0.25  # seconds a weight snapshot answers predictions while training
@@ -98,8 +98,33 @@ STEP_HELP = (
 )
 
 
+async def current_prediction(service: TrainingService, prefix: str, k: int) -> bytes:
+    """The JSON answer from the newest snapshot, through the cache (app.predictions); while
+    training, from a snapshot at most PREDICT_HOLD s old."""
+    hold = PREDICT_HOLD if service.status == "training" else 0.0
+    return await service.predictions.get(
+        service.snapshot, prefix, k, service.predict_json, hold=hold
+    )
+
+
+async def known_prediction(app: FastAPI, query: bytes) -> bytes | None:
+    """``predict``'s answer to a raw query string it has parsed and validated before, for
+    ``app.predictions.KnownQueries``, which sends it without the framework. None: the route
+    answers (a string it has not seen, or an error it has to render)."""
+    service = getattr(app.state, "service", None)  # None until the lifespan has started it
+    args = None if service is None else service.predictions.recall(query)
+    if args is None:
+        return None
+    try:
+        return await current_prediction(service, *args)
+    except ServiceError:  # e.g. a prefix a new model's vocabulary lacks: the route says so
+        service.predictions.forget(query)
+        return None
+
+
 @router.get("/predict", response_model=PredictOut, responses=INVALID)
 async def predict(
+    request: Request,
     service: ServiceDep,
     prefix: Annotated[
         str, Query(description="characters of the model's vocabulary, at most block_size - 1")
@@ -119,11 +144,10 @@ async def predict(
         snapshot = await service.snapshot_at(step)
         body = await run_in_threadpool(service.predict_json, snapshot, prefix, k)
         return Response(body, media_type="application/json")
-    # while training, answers come from a snapshot at most PREDICT_HOLD s old (app.predictions)
-    hold = PREDICT_HOLD if service.status == "training" else 0.0
-    body = await service.predictions.get(
-        service.snapshot, prefix, k, service.predict_json, hold=hold
-    )
+    body = await current_prediction(service, prefix, k)
+    # this query string, valid, means (prefix, k), all the answer depends on (a new parameter
+    # must be part of it): known_prediction answers it next time
+    service.predictions.remember(request.scope["query_string"], prefix, k)
     return Response(body, media_type="application/json")
 
 

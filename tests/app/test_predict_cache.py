@@ -1,14 +1,20 @@
-"""The prediction cache (app.predictions): merging, per-snapshot caching, errors, its bound;
-and /api/predict under concurrent requests answers exactly what the model says."""
+"""The prediction cache (app.predictions): merging, per-snapshot caching, errors, its bound,
+the answers it sends without the framework; and /api/predict under concurrent requests answers
+exactly what the model says, the same however it is served."""
 
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from starlette.responses import Response
 
-from app.predictions import PredictionCache
+from app import predictions
+from app.predictions import KnownQueries, PredictionCache
+from app.routes.api import known_prediction
+from app.security import CSP
 from app.service import BadInput
 from engine import Predictor
 
@@ -161,6 +167,98 @@ def test_disabled_computes_every_request(monkeypatch):
     assert PredictionCache().enabled
 
 
+def test_the_query_strings_the_route_validated_are_remembered_bounded(monkeypatch):
+    monkeypatch.setattr(predictions, "MAX_QUERIES", 3)
+    cache = PredictionCache()
+    assert cache.recall(b"prefix=em") is None
+    for p in ("a", "b", "c", "d"):
+        cache.remember(f"prefix={p}".encode(), p, 5)
+    assert cache.recall(b"prefix=a") is None  # all forgotten when full: the route relearns them
+    assert cache.recall(b"prefix=d") == ("d", 5)
+    cache.forget(b"prefix=d")
+    assert cache.recall(b"prefix=d") is None
+    long = b"prefix=a&x=" + b"x" * predictions.MAX_QUERY_BYTES
+    cache.remember(long, "a", 5)
+    assert cache.recall(long) is None  # left to the route
+    disabled = PredictionCache(enabled=False)
+    disabled.remember(b"prefix=a", "a", 5)
+    assert disabled.recall(b"prefix=a") is None  # no cache: every request takes the route
+
+
+async def asgi_messages(app, method: str, path: str, query: bytes) -> list[dict]:
+    scope = {"type": "http", "method": method, "path": path, "query_string": query}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    await app({**scope, "headers": [], "app": None}, receive, send)
+    return sent
+
+
+def test_known_queries_sends_what_the_route_would_and_passes_the_rest_on():
+    body = b'{"prefix":"em"}'
+    route = Response(b"from the route", media_type="application/json")
+    answers = {b"prefix=em": body}
+
+    async def answer(app, query):
+        return answers.get(query)
+
+    known = KnownQueries(route, "/api/predict", answer)
+
+    async def main():
+        as_route = Response(body, media_type="application/json")
+        assert await asgi_messages(known, "GET", "/api/predict", b"prefix=em") == (
+            await asgi_messages(as_route, "GET", "/api/predict", b"prefix=em")
+        )
+        for method, path, query in [
+            ("GET", "/api/predict", b"prefix=jo"),  # not known
+            ("HEAD", "/api/predict", b"prefix=em"),
+            ("POST", "/api/predict", b"prefix=em"),
+            ("GET", "/api/samples", b"prefix=em"),
+        ]:
+            sent = await asgi_messages(known, method, path, query)
+            assert sent[-1]["body"] == b"from the route", (method, path, query)
+
+    run(main())
+
+
+class FakeService:
+    """What ``app.routes.api.known_prediction`` uses of the service."""
+
+    status = "idle"
+
+    def __init__(self):
+        self.snapshot, self.predictions, self.calls = object(), PredictionCache(), []
+
+    def predict_json(self, snapshot, prefix: str, k: int) -> bytes:
+        self.calls.append(prefix)
+        if prefix == "BAD":
+            raise BadInput("not in the vocabulary")
+        return f'{{"prefix":"{prefix}"}}'.encode()
+
+
+def test_a_known_query_is_answered_through_the_cache_and_a_failing_one_left_to_the_route():
+    service = FakeService()
+    app = SimpleNamespace(state=SimpleNamespace(service=service))
+
+    async def main():
+        assert await known_prediction(app, b"prefix=em") is None  # not validated by the route
+        service.predictions.remember(b"prefix=em", "em", 5)
+        service.predictions.remember(b"prefix=BAD", "BAD", 5)
+        assert await known_prediction(app, b"prefix=em") == b'{"prefix":"em"}'
+        assert await known_prediction(app, b"prefix=em") == b'{"prefix":"em"}'
+        assert await known_prediction(app, b"prefix=BAD") is None  # the route renders the 422
+        assert service.calls == ["em", "BAD"]
+        assert service.predictions.recall(b"prefix=BAD") is None  # and takes it from now on
+        assert await known_prediction(SimpleNamespace(state=SimpleNamespace()), b"") is None
+
+    run(main())
+
+
 # ---------------------------------------------------------------- against a real server
 
 PREFIXES = ["", "a", "em", "jo", "ma", "ka", "li", "sa", "th", "ro"]
@@ -234,3 +332,24 @@ def test_a_snapshot_is_held_for_a_while_then_replaced():
         assert cache.computed == 3
 
     run(main())
+
+
+def test_a_repeated_prediction_is_answered_as_the_first_was(server):
+    """The first request is the route's; the same query string again is answered without the
+    framework (app.predictions.KnownQueries): the same bytes, headers and checks."""
+    server.post("/api/stop")  # 409 when not training: either way the snapshot stays put
+    server.wait_for_state(lambda s: s["status"] != "training")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        query = {"prefix": "em", "k": 3}
+        first, *again = [client.get("/api/predict", params=query) for _ in range(3)]
+        assert first.status_code == 200 and first.json()["prefix"] == "em"
+        assert first.headers["content-security-policy"] == CSP
+        for r in again:
+            assert r.status_code == 200 and r.content == first.content
+            same = [h for h in r.headers.multi_items() if h[0] != "date"]
+            assert same == [h for h in first.headers.multi_items() if h[0] != "date"]
+        # the host check stays in front of it, and a bad value still goes to the route
+        foreign = client.get("/api/predict", params=query, headers={"Host": "evil.example"})
+        assert foreign.status_code == 400 and foreign.headers["x-frame-options"] == "DENY"
+        bad = client.get("/api/predict", params={"prefix": "em", "k": 0})
+        assert bad.status_code == 422 and "k" in bad.json()["detail"]
