@@ -12,7 +12,10 @@ snapshot, the prefix and k, and the snapshot changes only every ``snapshot_every
 - while training, a snapshot is kept for at least ``hold`` seconds (0.25 s: the rate the page
   redraws at) before a newer one replaces it: at full speed the worker sends one every ~40 ms,
   and recomputing every prefix that often is what made the latency. The answer says which
-  step's weights gave it; when not training the newest snapshot is always used at once.
+  step's weights gave it; when not training the newest snapshot is always used at once;
+- while training, a prefix the new snapshot has not answered yet gets the previous snapshot's
+  answer at once (its step says so) while the new one is computed: else every prefix asked
+  recomputes at the same moment and the requests queue behind ~5 ms each of them.
 
 The computation runs in a thread, as before; it is shielded, so a client that hangs up does not
 cancel it for the others waiting on it. Errors (e.g. BadInput for a bad prefix) reach every
@@ -67,6 +70,7 @@ class PredictionCache(Generic[T]):
         self._snapshot: object = None  # held, so its id is never reused while we key by it
         self._adopted = 0.0  # when it became the cached snapshot (time.monotonic)
         self._done: OrderedDict[tuple[str, int], T] = OrderedDict()  # LRU: oldest first
+        self._stale: dict[tuple[str, int], T] = {}  # the previous snapshot's answers
         self._running: dict[tuple[str, int], asyncio.Future[T]] = {}
         self._queries: dict[bytes, tuple[str, int]] = {}  # raw query string -> (prefix, k)
         self.computed = 0  # how many computations ran (for tests and curiosity)
@@ -89,6 +93,7 @@ class PredictionCache(Generic[T]):
                 snapshot = self._snapshot  # still fresh enough: answer from it
             else:  # a new snapshot: nothing of the old one applies
                 self._snapshot, self._adopted = snapshot, now
+                self._stale = dict(self._done) if hold > 0 else {}
                 self._done.clear()
                 self._running = {}  # computations under way finish for their own waiters only
         key = (prefix, k)
@@ -102,6 +107,10 @@ class PredictionCache(Generic[T]):
             running = self._running
             running[key] = future
             future.add_done_callback(lambda f: self._finish(snapshot, running, key, f))
+        if hold > 0 and key in self._stale:
+            # while training, the previous snapshot's answer (its step says which) rather than
+            # a wait: a new snapshot would otherwise make every prefix recompute at once
+            return self._stale[key]
         return await asyncio.shield(future)
 
     def remember(self, query: bytes, prefix: str, k: int) -> None:

@@ -101,6 +101,40 @@ def test_an_answer_of_a_replaced_snapshot_is_not_cached_for_the_new_one():
     run(main())
 
 
+def test_while_training_a_new_snapshot_answers_with_the_previous_one_until_it_has_its_own():
+    async def main():
+        cache, old, new = PredictionCache(), object(), object()
+        first = await cache.get(old, "em", 5, Compute())
+        compute = Compute(hold=True)  # the new snapshot's answer takes a while
+        time.sleep(0.02)  # past the hold: the new snapshot is adopted
+        # not a wait: the previous snapshot's answer, while the new one is computed
+        assert await cache.get(new, "em", 5, compute, hold=0.01) is first
+        await asyncio.sleep(0.05)
+        assert compute.calls == [("em", 5)]  # and the new one is under way
+        compute.gate.set()
+        await asyncio.sleep(0.05)
+        fresh = await cache.get(new, "em", 5, compute, hold=0.01)
+        assert fresh is not first and len(compute.calls) == 1
+        # a prefix the old snapshot never answered waits for its own answer
+        assert (await cache.get(new, "a", 5, compute, hold=0.01))["prefix"] == "a"
+
+    run(main())
+
+
+def test_when_not_training_a_new_snapshot_is_always_waited_for():
+    async def main():
+        cache, old, new = PredictionCache(), object(), object()
+        first = await cache.get(old, "em", 5, Compute())
+        compute = Compute(hold=True)
+        pending = asyncio.ensure_future(cache.get(new, "em", 5, compute))  # hold 0: idle
+        await asyncio.sleep(0.05)
+        assert not pending.done()
+        compute.gate.set()
+        assert await pending is not first
+
+    run(main())
+
+
 def test_an_error_reaches_every_waiter_and_is_not_cached():
     async def main():
         cache, compute, snap = PredictionCache(), Compute(hold=True), object()
