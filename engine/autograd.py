@@ -7,9 +7,14 @@ children, which saves most of the Python objects of a textbook graph.
 """
 
 import math
+import threading
 from operator import mul
 
 _tape = None  # the node list of the innermost active Tape, if any
+# A Tape records every node made while it is active, in any thread: so one thread at a time may
+# hold a tape or make parameters (GPT.__init__). Training has one thread; a web process that
+# replays past steps in worker threads relies on this (uncontended, it costs ~0.1 µs a step).
+graph_lock = threading.RLock()
 
 
 class Value:
@@ -127,6 +132,7 @@ class Tape:
 
     def __enter__(self):
         global _tape
+        graph_lock.acquire()
         self._outer, self.nodes = _tape, []
         _tape = self.nodes
         return self
@@ -134,6 +140,7 @@ class Tape:
     def __exit__(self, *exc):
         global _tape
         _tape = self._outer
+        graph_lock.release()
 
     def backward(self, root):
         root.grad = 1.0

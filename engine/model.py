@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass
 
-from engine.autograd import Value, dot, linear, softmax
+from engine.autograd import Value, dot, graph_lock, linear, softmax
 from engine.errors import EngineError
 
 
@@ -88,9 +88,11 @@ class GPT:
 
     def __init__(self, config, weights):
         self.config = config
-        self.state_dict = {
-            name: [tuple([Value(w) for w in row]) for row in rows] for name, rows in weights.items()
-        }
+        with graph_lock:  # not recorded on another thread's active Tape (engine.autograd)
+            self.state_dict = {
+                name: [tuple([Value(w) for w in row]) for row in rows]
+                for name, rows in weights.items()
+            }
         self.params = [p for rows in self.state_dict.values() for row in rows for p in row]
 
     def weights(self):

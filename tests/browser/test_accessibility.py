@@ -160,6 +160,7 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "pick-row",
         "pick-col",
         "pick-follow",
+        "graph summary",  # the graph of one step: closed, nothing loaded until opened
         "temperature",
         "generate",
     ]
@@ -192,6 +193,7 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "pick-row",
         "pick-col",
         "pick-follow",
+        "graph summary",
         "temperature",
         "generate",
     ]
