@@ -275,7 +275,10 @@ class GraphOut(BaseModel):
     step: int
     doc: str = Field(description="the document the step read")
     loss: int = Field(description="the loss node's id (its grad is 1)")
-    nodes: list[GraphNode] = Field(description="parameter leaves first, then in creation order")
+    nodes: list[GraphNode] = Field(
+        description="the parameters the step used (in parameter order), then every node it "
+        "computed, in creation order (a child before its parents)"
+    )
     edges: list[GraphEdge]
 
 

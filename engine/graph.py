@@ -43,28 +43,22 @@ def step_graph(config, tokenizer, docs, before, step):
     tape, starts, names = Tape(), [], []
     loss, _ = forward_backward(model, tokens, tape, _Marks(tape, starts, names))
     interior = tape.nodes
-    param_name = {}
-    for name, rows in model.state_dict.items():
-        for r, row in enumerate(rows):
-            for c, p in enumerate(row):
-                param_name[id(p)] = (name, f"{name}[{r}][{c}]")
-    ids, ops, data, grads, params, groups = {}, [], [], [], [], []
-    for node in interior:  # leaves first, in the order a child is first seen
-        for child in node._children:
-            if id(child) not in ids and not child._children:
-                ids[id(child)] = len(ops)
-                matrix, label = param_name[id(child)]
-                ops.append("param")
-                data.append(child.data)
-                grads.append(child.grad)
-                params.append(label)
-                groups.append(f"params/{matrix}")
-    for i, node in enumerate(interior):
-        ids[id(node)] = len(ops)
-        ops.append(node._op)
-        data.append(node.data)
-        grads.append(node.grad)
-        params.append(None)
+    used = {id(child) for node in interior for child in node._children}
+    leaves = [  # the parameters the step used, in parameter order
+        (p, name, f"{name}[{r}][{c}]")
+        for name, rows in model.state_dict.items()
+        for r, row in enumerate(rows)
+        for c, p in enumerate(row)
+        if id(p) in used
+    ]
+    nodes = [p for p, _, _ in leaves] + interior
+    ids = {id(node): i for i, node in enumerate(nodes)}
+    ops = ["param"] * len(leaves) + [node._op for node in interior]
+    data = [node.data for node in nodes]
+    grads = [node.grad for node in nodes]
+    params = [label for _, _, label in leaves] + [None] * len(interior)
+    groups = [f"params/{name}" for _, name, _ in leaves]
+    for i in range(len(interior)):  # the group of the last mark at or before the node
         groups.append(names[bisect.bisect_right(starts, i) - 1])
     edges = [
         (ids[id(child)], ids[id(node)], local)
