@@ -7,9 +7,10 @@ the latest moments at or before it, folding in the gradients of the steps in bet
 ``checkpoint_every`` − 1 replays, ~40 ms each).
 """
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import orjson
 
 from app.frames import ParamsFrame, from_le_bytes
 from app.store import Store
@@ -77,19 +78,17 @@ class History:
 
 
 def graph_json(g: StepGraph) -> bytes:
-    """The /api/graph body (GraphOut), written directly: ~60,000 edges as dicts and one
-    json.dumps would take several times as long. Floats are finite (a step that was stored
-    never diverged), so repr is their JSON."""
-    nodes = ",".join(
-        f'{{"id":{i},"op":{json.dumps(op)},"data":{d!r},"grad":{gr!r},'
-        f'"param":{json.dumps(p)},"group":{json.dumps(gp)}}}'
+    """The /api/graph body (GraphOut): ~60,000 objects, so orjson (3x json's speed here; the
+    same numbers: floats as their shortest round-trip text, as repr)."""
+    nodes = [
+        {"id": i, "op": op, "data": d, "grad": gr, "param": p, "group": gp}
         for i, (op, d, gr, p, gp) in enumerate(
             zip(g.ops, g.data, g.grads, g.params, g.groups, strict=True)
         )
-    )
-    edges = ",".join(f'{{"child":{c},"parent":{p},"local":{lo!r}}}' for c, p, lo in g.edges)
-    head = f'{{"step":{g.step},"doc":{json.dumps(g.doc)},"loss":{g.loss},'
-    return f'{head}"nodes":[{nodes}],"edges":[{edges}]}}'.encode()
+    ]
+    edges = [{"child": c, "parent": p, "local": lo} for c, p, lo in g.edges]
+    body = {"step": g.step, "doc": g.doc, "loss": g.loss, "nodes": nodes, "edges": edges}
+    return orjson.dumps(body)
 
 
 def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> dict:
