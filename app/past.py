@@ -10,11 +10,8 @@ the latest moments at or before it, folding in the gradients of the steps in bet
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-
 from app.frames import ParamsFrame, from_le_bytes
 from app.store import Store
-from engine.graph import StepGraph, step_graph
 from engine.replay import PastStep, replay_moments, replay_step
 
 
@@ -47,11 +44,6 @@ class History:
             return None
         return replay_step(self.config, self.tokenizer, self.docs, self.weights(step - 1), step)
 
-    def graph(self, step: int) -> StepGraph:
-        """Step ``step``'s graph (engine.graph), replayed from the weights before it."""
-        before = self.weights(step - 1)
-        return step_graph(self.config, self.tokenizer, self.docs, before, step)
-
     def frame(self, step: int, near: ParamsFrame | None = None) -> ParamsFrame:
         """Every weight, gradient, update and Adam moment of ``step`` (m and v None when no
         moments were kept at or before it within the viewable steps). ``near``: a frame of an
@@ -75,20 +67,6 @@ class History:
             m, v = replay_moments(m0, v0, later)
         values = self.weights(step)
         return ParamsFrame(self.model, step, self.shapes, values, m, v, before, grads, tokens)
-
-
-def graph_json(g: StepGraph) -> bytes:
-    """The /api/graph body (GraphOut): ~60,000 objects, so orjson (3x json's speed here; the
-    same numbers: floats as their shortest round-trip text, as repr)."""
-    nodes = [
-        {"id": i, "op": op, "data": d, "grad": gr, "param": p, "group": gp}
-        for i, (op, d, gr, p, gp) in enumerate(
-            zip(g.ops, g.data, g.grads, g.params, g.groups, strict=True)
-        )
-    ]
-    edges = [{"child": c, "parent": p, "local": lo} for c, p, lo in g.edges]
-    body = {"step": g.step, "doc": g.doc, "loss": g.loss, "nodes": nodes, "edges": edges}
-    return orjson.dumps(body)
 
 
 def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> dict:

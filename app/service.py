@@ -29,7 +29,8 @@ from typing import Any
 
 from app.bus import Event, EventBus
 from app.frames import ParamsFrame, from_le_bytes, to_le_bytes
-from app.past import History, LostStep, graph_json, step_event
+from app.graphs import GraphBuilder
+from app.past import History, LostStep, step_event
 from app.predictions import PredictionCache
 from app.schemas import (
     MAX_GRADCHECK_H,
@@ -53,6 +54,7 @@ from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_n
 from engine.checkpoint import check_runs
 from engine.gradcheck import numeric_grad, unflatten
 from engine.model import num_params
+from engine.replay import step_doc
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,8 @@ class TrainingService:
         self.weights_from = 0
         self._past: OrderedDict[tuple[int, int], Predictor] = OrderedDict()  # (model, step)
         self._past_frames: OrderedDict[tuple[int, int], ParamsFrame] = OrderedDict()
-        self._graphs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # /api/graph bodies
+        self._graphs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # /api/graph, gzipped
+        self.graphs = GraphBuilder()  # its process starts on the first /api/graph
         # per probe prefix, its distribution after each viewable step: (steps, distributions;
         # array('d'): a third of a tuple of floats' memory, 280 bytes a step)
         self.probe_lines: dict[str, tuple[list[int], list[array]]] = {}
@@ -269,6 +272,7 @@ class TrainingService:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
+            await self.graphs.close()
             self.bus.close()
             if self.store is not None:
                 await asyncio.to_thread(self.store.close)
@@ -976,8 +980,9 @@ class TrainingService:
         return frame
 
     async def graph_at(self, step: int | None) -> tuple[int, bytes]:
-        """Step ``step``'s graph as the /api/graph body (the newest step when None), built on
-        request only (~0.2 s) and kept for the last few steps asked."""
+        """Step ``step``'s graph as the gzipped /api/graph body (the newest step when None),
+        built on request only (~0.2 s, in the graph process: app.graphs) and kept for the last
+        few steps asked."""
         step = self.step if step is None else step
         self.check_step(step)
         if step == self.weights_from:
@@ -993,9 +998,11 @@ class TrainingService:
             return step, self._graphs[key]
         history = self._history()
         try:
-            body = await asyncio.to_thread(lambda: graph_json(history.graph(step)))
+            before = await asyncio.to_thread(history.weights, step - 1)
         except LostStep as e:
             raise BadInput(str(e)) from None
+        doc = step_doc(history.docs, step)
+        body = await self.graphs.build(history.config, history.tokenizer.chars, doc, before, step)
         if self.model == history.model:
             self._remember(self._graphs, key, body, 3)
         return step, body
