@@ -67,9 +67,9 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
         audit(page, f"before training, {name}")
 
     # during: slowed down so the run is still going while axe looks
-    assert server.post("/api/pace", {"steps_per_sec": 20}).status_code == 200
-    # long enough that the run is still going after two audits of a page this size
-    assert server.post("/api/train", {"steps": 600}).status_code == 200
+    assert server.post("/api/pace", {"steps_per_sec": 10}).status_code == 200
+    # long enough that the run is still going after two audits of a page this size (~4 s each)
+    assert server.post("/api/train", {"steps": 300}).status_code == 200
     for page in pages.values():
         wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 10")
         page.locator("[data-testid=recipe-steps]").wait_for()
@@ -89,7 +89,7 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     canvas = light.locator("#loss-chart canvas")
     assert canvas.get_attribute("role") == "img"
     assert canvas.get_attribute("aria-describedby") == "loss-desc"
-    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 600')")
+    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 300')")
     assert "uniform guess over 27 tokens scores 3.30" in light.inner_text("#loss-desc")
     for name, page in pages.items():
         audit(page, f"after a run, {name}")
