@@ -47,7 +47,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from params_panel import fresh_model, trainer_cpu, wait_idle  # noqa: E402  (same runs)
 from predict_load import cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import pct, start_server  # noqa: E402  (bench/service.py: same helpers)
+from service import pct, print_table, start_server  # noqa: E402  (bench/service.py)
 
 RATIO_BAR = 1.10
 P99_BAR_MS = 300.0
@@ -199,10 +199,7 @@ def report(args, runs: dict[str, list[Run]], idle, load: float) -> None:
         ("trainer_cpu", "trainer CPU s", ".2f"),
         ("fetches", "graphs fetched", ".0f"),
     ]
-    print("  condition   " + " ".join(f"{title:>{len(title)}}" for _, title, _ in cols))
-    for r in rows:
-        cells = (f"{r[key]:>{len(title)}{fmt}}" for key, title, fmt in cols)
-        print(f"  {r['condition']:<11} " + " ".join(cells))
+    print_table(rows, cols, "condition")
     ratio = panel["wall"] / none["wall"]
     verdict = "PASS" if ratio <= RATIO_BAR else "FAIL"
     print(

@@ -44,7 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predict_load import cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import pct, start_server  # noqa: E402  (bench/service.py: same helpers)
+from service import pct, print_table, start_server  # noqa: E402  (bench/service.py)
 
 SEED = 42
 RATIO_BAR = 1.10
@@ -293,10 +293,7 @@ def report(args, rows: list[dict], counts: dict, probe_run: Run, prober: Prober,
         ("trainer_cpu", "trainer CPU s", ".2f"),
         ("pages_cpu", "pages CPU s", ".2f"),
     ]
-    print("  condition " + " ".join(f"{title:>{len(title)}}" for _, title, _ in cols))
-    for r in rows:
-        cells = (f"{r[key]:>{len(title)}{fmt}}" for key, title, fmt in cols)
-        print(f"  {r['condition']:<9} " + " ".join(cells))
+    print_table(rows, cols, "condition")
     ratio = with_pages["wall"] / none["wall"]
     verdict = "PASS" if ratio <= RATIO_BAR else "FAIL"
     print(

@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import REPO, free_port, pct  # noqa: E402  (bench/service.py: same helpers)
+from service import REPO, pct, start_server  # noqa: E402  (bench/service.py: same helpers)
 
 PREFIXES = ["", "a", "em", "jo", "ma", "ka", "li", "sa", "th", "ro"]
 CONCURRENCY = 50
@@ -56,25 +55,6 @@ class Mode:
     web_cpu: float = 0.0  # seconds, during the rounds
     client_cpu: float = 0.0
     snapshots: list[int] = field(default_factory=list)  # distinct steps answering each round
-
-
-def start_server(repo: Path, data_dir: str, cache: bool) -> tuple[subprocess.Popen, str]:
-    """``python -m app`` run in ``repo``, which puts that checkout's ``app`` and ``engine``
-    first on the import path."""
-    port = free_port()
-    env = {**os.environ, "MICROGPT_LOG_LEVEL": "warning", "MICROGPT_CLIENT_BUFFER": "4096"}
-    env["MICROGPT_PREDICT_CACHE"] = "1" if cache else "0"
-    cmd = [sys.executable, "-m", "app", "--port", str(port), "--data-dir", data_dir]
-    proc = subprocess.Popen(cmd, cwd=repo, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"server in {repo} did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -241,7 +221,8 @@ def main() -> None:
             for name, repo, cache in servers:
                 data_dir = os.path.join(data_root, name)
                 os.mkdir(data_dir)
-                proc, url = start_server(repo, data_dir, cache)
+                cached = {"MICROGPT_PREDICT_CACHE": "1" if cache else "0"}
+                proc, url = start_server(data_dir, repo, cached)
                 procs.append(proc)
                 modes.append(Mode(name, url, proc.pid))
             asyncio.run(bench(modes, args.phases, args.rounds, args.max_seconds))

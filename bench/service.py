@@ -41,11 +41,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(
+    data_dir: str, repo: Path = REPO, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """``python -m app`` run in ``repo`` (which puts that checkout's ``app`` and ``engine``
+    first on the import path), with ``env`` added to the environment."""
     port = free_port()
-    env = {**os.environ, "MICROGPT_LOG_LEVEL": "warning", "MICROGPT_CLIENT_BUFFER": "4096"}
+    env = {
+        **os.environ,
+        "MICROGPT_LOG_LEVEL": "warning",
+        "MICROGPT_CLIENT_BUFFER": "4096",
+        **(env or {}),
+    }
     cmd = [sys.executable, "-m", "app", "--port", str(port), "--data-dir", data_dir]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    proc = subprocess.Popen(cmd, cwd=repo, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -54,7 +63,17 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
         except httpx.TransportError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("server did not start")
+    raise SystemExit(f"server in {repo} did not start")
+
+
+def print_table(rows: list[dict], cols: list[tuple[str, str, str]], first: str) -> None:
+    """Rows of a benchmark's conditions: ``first`` names each row (key "condition"), then one
+    column per (key, title, format), right-aligned under its title."""
+    width = max(len(first), *(len(r["condition"]) for r in rows))
+    print(f"  {first:<{width}} " + " ".join(title for _, title, _ in cols))
+    for r in rows:
+        cells = (f"{r[key]:>{len(title)}{fmt}}" for key, title, fmt in cols)
+        print(f"  {r['condition']:<{width}} " + " ".join(cells))
 
 
 def rss_mb(pid: int | None) -> float:
