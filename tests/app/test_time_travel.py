@@ -9,6 +9,7 @@ One fresh seed-42 server for the module; the tests run in order.
 
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -198,6 +199,18 @@ def test_the_probability_after_e_over_all_steps(trained):
     assert r.status_code == 422 and "char 'll' is not in the vocabulary" in r.json()["detail"]
     r = trained.get("/api/probes", params={"char": "l", "prefix": "q"})
     assert r.status_code == 422 and "prefix 'q' is not a probe" in r.json()["detail"]
+
+
+def test_steps_trained_before_adams_moments_were_kept_show_the_rest(trained, textbook):
+    # a database from before schema 5 has every step's weights but no moments: the past
+    # step's gradient and update are still exact, its m and v are null (not made up)
+    trained.stop()
+    with sqlite3.connect(trained.data_dir / "microgpt.sqlite3") as db:
+        db.execute("DELETE FROM moments")
+    trained.start()
+    body = trained.get("/api/params", params={"step": 9}).json()
+    assert flat(body["matrices"], "m") is None and flat(body["matrices"], "v") is None
+    assert worst(flat(body["matrices"], "grad"), textbook[9]["grads"]) < 1e-9
 
 
 def test_a_loaded_model_is_viewable_from_the_step_it_was_loaded_at(trained, textbook):
