@@ -366,14 +366,14 @@ class TrainingService:
         """The current weights (the model's step) become its first viewable step: stored with
         Adam's moments and the probes' distributions there."""
         frame, predictor, step = self.params_frame, self.predictor(), self.step
-        probes = {prefix: predictor.distribution(prefix) for prefix in self.probes}
+        probes = {prefix: array("d", predictor.distribution(prefix)) for prefix in self.probes}
         await asyncio.to_thread(
             self.store.save_start,
             self.model,
             step,
             to_le_bytes(frame.values),
             (to_le_bytes(frame.m), to_le_bytes(frame.v)),
-            {prefix: to_le_bytes(array("d", probs)) for prefix, probs in probes.items()},
+            {prefix: to_le_bytes(probs) for prefix, probs in probes.items()},
         )
         self.weights_from = step
         for steps, dists in self.probe_lines.values():
@@ -381,12 +381,12 @@ class TrainingService:
             dists.clear()
         self._add_probes(step, probes)
 
-    def _add_probes(self, step: int, probes: dict[str, list[float]]) -> None:
+    def _add_probes(self, step: int, probes: dict[str, array]) -> None:
         for prefix, probs in probes.items():
             if prefix in self.probe_lines:
                 steps, dists = self.probe_lines[prefix]
                 steps.append(step)
-                dists.append(array("d", probs))
+                dists.append(probs)
 
     def _stored_probe_lines(self, model: int, loaded: LoadedModel, up_to: int) -> dict:
         lines = {}
@@ -533,7 +533,7 @@ class TrainingService:
             grads = tuple(h["grad_norm"] for h in p["health"])
             self.health.append((self.step, grads, tuple(h["update_ratio"] for h in p["health"])))
         weights = p.pop("weights", None)  # not for the stream: the store and past steps
-        probes = {q["prefix"]: q["probs"] for q in p.get("probes", ())}
+        probes = {q["prefix"]: array("d", q["probs"]) for q in p.get("probes", ())}
         self._add_probes(self.step, probes)
         self._pending.append(
             HistoryRow(
@@ -543,7 +543,7 @@ class TrainingService:
                 smooth,
                 p["lr"],
                 None if weights is None else to_le_bytes(weights),
-                {prefix: to_le_bytes(array("d", probs)) for prefix, probs in probes.items()},
+                {prefix: to_le_bytes(probs) for prefix, probs in probes.items()},
             )
         )
         self.last_step = self.bus.publish(
@@ -951,6 +951,15 @@ class TrainingService:
         )
 
     @staticmethod
+    async def _from_history(build: Callable[[], Any]) -> Any:
+        """``build()`` (reads of app.past) in a thread; a step whose weights were lost is
+        BadInput naming it."""
+        try:
+            return await asyncio.to_thread(build)
+        except LostStep as e:
+            raise BadInput(str(e)) from None
+
+    @staticmethod
     def _remember(cache: OrderedDict, key, value, size: int = PAST_CACHE) -> None:
         cache[key] = value
         while len(cache) > size:
@@ -971,10 +980,7 @@ class TrainingService:
             f for (model, j), f in self._past_frames.items() if model == self.model and j < step
         ]
         near = max(earlier, key=lambda f: f.step, default=None)
-        try:
-            frame = await asyncio.to_thread(history.frame, step, near)
-        except LostStep as e:
-            raise BadInput(str(e)) from None
+        frame = await self._from_history(lambda: history.frame(step, near))
         if self.model == history.model:
             self._remember(self._past_frames, key, frame, 4)
         return frame
@@ -997,10 +1003,7 @@ class TrainingService:
             self._graphs.move_to_end(key)
             return step, self._graphs[key]
         history = self._history()
-        try:
-            before = await asyncio.to_thread(history.weights, step - 1)
-        except LostStep as e:
-            raise BadInput(str(e)) from None
+        before = await self._from_history(lambda: history.weights(step - 1))
         doc = step_doc(history.docs, step)
         body = await self.graphs.build(history.config, history.tokenizer.chars, doc, before, step)
         if self.model == history.model:
@@ -1024,10 +1027,7 @@ class TrainingService:
             lr = pending_lr if pending_lr is not None else self.store.step_lr(history.model, step)
             return step_event(past, label, lr)
 
-        try:
-            return await asyncio.to_thread(build)
-        except LostStep as e:
-            raise BadInput(str(e)) from None
+        return await self._from_history(build)
 
     def probe_line(self, prefix: str, since: int = -1) -> tuple[list[int], list[array]]:
         """``prefix``'s distribution after every viewable step after ``since`` (those kept)."""
@@ -1057,14 +1057,10 @@ class TrainingService:
         if key in self._past:
             self._past.move_to_end(key)
             return self._past[key], step
-        data = next((h.weights for h in self._pending if h.step == step), None)
-        if data is None:
-            data = await asyncio.to_thread(self.store.weights, model, step)
-        if data is None:  # a gap left by a crash between a step and its checkpoint
-            raise BadInput(f"step {step}'s weights were lost (the server stopped before saving)")
-        config, tokenizer = self.config, self.tokenizer
-        predictor = await asyncio.to_thread(
-            lambda: Predictor(config, tokenizer, unflatten(config, from_le_bytes(data)))
+        history = self._history()
+        config, tokenizer = history.config, history.tokenizer
+        predictor = await self._from_history(
+            lambda: Predictor(config, tokenizer, unflatten(config, history.weights(step)))
         )
         if self.model == model:
             self._remember(self._past, key, predictor)

@@ -4,8 +4,9 @@ Fixtures (stable: the browser tests use them too):
 
 - ``live_server`` (session): base URL of a server on a fresh data dir, e.g. http://127.0.0.1:PORT
 - ``server_factory`` (session): ``server_factory(data_dir=None, **env)`` starts another server and
-  returns a ``LiveServer`` with ``.url``, ``.stop()``, ``.kill()``, ``.start()``, ``.restart()``;
-  every server is stopped at the end of the session.
+  returns a ``LiveServer`` with ``.url``, ``.stop()``, ``.kill()``, ``.start()``, ``.restart()``,
+  ``.train(steps)`` (a run, waited for) and ``.wait_idle_at(step)``; every server is stopped at
+  the end of the session.
 - ``open_events`` (function): ``open_events(url, last_event_id=None)`` connects an
   ``EventStream`` to ``/api/events`` that collects events in a thread; closed after the test.
   ``connect_events`` is the same for module/session fixtures (closed at the session's end).
@@ -115,6 +116,18 @@ class LiveServer:
                 return state
             time.sleep(0.05)
         raise AssertionError(f"state never matched; last: {state}")
+
+    def wait_idle_at(self, step: int, timeout: float = 30) -> dict:
+        """Wait until the model is idle at ``step`` (a run of it has finished)."""
+        return self.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == step, timeout)
+
+    def train(self, steps: int) -> "LiveServer":
+        """Train a run of ``steps`` from the current step and wait for it to finish."""
+        start = self.state()["step"]
+        r = self.post("/api/train", {"steps": steps})
+        assert r.status_code == 200, r.text
+        self.wait_idle_at(start + steps)
+        return self
 
 
 @dataclass

@@ -28,7 +28,7 @@ from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
 from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN
-from app.service import RESUMABLE, ServiceError, TrainingService
+from app.service import RESUMABLE, BadInput, ServiceError, TrainingService
 from app.templating import (
     attention_view,
     dist_view,
@@ -366,13 +366,14 @@ def empty_samples(state: dict) -> dict:
 
 
 def parse_step(raw: str | None) -> int | None:
-    """The ``step`` a page or fragment asks about: empty or absent is live (None)."""
+    """The ``step`` a page or fragment asks about: empty or absent is live (None); else
+    BadInput, like a step outside the history, so callers handle one kind of refusal."""
     if raw is None or raw.strip() == "":
         return None
     try:
         return int(raw.strip())
     except ValueError:
-        raise ValueError(f"step must be a whole number, got {show(raw)}") from None
+        raise BadInput(f"step must be a whole number, got {show(raw)}") from None
 
 
 async def snapshot_for(service: TrainingService, raw: str | None):
@@ -431,13 +432,11 @@ async def ui_view(
     try:
         k = parse_step(step)
         if k is None:
-            raise ValueError(f"step must be a whole number, got {show(step)}")
+            raise BadInput(f"step must be a whole number, got {show(step)}")
         views = await past_views(service, state, k)
-    except (ValueError, ServiceError) as e:
-        message = e.detail if isinstance(e, ServiceError) else str(e)
-        return HTMLResponse(
-            partial("view-bar", render("view_bar", view_error=message), "innerHTML")
-        )
+    except ServiceError as e:
+        bar = render("view_bar", view_error=e.detail)
+        return HTMLResponse(partial("view-bar", bar, "innerHTML"))
     parts = view_partials(views)
     if prefix is not None:
         snapshot = await service.snapshot_at(k)
@@ -495,8 +494,6 @@ async def index(request: Request, service: ServiceDep, step: str | None = None) 
         if k is not None:
             views = await past_views(service, state, k)
             snapshot = await service.snapshot_at(k)
-    except ValueError as e:
-        view_error = str(e)
     except ServiceError as e:
         view_error = e.detail
     step = service.last_step
@@ -540,8 +537,6 @@ async def ui_predict(
     """ "Ask the model" for ``prefix``: now, or at ``step`` (empty: now)."""
     try:
         snapshot = await snapshot_for(service, step)
-    except ValueError as e:
-        return HTMLResponse(render("predict", predict={"error": str(e), "prefix": prefix}))
     except ServiceError as e:
         return HTMLResponse(render("predict", predict={"error": e.detail, "prefix": prefix}))
     predict = await asyncio.to_thread(predict_view, service, prefix, snapshot)
@@ -567,8 +562,6 @@ async def ui_samples(
         snapshot = await snapshot_for(service, step)
         # ~50 ms of pure Python: off the event loop
         out = await asyncio.to_thread(service.samples, N_SAMPLES, t, None, snapshot)
-    except ValueError as e:
-        return HTMLResponse(render("samples", samples={"error": str(e)}))
     except ServiceError as e:
         return HTMLResponse(render("samples", samples={"error": e.detail}))
     state = service.state().model_dump(mode="json")
@@ -778,8 +771,8 @@ class FragmentRenderer:
             out.append(self.html(self.multiples_fragment()))
         return out
 
-    def multiples_fragment(self) -> str:
-        view = multiples(self.service, self.state())
+    def multiples_fragment(self, state: dict | None = None) -> str:
+        view = multiples(self.service, state or self.state())
         return partial("multiples", render("multiples", multiples=view), "innerHTML")
 
     def step_fragments(self, d: dict, walk: float = 0.0) -> list[str]:
@@ -813,7 +806,7 @@ class FragmentRenderer:
             ),
             # its text follows the model's step (untrained, early, trained)
             partial("probe-explain", render("probe_explain", probe_text=probe_text(state))),
-            self.multiples_fragment(),
+            self.multiples_fragment(state),
         ]
         if state.get("pace") != self.pace:  # only then: a re-render closes an open menu
             self.pace = state.get("pace")
@@ -855,7 +848,7 @@ class FragmentRenderer:
                 partial("summary", "", "innerHTML"),
                 # samples of the previous model would be mistaken for this one's
                 partial("samples", render("samples", samples=empty_samples(state)), "innerHTML"),
-                self.multiples_fragment(),
+                self.multiples_fragment(state),
             ),
             ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
             ServerSentEvent(data="{}", event="model-updated"),

@@ -83,7 +83,7 @@ def test_trains_a_model_whose_vocabulary_has_no_probe_character(server, open_eve
     stream.wait_event("status")
 
     assert server.post("/api/train", {"steps": 10}).status_code == 200
-    done = server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 10)
+    done = server.wait_idle_at(10)
 
     assert state["probes"] == [""]  # "e" cannot be asked of this model
     assert done["worker_pid"] is not None

@@ -30,9 +30,7 @@ def textbook():
 
 @pytest.fixture(scope="module")
 def trained(server):
-    assert server.post("/api/train", {"steps": RUN}).status_code == 200
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == RUN)
-    return server
+    return server.train(RUN)
 
 
 def param_order(config: GPTConfig) -> list[str]:
@@ -108,8 +106,7 @@ def test_a_two_layer_model_of_another_shape(trained):
     upload = json.dumps(model.to_dict()).encode()
     r = trained.post("/api/checkpoint", files={"file": ("m.json", upload)})
     assert r.status_code == 200, r.text
-    assert trained.post("/api/train", {"steps": 2}).status_code == 200
-    trained.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 2)
+    trained.train(2)
     graph = trained.get("/api/graph", params={"step": 2}).json()
     check_chain_rule(graph)
     groups = {n["group"] for n in graph["nodes"]}

@@ -164,7 +164,7 @@ def test_the_worst_uploads_leave_a_data_dir_that_starts(server_factory, tmp_path
     for _, path, value, _ in CRAFTED[:5]:
         assert upload(server, json.dumps(mutated(valid, path, value))).status_code == 422
     assert server.post("/api/train", {"steps": 3}).status_code == 200
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 3)
+    server.wait_idle_at(3)
 
     server.restart()
 
@@ -213,7 +213,7 @@ def test_a_run_that_diverges_ends_and_goes_back_to_its_last_checkpoint(server_fa
 
     # the model can train again (the fault is injected once)
     assert server.post("/api/train", {"steps": 10}).status_code == 200
-    state = server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 35)
+    state = server.wait_idle_at(35)
     assert state["run"]["status"] == "done"
     server.stop()
 

@@ -118,7 +118,7 @@ def test_one_step_shows_the_textbook_gradient_update_and_moments(server, oracle)
 
 def test_a_three_step_run_ends_on_the_textbook_numbers(server, oracle):
     assert server.post("/api/train", {"steps": 3}).status_code == 200
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 4)
+    server.wait_idle_at(4)
     params = params_of(server)
     oracle.run(3)
     oracle.check(params)

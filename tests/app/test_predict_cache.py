@@ -308,7 +308,7 @@ async def burst(url: str, prefixes: list[str], k: int = 5) -> list[httpx.Respons
 
 def test_concurrent_predictions_match_the_model(server):
     server.post("/api/train", {"steps": 20}).raise_for_status()  # weights unlike the initial
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 20)
+    server.wait_idle_at(20)
     checkpoint = server.get("/api/checkpoint")
     step = int(checkpoint.headers["X-Checkpoint-Step"])
     model = Predictor.from_dict(checkpoint.json())

@@ -13,7 +13,7 @@ def predict(server, prefix: str, **params):
 
 def test_predict_reads_an_upper_case_prefix_as_lower_case(server):
     server.post("/api/train", {"steps": 5}).raise_for_status()  # weights unlike the initial
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == 5)
+    server.wait_idle_at(5)
 
     upper, lower = predict(server, "Em"), predict(server, "em")
 

@@ -54,9 +54,7 @@ def textbook():
 
 @pytest.fixture(scope="module")
 def trained(server):
-    assert server.post("/api/train", {"steps": RUN}).status_code == 200
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == RUN)
-    return server
+    return server.train(RUN)
 
 
 def textbook_samples(weights: list[float], seed: int) -> list[str]:

@@ -28,9 +28,7 @@ REACHED = """() => {
 
 @pytest.fixture(scope="module")
 def trained(server):
-    assert server.post("/api/train", {"steps": RUN}).status_code == 200
-    server.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == RUN)
-    return server
+    return server.train(RUN)
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +402,7 @@ def test_while_open_newer_steps_are_offered_not_fetched(trained, open_page):
     open_card(page)
     wait_graph(page, RUN)
     assert trained.post("/api/train", {"steps": 2}).status_code == 200
-    trained.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == RUN + 2)
+    trained.wait_idle_at(RUN + 2)
     newest = page.locator("[data-testid=graph-newest]")
     newest.wait_for()
     assert newest.inner_text() == f"Show the newest step ({RUN + 2})"
