@@ -20,6 +20,7 @@ its own buffer of at most ``client_buffer`` events; one that falls further behin
 """
 
 import asyncio
+import bisect
 import itertools
 import json
 import time
@@ -76,6 +77,25 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event(id={self.id}, name={self.name!r})"
+
+
+def _event_id(event: Event) -> int:
+    return event.id
+
+
+class EventIds:
+    """The id source every run's bus draws from: one sequence for the whole server, so an id
+    names one event of one run, and a stream's ids only grow whatever runs come and go."""
+
+    def __init__(self, floor: int = 0):
+        self.last = max(time.time_ns() // 1000, floor)
+
+    def raise_floor(self, floor: int) -> None:
+        self.last = max(self.last, floor)
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
 
 
 class Subscription(Protocol):
@@ -168,6 +188,8 @@ class MemoryBus:
     """In-process fan-out. Call publish/subscribe from the event loop's thread only.
 
     ``floor``: ids start strictly above it (and above the boot time in microseconds).
+    ``ids``: the id source shared with other buses (one per run); a bus's own ids then have
+    gaps, which replay reads through (``_floor`` is the id just before the oldest event kept).
     """
 
     def __init__(
@@ -177,14 +199,17 @@ class MemoryBus:
         keep_runs: int = 2,
         floor: int = 0,
         max_bytes: int = 8 * 1024 * 1024,
+        ids: EventIds | None = None,
     ):
-        self._events: deque[Event] = deque()  # consecutive ids
+        self._events: deque[Event] = deque()  # growing ids
         self._bytes = 0  # sum of the buffered events' ``size``
         self._boundaries: deque[int] = deque(maxlen=keep_runs)
         self._subs: set[MemorySubscription] = set()
         self._max_events, self._client_buffer = max_events, client_buffer
         self._max_bytes = max_bytes
-        self._last_id = max(time.time_ns() // 1000, floor)
+        self._ids = ids or EventIds(floor)
+        self._ids.raise_floor(floor)
+        self._last_id = self._floor = self._ids.last
         self.closed = False
 
     @property
@@ -199,11 +224,12 @@ class MemoryBus:
         """
         if self._events:
             raise RuntimeError("raise_floor() after events were published")
-        self._last_id = max(self._last_id, floor)
+        self._ids.raise_floor(floor)
+        self._last_id = self._floor = max(self._last_id, self._ids.last)
 
     def publish(self, name: str, data: BaseModel | Mapping[str, Any]) -> Event:
         payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
-        self._last_id += 1
+        self._last_id = self._ids.next()
         event = Event(self._last_id, name, payload)
         if self._events:
             self._events[-1].release()  # keep its bytes only; data re-parses if asked again
@@ -226,23 +252,21 @@ class MemoryBus:
             or (self._bytes > self._max_bytes and len(events) > 1)  # keep the newest
             or events[0].id < keep_from
         ):
-            self._bytes -= events.popleft().size
-
-    def _first_id(self) -> int:
-        return self._events[0].id if self._events else self._last_id + 1
+            gone = events.popleft()
+            self._bytes -= gone.size
+            self._floor = gone.id
 
     def _read_after(self, after: int, limit: int) -> list[Event] | None:
         """Up to ``limit`` buffered events after id ``after``; None if some were evicted."""
-        first = self._first_id()
-        if after + 1 < first:
+        if after < self._floor:
             return None
-        start = after + 1 - first
+        start = bisect.bisect_right(self._events, after, key=_event_id)
         return list(itertools.islice(self._events, start, start + limit))
 
     def subscribe(self, last_event_id: int | None = None) -> MemorySubscription:
         after: int | None = None
         replayed = last_event_id is None
-        if last_event_id is not None and self._first_id() - 1 <= last_event_id <= self._last_id:
+        if last_event_id is not None and self._floor <= last_event_id <= self._last_id:
             replayed = True
             if last_event_id < self._last_id:
                 after = last_event_id

@@ -1,16 +1,37 @@
-"""Shared state for routes, as Annotated dependencies (set up by the app's lifespan)."""
+"""Shared state for routes, as Annotated dependencies (set up by the app's lifespan).
+
+A per-run route is mounted twice (app.main): under ``/api/runs/{run_id}`` (and
+``/ui/runs/{run_id}``), where ``select_run`` picks the run named by the path, and without the
+prefix, where the route acts on the default run.
+"""
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
-from app.service import TrainingService
+from app.runs.registry import Runs
+from app.service import RunService
 
 
-async def get_service(request: Request) -> TrainingService:
+async def get_runs(request: Request) -> Runs:
     # async, though it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
     # thread, a hop that costs ~0.4 ms of CPU on every request (bench/predict_load.py)
-    return request.app.state.service
+    return request.app.state.runs
 
 
-ServiceDep = Annotated[TrainingService, Depends(get_service)]
+async def select_run(
+    request: Request, run_id: Annotated[int, Path(ge=1, le=2**31, description="the run's id")]
+) -> None:
+    """The run of a ``/…/runs/{run_id}/…`` path (404 naming the runs if there is none)."""
+    request.state.run = request.app.state.runs.get(run_id)
+
+
+async def get_service(request: Request) -> RunService:
+    """The path's run, else the default run."""
+    run = getattr(request.state, "run", None)
+    return run if run is not None else request.app.state.runs.default
+
+
+RunsDep = Annotated[Runs, Depends(get_runs)]
+ServiceDep = Annotated[RunService, Depends(get_service)]
+RUN_PATH = [Depends(select_run)]  # dependencies of a router mounted under a run's path

@@ -1,6 +1,7 @@
 """Every error leaves as JSON ``{"detail": "<one human sentence>"}`` — never a traceback."""
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -128,17 +129,30 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error ({type(exc).__name__}); the service keeps running")
 
 
+RUN_PREFIX = re.compile(r"^/(api|ui)/runs/\d+(?=/)")
+
+
+def run_path(path: str) -> str:
+    """``path`` without its run: /api/runs/7/train -> /api/train (same limits and types)."""
+    return RUN_PREFIX.sub(r"/\1", path, count=1)
+
+
 class BodyLimit:
     """413 for a request body over the limit (per path), checked before and while reading."""
 
     def __init__(self, app: ASGIApp, default: int, per_path: dict[str, int]):
         self.app, self.default, self.per_path = app, default, per_path
 
+    def limit(self, path: str) -> int:
+        """The limit of ``path``; a run's own path (/api/runs/7/checkpoint) has the limit of
+        the same path without the run (/api/checkpoint)."""
+        return self.per_path.get(run_path(path), self.default)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"], self.default)
+        limit = self.limit(scope["path"])
         detail = f"request body too large: the limit for {scope['path']} is {limit:,} bytes"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:

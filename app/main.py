@@ -6,13 +6,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.bus import MemoryBus
+from app.deps import RUN_PATH
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
 from app.predictions import KnownQueries
-from app.routes import api, docs, events, graph, health, pages, params, timeline
+from app.routes import (
+    api,
+    docs,
+    events,
+    graph,
+    health,
+    pages,
+    params,
+    run_pages,
+    runs,
+    timeline,
+)
+from app.runs.registry import Runs
 from app.security import Security, allowed_hosts
-from app.service import TrainingService
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -23,17 +34,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        bus = MemoryBus(
-            settings.replay_max_events, settings.client_buffer, max_bytes=settings.replay_max_bytes
+        registry = Runs(settings)
+        await registry.start()
+        app.state.runs = registry
+        default = registry.default
+        log.info(
+            "%d runs; the default, run %s, at step %s (%s); %d workers",
+            len(registry.services),
+            default.id,
+            default.step,
+            default.status,
+            registry.scheduler.workers,
         )
-        service = TrainingService(settings, bus)
-        await service.start()
-        app.state.service = service
-        log.info("model %s at step %s (%s)", service.model, service.step, service.status)
         try:
             yield
         finally:
-            await service.close()
+            await registry.close()
 
     app = FastAPI(
         title="microgpt-live",
@@ -56,12 +72,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost: every answer, refusals and 413s included, carries the security headers
     app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     app.include_router(health.router)
-    app.include_router(api.router)
-    app.include_router(params.router)
-    app.include_router(timeline.router)
-    app.include_router(graph.router)
-    app.include_router(events.router)
+    app.include_router(runs.router)
+    # every per-run route twice: on the default run, and on the run its path names
+    for per_run in (api.router, params.router, timeline.router, graph.router, events.router):
+        app.include_router(per_run, prefix="/api")
+        app.include_router(per_run, prefix="/api/runs/{run_id}", dependencies=RUN_PATH)
     app.include_router(pages.router)
+    app.include_router(run_pages.router)
+    app.include_router(pages.ui, prefix="/ui")
+    app.include_router(pages.ui, prefix="/ui/runs/{run_id}", dependencies=RUN_PATH)
     app.include_router(docs.router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

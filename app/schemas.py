@@ -7,16 +7,27 @@ for ``step``, ``DoneEvent`` for ``done``, ``ErrorEvent`` for ``error``, ``ResetE
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
-# Service status. idle: no run under way (the model may be trained). training: a run is
-# stepping. paused: a run is suspended by request. interrupted: a run was cut off by a restart
-# or crash and can be resumed from its last checkpoint. failed: the worker died mid-run; resume
-# continues from the last checkpoint, train starts a new run.
-Status = Literal["idle", "training", "paused", "interrupted", "failed"]
-# diverged: ended early because a step's loss or gradient was not finite (the model went back to
-# its last checkpoint)
-RunStatus = Literal["running", "paused", "done", "stopped", "interrupted", "failed", "diverged"]
+from app import limits as L
+
+# A run's status (app.runs.machine). idle: no segment under way (the model may be trained).
+# queued: waiting for a free worker. training: a worker is stepping it. paused: suspended by
+# request. interrupted: cut off by a restart or crash, resumes from its last checkpoint. failed:
+# its worker died mid-segment; resume continues from the last checkpoint.
+Status = Literal["idle", "queued", "training", "paused", "interrupted", "failed"]
+# A training segment's status. diverged: ended early because a step's loss or gradient was not
+# finite (the model went back to its last checkpoint)
+SegmentStatus = Literal[
+    "queued", "running", "paused", "done", "stopped", "interrupted", "failed", "diverged"
+]
 
 
 class ModelConfig(BaseModel):
@@ -27,15 +38,17 @@ class ModelConfig(BaseModel):
     block_size: int
 
 
-class RunInfo(BaseModel):
+class SegmentInfo(BaseModel):
+    """One training segment of a run: a Train of N steps, with its pauses and resumes."""
+
     id: int
-    model: int = Field(description="model generation (a reset or an upload starts a new one)")
+    model: int = Field(description="the run it belongs to (a run's id is its model's)")
     start_step: int = Field(description="global step before the run's first step")
     steps: int = Field(description="planned length; the cosine schedule spans it")
     end_step: int = Field(description="global step the run ends at: start_step + steps")
     step: int = Field(description="last global step reached (checkpointed when not running)")
     lr: float
-    status: RunStatus
+    status: SegmentStatus
     reason: str | None = None
     started_at: float
     ended_at: float | None = None
@@ -43,9 +56,11 @@ class RunInfo(BaseModel):
 
 
 class StateOut(BaseModel):
+    id: int = Field(description="the run's id")
+    name: str = Field(description="the run's name")
     status: Status
-    step: int = Field(description="global steps the current model has done")
-    model: int
+    step: int = Field(description="global steps the run's model has done")
+    model: int = Field(description="the run's id (its model's), kept for older scripts")
     seed: int
     lr: float = Field(description="base learning rate of the current model")
     num_params: int
@@ -61,7 +76,16 @@ class StateOut(BaseModel):
         description="prefixes whose distribution rides on step events (those the model's "
         "vocabulary can encode)"
     )
-    run: RunInfo | None = Field(description="the current run, else the latest one")
+    segment: SegmentInfo | None = Field(
+        description="the run's current training segment, else its latest one"
+    )
+    steps: int = Field(description="the run's planned segment length (Train's default)")
+    queue_position: int | None = Field(
+        None, description="1-based place in the queue of runs waiting for a worker, if queued"
+    )
+    queue_wait: float | None = Field(
+        None, description="estimated seconds until a worker is free for it, if queued"
+    )
     checkpoint_step: int = Field(description="step of the newest stored checkpoint")
     first_step: int = Field(
         0,
@@ -93,7 +117,8 @@ class MatrixHealth(BaseModel):
 
 
 class StepEvent(BaseModel):
-    run_id: int
+    run: int = Field(description="the run's id")
+    segment: int = Field(description="the training segment's id")
     step: int = Field(description="global step, 1-based")
     run_step: int = Field(description="step within the run, 1-based")
     run_steps: int
@@ -119,7 +144,7 @@ class StepEvent(BaseModel):
 
 
 class DoneEvent(BaseModel):
-    run: RunInfo
+    segment: SegmentInfo
     step: int
     loss: float | None
     smooth: float | None
@@ -127,13 +152,16 @@ class DoneEvent(BaseModel):
 
 class ErrorEvent(BaseModel):
     message: str
-    run_id: int | None
+    segment: int | None
     step: int = Field(description="step of the last checkpoint: the model the service now holds")
     status: Status
 
 
 class ResetEvent(BaseModel):
-    model: int
+    """A new run was made from this one (Reset, or a checkpoint loaded) and is now the default
+    run; this run is kept, unchanged."""
+
+    model: int = Field(description="the new run's id")
     seed: int
     step: int
     reason: Literal["reset", "upload"]
@@ -152,27 +180,96 @@ def whole_number(lo: int, hi: int) -> object:
     return Annotated[int, Field(strict=True, ge=lo, le=hi), BeforeValidator(_integral_float_to_int)]
 
 
-StrictSteps = whole_number(1, 10_000)
-# sampling temperature: [MIN_TEMPERATURE, MAX_TEMPERATURE]; below 0.01 the logits / temperature
-# overflow (0.01 is already all but greedy)
-MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 2.0
-MAX_SAMPLE_SEED = 2**63 - 1
+def bounded(bound: L.Bound) -> object:
+    """A whole number within ``bound``."""
+    return whole_number(bound.lo, bound.hi)
+
+
+StrictSteps = bounded(L.STEPS)
+MIN_TEMPERATURE, MAX_TEMPERATURE = L.TEMPERATURE.lo, L.TEMPERATURE.hi
+MAX_SAMPLE_SEED = L.SAMPLE_SEED.hi
+# a number: not "0.1", not true
+LearningRate = Annotated[float, Field(strict=True, gt=L.LR.lo, le=L.LR.hi, allow_inf_nan=False)]
 
 
 class TrainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    steps: StrictSteps = Field(description="length of the run, 1..10000")
-    lr: float | None = Field(
+    steps: StrictSteps | None = Field(
         None,
-        strict=True,  # a number: not "0.1", not true
-        gt=0,
-        le=1,
-        description="base learning rate (0, 1]; omitted: keep the model's",
+        description=f"length of the segment, {L.STEPS.lo}..{L.STEPS.hi}; omitted: the run's "
+        "steps setting",
+    )
+    lr: LearningRate | None = Field(
+        None, description="base learning rate (0, 1]; omitted: keep the model's"
     )
 
 
-PACE_MIN, PACE_MAX = 0.5, 200.0
+class RunIn(BaseModel):
+    """A new run's settings; every field optional, defaults as microgpt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None, min_length=1, max_length=L.RUN_NAME_CHARS, description="omitted: Run <id>"
+    )
+    seed: bounded(L.SEED) = L.SEED.default
+    lr: LearningRate = L.LR.default
+    steps: StrictSteps = Field(L.STEPS.default, description="the length Train starts")
+    n_embd: bounded(L.N_EMBD) = Field(L.N_EMBD.default, description="embedding width")
+    n_head: bounded(L.N_HEAD) = Field(L.N_HEAD.default, description="attention heads")
+    n_layer: bounded(L.N_LAYER) = Field(L.N_LAYER.default, description="transformer blocks")
+    block_size: bounded(L.BLOCK_SIZE) = Field(
+        L.BLOCK_SIZE.default, description="context length (the longest name it sees is one less)"
+    )
+
+    @field_validator("n_head")
+    @classmethod
+    def _heads_divide_width(cls, n_head: int, info: ValidationInfo) -> int:
+        n_embd = info.data.get("n_embd")
+        if n_embd is not None and n_embd % n_head:
+            heads = [h for h in range(1, L.N_HEAD.hi + 1) if n_embd % h == 0]
+            raise ValueError(f"it must divide n_embd {n_embd}: one of {', '.join(map(str, heads))}")
+        return n_head
+
+
+class RunPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=L.RUN_NAME_CHARS)
+
+
+class RunOut(BaseModel):
+    """A run in the list: its settings, shape, status, step and latest loss."""
+
+    id: int
+    name: str
+    created_at: float
+    seed: int
+    lr: float
+    steps: int
+    n_embd: int
+    n_head: int
+    n_layer: int
+    block_size: int
+    vocab_size: int
+    num_params: int
+    dataset: str
+    status: Status
+    step: int
+    loss: float | None = Field(description="the latest smoothed loss, null before a step")
+    queue_position: int | None = None
+    default: bool = Field(description="the run the unprefixed /api/... paths act on")
+
+
+class RunsOut(BaseModel):
+    runs: list[RunOut]
+    default: int | None
+    workers: int = Field(description="at most this many runs train at once")
+    queue: list[int] = Field(description="queued runs, first to start first")
+
+
+PACE_MIN, PACE_MAX = L.PACE.lo, L.PACE.hi
 
 
 class PaceIn(BaseModel):
@@ -191,7 +288,7 @@ class PaceIn(BaseModel):
 class ResetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: whole_number(0, 2**32 - 1) | None = Field(
+    seed: bounded(L.SEED) | None = Field(
         None, description="seed of the new model; omitted: the current model's seed"
     )
 
@@ -237,7 +334,7 @@ class HistoryPoint(BaseModel):
 class HistoryOut(BaseModel):
     model: int
     points: list[HistoryPoint]
-    runs: list[RunInfo]
+    segments: list[SegmentInfo]
 
 
 class ProbeLineOut(BaseModel):
@@ -322,7 +419,7 @@ class ParamsOut(BaseModel):
     matrices: list[MatrixParams]
 
 
-MAX_GRADCHECK_H = 1e-2
+MAX_GRADCHECK_H = L.GRADCHECK_H.hi
 
 
 class GradcheckOut(BaseModel):

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import run_path
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
@@ -139,7 +141,7 @@ def content_type_error(method: str, path: str, headers: Headers) -> str | None:
         return None
     media = headers.get("content-type", "").split(";")[0].strip().lower()
     if path.startswith("/api/"):
-        allowed = (JSON, MULTIPART) if path == "/api/checkpoint" else (JSON,)
+        allowed = (JSON, MULTIPART) if run_path(path) == "/api/checkpoint" else (JSON,)
     elif path.startswith("/ui/"):
         allowed = (FORM, MULTIPART)
     else:

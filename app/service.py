@@ -1,17 +1,12 @@
-"""The training service: one model, its status machine, its commands and its persistence.
+"""One run: its model, its status machine (app.runs.machine), its commands and persistence.
 
-Status machine (``schemas.Status``)::
-
-    idle ──train/step──▶ training ──pause──▶ paused ──resume──▶ training
-      ▲                     │ done/stop         │ stop/train/reset
-      └─────────────────────┴───────────────────┘
-    training ──worker dies──▶ failed        (restart mid-run) ──▶ interrupted
-    failed / interrupted ──resume──▶ training (from the last checkpoint)
-
-The web process never trains: commands go to the training process (``app.worker``), whose
-messages come back through one bridge task that updates this state, persists checkpoints and
-history (``app.store``) and publishes events (``app.bus``). Predictions are answered here from
-a plain-float Predictor refreshed by the weight snapshots the worker sends.
+The web process never trains: when the scheduler (app.runs.scheduler) gives the run a worker,
+a training process (``app.worker``) is started for it; its messages come back through one
+bridge task that updates this state, persists checkpoints and history (``app.store``) and
+publishes events on the run's own bus (``app.bus``). When the run stops training (paused,
+done, stopped, failed) its process is closed and the worker goes to the next run waiting.
+Predictions are answered here from a plain-float Predictor refreshed by the weight snapshots
+the worker sends.
 """
 
 import asyncio
@@ -32,6 +27,9 @@ from app.frames import ParamsFrame, from_le_bytes, to_le_bytes
 from app.graphs import GraphBuilder
 from app.past import History, LostStep, step_event
 from app.predictions import PredictionCache
+from app.runs.machine import SUSPENDED, Command, Refused, transition
+from app.runs.machine import Status as S
+from app.runs.scheduler import Scheduler
 from app.schemas import (
     MAX_GRADCHECK_H,
     DoneEvent,
@@ -39,15 +37,14 @@ from app.schemas import (
     GradcheckOut,
     ModelConfig,
     PredictOut,
-    ResetEvent,
-    RunInfo,
     SamplesOut,
+    SegmentInfo,
     StateOut,
     Status,
     TopK,
 )
 from app.settings import Settings
-from app.store import CheckpointRow, FrameRow, HistoryRow, RunRow, Store, open_store
+from app.store import CheckpointRow, FrameRow, HistoryRow, RunRecord, SegmentRow, Store
 from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
 from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_names
@@ -59,7 +56,7 @@ from engine.replay import step_doc
 log = logging.getLogger(__name__)
 
 EMA_BETA = 0.9  # smoothed loss: m = 0.9 m + 0.1 loss, shown as m / (1 - 0.9^k)
-RESUMABLE = ("paused", "interrupted", "failed")
+RESUMABLE = tuple(str(s) for s in SUSPENDED)
 PAST_CACHE = 16  # past steps' models kept built (a scrubbing page asks for neighbours again)
 
 
@@ -85,15 +82,37 @@ class WorkerUnavailable(ServiceError):
     status_code = 503
 
 
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+
+
+# seconds per step of microgpt's default shape here (bench/runs.py measures it), and the
+# multiply-adds of one position of that shape: a step's time scales with them
+DEFAULT_STEP_SECONDS = 0.008
+
+
+def position_cost(config: GPTConfig) -> int:
+    """Multiply-adds of one position's forward pass (attention over the whole block)."""
+    e, t = config.n_embd, config.block_size
+    per_layer = 4 * e * e + 8 * e * e + 2 * e * t
+    return config.n_layer * per_layer + config.vocab_size * e
+
+
+def estimate_step_seconds(config: GPTConfig) -> float:
+    """A step's time for ``config``, scaled from the default shape's."""
+    default = GPTConfig(vocab_size=config.vocab_size)
+    return DEFAULT_STEP_SECONDS * position_cost(config) / position_cost(default)
+
+
 @cache
 def shipped_names() -> tuple[frozenset[str], int]:
     """The shipped names dataset as a set (for membership) and its number of documents."""
     names = load_names()
     return frozenset(names), len(names)
-
-
-def fresh_checkpoint(seed: int) -> str:
-    return json.dumps(Trainer(seed=seed).to_dict())
 
 
 def validate_checkpoint(raw: bytes) -> tuple[str, int]:
@@ -152,16 +171,22 @@ def parse_checkpoint(data: str) -> LoadedModel:
     return LoadedModel(d, predictor, "custom", frozenset(docs), len(docs), docs)
 
 
-class TrainingService:
+class RunService:
     def __init__(
         self,
         settings: Settings,
+        store: Store,
         bus: EventBus,
+        graphs: GraphBuilder,
+        scheduler: Scheduler,
+        record: RunRecord,
         runner_factory: Callable[[], JobRunner] = ProcessRunner,
     ):
-        self.settings, self.bus = settings, bus
+        self.settings, self.store, self.bus = settings, store, bus
+        self.graphs, self.scheduler = graphs, scheduler
+        self.id, self.name, self.created_at = record.id, record.name, record.created_at
+        self.run_settings = dict(record.settings)  # as created: seed, lr, steps, shape
         self._runner_factory = runner_factory
-        self.store: Store | None = None
         self.runner: JobRunner | None = None
         self._lock = asyncio.Lock()  # one command at a time
         self._spawn_lock = asyncio.Lock()
@@ -169,18 +194,19 @@ class TrainingService:
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
         self._worker_error: str | None = None
-        # something the user must be told at start (a damaged database moved aside, a stored
-        # model that could not be loaded): shown as a banner on the page
+        self._granted: dict[str, Any] | None = None  # what to do when a worker is free
+        self.deleted = False
+        # something the user must be told (a stored model that could not be loaded)
         self.notice: str | None = None
         # /api/predict's answers per weight snapshot, identical requests merged (app.predictions)
         self.predictions = PredictionCache()
 
-        self.status: Status = "idle"
-        self.model = 0
+        self.status: S = S.idle
+        self.model = record.id
         self.seed, self.lr = settings.seed, 0.01
         self.step = self.checkpoint_step = 0
-        self.run: RunRow | None = None  # the current run, else the latest one
-        self.runs: list[RunRow] = []
+        self.run: SegmentRow | None = None  # the current run, else the latest one
+        self.segments: list[SegmentRow] = []
         self.history: list[tuple[int, float, float]] = []  # (step, loss, smooth)
         # per step this process saw: each matrix's gradient norm and update ratio, in engine
         # order (not stored: a restart or another model starts these lines afresh)
@@ -191,7 +217,6 @@ class TrainingService:
         self._past: OrderedDict[tuple[int, int], Predictor] = OrderedDict()  # (model, step)
         self._past_frames: OrderedDict[tuple[int, int], ParamsFrame] = OrderedDict()
         self._graphs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # /api/graph, gzipped
-        self.graphs = GraphBuilder()  # its process starts on the first /api/graph
         # per probe prefix, its distribution after each viewable step: (steps, distributions;
         # array('d'): a third of a tuple of floats' memory, 280 bytes a step)
         self.probe_lines: dict[str, tuple[list[int], list[array]]] = {}
@@ -210,7 +235,7 @@ class TrainingService:
         self._params_json: tuple[int, int, bytes] | None = None
         self._params_building: ParamsFrame | None = None
         self.pace: float | None = None  # steps/s cap of the worker; None: full speed
-        self._single_step = False  # a step of Step once is under way (the page walks it)
+        self._single = False  # a step of Step once is under way (the page walks it)
         self.probes: list[str] = []  # settings.probes this model's vocabulary can encode
         self.config: GPTConfig | None = None
         self.tokenizer: Tokenizer | None = None
@@ -222,60 +247,39 @@ class TrainingService:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        # a damaged file is moved aside and a fresh store started, with a notice (app.store)
-        self.store, notice = await asyncio.to_thread(open_store, self.settings.db_path)
-        if notice is not None:
-            self.notice = notice.message
-        # event ids above every id of earlier boots, whatever the clock says (app.store)
-        self.bus.raise_floor(self.store.track_event_ids(lambda: self.bus.last_id))
-        model = await asyncio.to_thread(self.store.current_model)
-        if model is not None:
-            try:
-                await self._load_model(model)
-            except (EngineError, ValueError, TypeError, KeyError, AttributeError) as e:
-                # stored by an older version that let it through: keep it, start afresh
-                self.notice = (
-                    f"the stored model {model} could not be loaded ({e}); a fresh model was "
-                    "started and the old one is kept in the database"
-                )
-                log.error("%s", self.notice)
-                model = None
-            else:
-                await self._recover_run()
-        if model is None:
-            data = await asyncio.to_thread(fresh_checkpoint, self.settings.seed)
-            model = await asyncio.to_thread(self.store.new_model, data, 0, "init")
-            await self._load_model(model)
-        self.publish_status()
-        self._background(self._spawn_quietly())
+        """Load the run's model, its history and its last segment (an interrupted one stays
+        resumable)."""
+        await self._load_model(self.id)
+        await self._recover_segment()
 
     async def close(self) -> None:
-        """Pause a training run (it resumes as ``interrupted``), stop the worker, end streams."""
+        """Pause a training segment (it resumes as ``interrupted``), stop the worker, end
+        this run's streams."""
         try:
             await asyncio.wait_for(self._lock.acquire(), 10)
         except TimeoutError:
-            log.warning("a command is still running at shutdown; closing anyway")
+            log.warning("a command of run %s is still running at shutdown", self.id)
         self._closing = True
         try:
-            if self.status == "training" and self.runner is not None and self.run is not None:
-                try:
-                    await self._command("pause", timeout=10)
-                except (ServiceError, TimeoutError) as e:
-                    log.warning("could not pause the run at shutdown: %s", e)
-                self.run.status = "interrupted"
-                self.run.reason = "the server shut down during the run"
-                self.run.step = self.checkpoint_step
-                await asyncio.to_thread(self.store.update_run, self.run)
+            if self.status in (S.training, S.queued) and self.segment is not None:
+                if self.status == S.training and self.runner is not None:
+                    try:
+                        await self._command("pause", timeout=10)
+                    except (ServiceError, TimeoutError) as e:
+                        log.warning("could not pause run %s at shutdown: %s", self.id, e)
+                self.status = transition(self.status, Command.interrupt)
+                self.segment.status = "interrupted"
+                self.segment.reason = "the server shut down during the segment"
+                self.segment.step = self.checkpoint_step
+                await asyncio.to_thread(self.store.update_segment, self.segment)
+            self.scheduler.release(self.id)
             if self.runner is not None:
                 await self.runner.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
-            await self.graphs.close()
             self.bus.close()
-            if self.store is not None:
-                await asyncio.to_thread(self.store.close)
 
     def _background(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -308,15 +312,15 @@ class TrainingService:
         self._restore_ema()
 
     async def _load_model(self, model: int) -> None:
-        """Make ``model`` current: its newest checkpoint, its history and its runs."""
+        """Load ``model``: its newest checkpoint, its history and its segments."""
         ckpt, loaded = await self._read_checkpoint(model)
         rows = await asyncio.to_thread(self.store.history, model, ckpt.step)
-        runs = await asyncio.to_thread(self.store.runs, model)
+        segments = await asyncio.to_thread(self.store.segments, model)
         frame = await asyncio.to_thread(self.store.latest_frame, model)
         history = [(h.step, h.loss, h.smooth) for h in rows]
         first = await asyncio.to_thread(self.store.first_weights_step, model, ckpt.step)
         lines = await asyncio.to_thread(self._stored_probe_lines, model, loaded, ckpt.step)
-        self._swap_model(model, loaded, ckpt.step, history, runs, frame)
+        self._swap_model(model, loaded, ckpt.step, history, segments, frame)
         self.probe_lines = lines
         if first is None:  # a model stored before every step's weights were: from now on
             await self._keep_start_weights()
@@ -329,7 +333,7 @@ class TrainingService:
         loaded: LoadedModel,
         step: int,
         history: list,
-        runs: list[RunRow],
+        segments: list[SegmentRow],
         frame: FrameRow | None = None,
     ) -> None:
         """All at once, with no await in between: state() never sees half of two models."""
@@ -349,8 +353,8 @@ class TrainingService:
         self.health = []
         self.params_frame = ParamsFrame.from_checkpoint(model, predictor.config, d, frame)
         self._rewind(predictor, step, history)
-        self.runs = runs
-        self.run = runs[-1] if runs else None
+        self.segments = segments
+        self.segment = segments[-1] if segments else None
 
     async def _reload_checkpoint(self) -> None:
         """Back to the newest checkpoint (after the worker died): weights, step, history."""
@@ -400,19 +404,21 @@ class TrainingService:
         last = self.history[-1][2] if self.history else 0.0
         self._ema_m = last * (1 - EMA_BETA**self._ema_k)
 
-    async def _recover_run(self) -> None:
-        run = self.run
-        if run is None:
+    async def _recover_segment(self) -> None:
+        """A segment the server stopped during (training, or waiting for a worker) is
+        interrupted: it resumes from its last checkpoint."""
+        seg = self.segment
+        if seg is None:
             return
-        if run.status in ("running", "interrupted"):
-            if run.status == "running":
-                run.status = "interrupted"
-                run.reason = "the server stopped during the run"
-            run.step = self.checkpoint_step
-            await asyncio.to_thread(self.store.update_run, run)
-            self.status = "interrupted"
-        elif run.status in ("paused", "failed"):
-            self.status = run.status
+        if seg.status in ("running", "queued", "interrupted"):
+            if seg.status != "interrupted":
+                seg.status = "interrupted"
+                seg.reason = "the server stopped during the segment"
+            seg.step = self.checkpoint_step
+            await asyncio.to_thread(self.store.update_segment, seg)
+            self.status = S.interrupted
+        elif seg.status in ("paused", "failed"):
+            self.status = S(seg.status)
 
     # ---------------------------------------------------------------- worker
 
@@ -444,12 +450,13 @@ class TrainingService:
             log.info("training process %s ready at step %s", runner.pid, ckpt.step)
             return runner
 
-    async def _spawn_quietly(self) -> None:
-        try:
-            await self._ensure_worker()
-            self.publish_status()
-        except ServiceError as e:
-            log.error("%s", e.detail)
+    def _release_worker(self) -> None:
+        """The run stopped training: its process is closed (after the messages it already
+        sent) and its worker goes to the next run waiting."""
+        runner, self.runner = self.runner, None
+        self.scheduler.release(self.id)
+        if runner is not None:
+            self._background(runner.close())
 
     async def _command(self, kind: str, timeout: float | None = None, **payload) -> dict:
         """Send a command and wait for its reply. A worker that does not answer in time is
@@ -524,10 +531,10 @@ class TrainingService:
         self._ema_k += 1
         self._ema_m = EMA_BETA * self._ema_m + (1 - EMA_BETA) * loss
         smooth = self._ema_m / (1 - EMA_BETA**self._ema_k)
-        run_id = self.run.id if self.run is not None else None
+        segment = self.segment.id if self.segment is not None else None
         self.step = p["step"]
-        if self.run is not None:
-            self.run.step = self.step
+        if self.segment is not None:
+            self.segment.step = self.step
         self.history.append((self.step, loss, smooth))
         if p.get("health"):
             grads = tuple(h["grad_norm"] for h in p["health"])
@@ -538,7 +545,7 @@ class TrainingService:
         self._pending.append(
             HistoryRow(
                 self.step,
-                run_id,
+                segment,
                 loss,
                 smooth,
                 p["lr"],
@@ -547,7 +554,8 @@ class TrainingService:
             )
         )
         self.last_step = self.bus.publish(
-            "step", {"run_id": run_id, **p, "smooth": smooth, "single": self._single_step}
+            "step",
+            {"run": self.id, "segment": segment, **p, "smooth": smooth, "single": self._single},
         ).data
 
     def _on_params(self, p: dict[str, Any]) -> None:
@@ -588,20 +596,24 @@ class TrainingService:
         # only once saved: if the write fails, the next checkpoint carries these rows too
         self._pending = [h for h in self._pending if h.step > step]
         self.checkpoint_step = step
-        if self.run is not None and self.run.id == p["run_id"]:
-            self.run.elapsed = p["elapsed"]
+        if self.segment is not None and self.segment.id == p["run_id"]:
+            self.segment.elapsed = p["elapsed"]
+        self.checkpoint_elapsed = p["elapsed"]
 
     async def _on_done(self, p: dict[str, Any]) -> None:
-        run = self.run
-        if run is not None and run.id == p["run_id"]:
-            run.status, run.ended_at, run.step, run.reason = "done", time.time(), p["step"], None
-            await asyncio.to_thread(self.store.update_run, run)
-        self.status = "idle"
+        seg = self.segment
+        if seg is not None and seg.id == p["run_id"]:
+            seg.status, seg.ended_at, seg.step, seg.reason = "done", time.time(), p["step"], None
+            await asyncio.to_thread(self.store.update_segment, seg)
+        if self.status != S.training:
+            return  # a shutdown is under way
+        self.status = transition(self.status, Command.finish)
+        self._release_worker()
         last = self.history[-1] if self.history else None
         self.bus.publish(
             "done",
             DoneEvent(
-                run=self.run_info(run),
+                segment=self.segment_info(seg),
                 step=self.step,
                 loss=last[1] if last else None,
                 smooth=last[2] if last else None,
@@ -610,27 +622,29 @@ class TrainingService:
         self.publish_status()
 
     async def _on_diverged(self, p: dict[str, Any]) -> None:
-        """A step's loss went non-finite: the run ends as ``diverged`` at that step, and the
-        model is back at its last checkpoint (the worker went back there too)."""
+        """A step's loss went non-finite: the segment ends as ``diverged`` at that step, and
+        the model is back at its last checkpoint (the worker went back there too)."""
         await self._reload_checkpoint()
-        run = self.run
-        lr = run.lr if run is not None else self.lr
+        seg = self.segment
+        lr = seg.lr if seg is not None else self.lr
         message = (
             f"the run diverged at step {p['step']}: its loss or gradients stopped being finite "
             f"numbers. The model is back at step {self.checkpoint_step}, its last checkpoint; "
             f"train again with a lower learning rate than {lr:g}"
         )
-        if run is not None and run.id == p["run_id"]:
-            run.status, run.reason, run.ended_at = "diverged", message, time.time()
-            run.step = self.checkpoint_step
-            await asyncio.to_thread(self.store.update_run, run)
-        self.status = "idle"
+        if seg is not None and seg.id == p["run_id"]:
+            seg.status, seg.reason, seg.ended_at = "diverged", message, time.time()
+            seg.step = self.checkpoint_step
+            await asyncio.to_thread(self.store.update_segment, seg)
+        if self.status == S.training:
+            self.status = transition(self.status, Command.diverge)
+            self._release_worker()
         log.warning("%s (%s)", message, p["message"])
         self.bus.publish(
             "error",
             ErrorEvent(
                 message=message,
-                run_id=run.id if run else None,
+                segment=seg.id if seg else None,
                 step=self.step,
                 status=self.status,
             ),
@@ -639,7 +653,7 @@ class TrainingService:
 
     async def _on_worker_exit(self, runner: JobRunner) -> None:
         if runner is not self.runner or self._closing:
-            return  # a worker already replaced (its successor owns the status), or shutdown
+            return  # a worker closed on purpose or already replaced, or shutdown
         self.runner = None
         reason = self._worker_error or f"the training process died ({runner.describe_exit()})"
         if self._reply is not None and not self._reply.done():
@@ -647,30 +661,33 @@ class TrainingService:
         async with self._lock:  # after the command that was waiting on this worker, if any
             if self._closing or self.runner is not None:
                 return  # a command has started a new worker since: the status is its
-            if self.status == "training":
+            if self.status == S.training:
                 await self._fail_run(reason)
             else:
                 log.warning("%s while %s", reason, self.status)
+                self.scheduler.release(self.id)
                 self.publish_status()
 
     async def _fail_run(self, reason: str) -> None:
-        """The training run lost its worker: back to the last checkpoint, the run failed."""
-        if self.status != "training":
+        """The training segment lost its worker: back to the last checkpoint, the segment
+        failed (it resumes from there); the other runs go on."""
+        if self.status != S.training:
             return  # already handled
-        self.status = "failed"
-        log.error("run failed: %s", reason)
+        self.status = transition(self.status, Command.worker_lost)
+        self._release_worker()
+        log.error("run %s failed: %s", self.id, reason)
         await self._reload_checkpoint()
-        run = self.run
-        if run is not None:
-            run.status, run.reason, run.ended_at = "failed", reason, time.time()
-            run.step = self.checkpoint_step
-            await asyncio.to_thread(self.store.update_run, run)
+        seg = self.segment
+        if seg is not None:
+            seg.status, seg.reason, seg.ended_at = "failed", reason, time.time()
+            seg.step = self.checkpoint_step
+            await asyncio.to_thread(self.store.update_segment, seg)
         self.bus.publish(
             "error",
             ErrorEvent(
                 message=f"the run failed: {reason}; the model is back at its last checkpoint "
                 f"(step {self.checkpoint_step})",
-                run_id=run.id if run else None,
+                segment=seg.id if seg else None,
                 step=self.step,
                 status=self.status,
             ),
@@ -679,114 +696,99 @@ class TrainingService:
 
     # ---------------------------------------------------------------- commands
 
-    def _conflict(self, action: str, why: str) -> Conflict:
-        return Conflict(f"cannot {action}: the service is {self.status} ({why})", self.status)
+    def _next(self, command: Command, action: str | None = None, why: str | None = None) -> S:
+        """The status ``command`` leads to, or Conflict saying why it is refused now."""
+        try:
+            return transition(self.status, command)
+        except Refused as e:
+            raise Conflict(
+                f"cannot {action or command}: the run is {self.status} ({why or e.reason})",
+                self.status,
+            ) from None
 
-    async def train(self, steps: int, lr: float | None = None) -> StateOut:
+    def _training_now(self) -> str | None:
+        if self.status == S.training and self.segment is not None:
+            return f"segment {self.segment.id} is at step {self.step} of {self._segment_end()}"
+        return None
+
+    async def train(self, steps: int | None = None, lr: float | None = None) -> StateOut:
+        """A new segment of ``steps`` (default: the run's setting) from the current weights;
+        it trains as soon as a worker is free (at once if one is)."""
         async with self._lock:
-            if self.status == "training":
-                raise self._conflict(
-                    "train", f"run {self.run.id} is at step {self.step} of {self._run_end()}"
-                )
-            await self._ensure_worker()
-            await self._abandon_run("superseded by a new run")
-            run = await asyncio.to_thread(
-                self.store.create_run, self.model, self.step, steps, lr or self.lr
+            queued = self._next(Command.train, why=self._training_now())
+            steps = steps or self.run_settings.get("steps", 500)
+            await self._abandon_segment("superseded by a new segment")
+            seg = await asyncio.to_thread(
+                self.store.create_segment, self.model, self.step, steps, lr or self.lr
             )
-            await self._begin(run)
-            await self._run_command("train", run_id=run.id, steps=steps, lr=lr)
+            self._begin(seg)
             if lr is not None:
                 self.lr = lr
-            return self.state()
-
-    async def pause(self) -> StateOut:
-        async with self._lock:
-            if self.status != "training":
-                raise self._conflict("pause", "only a training run can be paused")
-            reply = await self._command("pause")
-            if not reply["ok"]:
-                raise self._conflict("pause", "the run has just ended")
-            await self._set_run_status("paused")
-            self.status = "paused"
-            self.publish_status()
+            self.status = queued
+            await self._queue({"kind": "train", "steps": steps, "lr": lr})
             return self.state()
 
     async def resume(self) -> StateOut:
         async with self._lock:
-            if self.status not in RESUMABLE or self.run is None:
-                raise self._conflict("resume", "only a paused, interrupted or failed run resumes")
-            await self._ensure_worker()
-            await self._set_run_status("running")
-            self.status = "training"
+            queued = self._next(Command.resume)
+            if self.segment is None:
+                raise Conflict("cannot resume: the run has no segment to resume", self.status)
+            self.status = queued
+            await self._set_segment_status("queued")
+            await self._queue({"kind": "resume"})
+            return self.state()
+
+    async def single_step(self) -> StateOut:
+        """One step: of the suspended segment, else of a new 1-step segment."""
+        async with self._lock:
+            queued = self._next(Command.step)
+            new = self.status == S.idle or not await self._begun(self.segment)
+            if new:
+                await self._abandon_segment("superseded by a single step")
+                seg = await asyncio.to_thread(
+                    self.store.create_segment, self.model, self.step, 1, self.lr
+                )
+                self._begin(seg)
+            self.status = queued
+            await self._queue({"kind": "step", "new": new})
+            return self.state()
+
+    async def pause(self) -> StateOut:
+        async with self._lock:
+            paused = self._next(Command.pause)
+            if self.status == S.queued:
+                self.scheduler.cancel(self.id)
+            else:
+                reply = await self._command("pause")
+                if not reply["ok"]:
+                    raise Conflict("cannot pause: the segment has just ended", self.status)
+                self._release_worker()
+            await self._set_segment_status("paused")
+            self.status = paused
             self.publish_status()
-            await self._run_command("resume", run_id=self.run.id, elapsed=self.run.elapsed)
             return self.state()
 
     async def stop(self) -> StateOut:
         async with self._lock:
-            if self.status == "training":
+            idle = self._next(Command.stop)
+            if self.status == S.training:
                 reply = await self._command("stop")
                 if not reply["ok"]:
-                    raise self._conflict("stop", "the run has just ended")
-                await self._set_run_status("stopped")
-            elif self.status in RESUMABLE:
-                await self._abandon_run("stopped")
+                    raise Conflict("cannot stop: the segment has just ended", self.status)
+                self._release_worker()
+                await self._set_segment_status("stopped")
+            elif self.status == S.queued:
+                self.scheduler.cancel(self.id)
+                await self._set_segment_status("stopped")
             else:
-                raise self._conflict("stop", "no run to stop")
-            self.status = "idle"
+                await self._abandon_segment("stopped")
+            self.status = idle
             self.publish_status()
             return self.state()
 
-    async def single_step(self) -> StateOut:
-        """One step: of the paused/interrupted/failed run, else of a new 1-step run."""
-        async with self._lock:
-            if self.status == "training":
-                raise self._conflict("step", "pause the run first")
-            await self._ensure_worker()
-            self._single_step = True
-            try:
-                if self.status == "idle":
-                    run = await asyncio.to_thread(
-                        self.store.create_run, self.model, self.step, 1, self.lr
-                    )
-                    await self._begin(run)
-                    await self._run_command("step", run_id=run.id, new_run=True)
-                else:
-                    self.status = "training"  # for the step: a lost worker fails the run
-                    await self._run_command(
-                        "step", run_id=self.run.id, new_run=False, elapsed=self.run.elapsed
-                    )
-                    if self.status != "idle":  # the run goes on, stepped by hand: it is paused
-                        await self._set_run_status("paused")
-                        self.status = "paused"
-                        self.publish_status()
-            finally:
-                self._single_step = False
-            return self.state()
-
-    async def reset(self, seed: int | None = None) -> StateOut:
-        async with self._lock:
-            if self.status == "training":
-                raise self._conflict("reset", "pause or stop the run first")
-            seed = self.seed if seed is None else seed
-            try:
-                data = await asyncio.to_thread(fresh_checkpoint, seed)
-            except EngineError as e:
-                raise BadInput(str(e)) from None
-            await self._replace_model(data, 0, "reset")
-            return self.state()
-
-    async def upload(self, raw: bytes) -> StateOut:
-        async with self._lock:
-            if self.status == "training":
-                raise self._conflict("load a checkpoint", "pause or stop the run first")
-            data, step = await asyncio.to_thread(validate_checkpoint, raw)
-            await self._replace_model(data, step, "upload")
-            return self.state()
-
     async def set_pace(self, steps_per_sec: float | None) -> StateOut:
-        """Cap training at ``steps_per_sec`` (None: full speed), at once, also mid-run. The
-        worker keeps it across pause/resume; a new worker is given it when it starts."""
+        """Cap training at ``steps_per_sec`` (None: full speed), at once, also mid-run. A new
+        worker is given it when it starts."""
         async with self._lock:
             self.pace = steps_per_sec
             async with self._spawn_lock:  # a worker starting now was given the old pace
@@ -803,67 +805,112 @@ class TrainingService:
         ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
         return ckpt.data, ckpt.step
 
+    def rename(self, name: str) -> None:
+        self.name = name
+        self.publish_status()
+
+    # -- a worker for the run: the scheduler's queue --
+
+    async def _queue(self, job: dict[str, Any]) -> None:
+        """Ask the scheduler for a worker: with one free, start ``job`` now; else wait
+        (queued) and start it when the worker is granted (``_on_grant``)."""
+        self._granted = job
+        if self.scheduler.request(self.id, self._on_grant) == 0:
+            await self._start(job)
+        else:
+            self.publish_status()
+
+    def _on_grant(self) -> None:
+        self._background(self._start_granted())
+
+    async def _start_granted(self) -> None:
+        async with self._lock:
+            job = self._granted
+            if self.status != S.queued or job is None or self._closing:
+                self.scheduler.release(self.id)  # no longer waiting: pass the worker on
+                return
+            try:
+                await self._start(job)
+            except ServiceError as e:
+                log.error("run %s could not start training: %s", self.id, e.detail)
+
+    async def _start(self, job: dict[str, Any]) -> None:
+        """The run holds a worker: start its process and the job (train, resume, step)."""
+        self._granted = None
+        self.status = transition(self.status, Command.grant)
+        await self._set_segment_status("running")
+        self.publish_status()
+        try:
+            await self._ensure_worker()
+        except WorkerUnavailable as e:
+            await self._fail_run(e.detail)
+            e.status = self.status
+            raise
+        seg, kind = self.segment, job["kind"]
+        if kind == "resume" and not await self._begun(seg):
+            kind = "train"  # queued, then paused or interrupted before its first step
+            job = {"steps": seg.steps, "lr": seg.lr}
+        if kind == "train":
+            await self._run_command("train", run_id=seg.id, steps=job["steps"], lr=job["lr"])
+        elif kind == "resume":
+            await self._run_command("resume", run_id=seg.id, elapsed=seg.elapsed)
+        else:
+            await self._step(job["new"])
+
+    async def _step(self, new: bool) -> None:
+        self._single = True  # the page walks this step through its phases
+        try:
+            seg = self.segment
+            await self._run_command("step", run_id=seg.id, new_run=new, elapsed=seg.elapsed)
+            if self.status == S.training:  # the segment goes on, stepped by hand: paused
+                self.status = transition(self.status, Command.stepped)
+                self._release_worker()
+                await self._set_segment_status("paused")
+                self.publish_status()
+        finally:
+            self._single = False
+
+    async def _begun(self, seg: SegmentRow | None) -> bool:
+        """Whether ``seg`` has reached its worker (the latest checkpoint is one of its)."""
+        if seg is None:
+            return False
+        ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
+        return ckpt is not None and ckpt.segment == seg.id
+
     # -- command helpers --
 
-    async def _begin(self, run: RunRow) -> None:
-        self.runs.append(run)
-        self.run = run
-        self.bus.mark_boundary()
-        self.status = "training"
-        self.publish_status()
+    def _begin(self, seg: SegmentRow) -> None:
+        self.segments.append(seg)
+        self.segment = seg
 
-    async def _set_run_status(self, status: str) -> None:
-        run = self.run
-        run.status = status
-        run.reason = None
-        run.ended_at = time.time() if status in ("stopped", "done") else None
-        await asyncio.to_thread(self.store.update_run, run)
+    async def _set_segment_status(self, status: str) -> None:
+        seg = self.segment
+        seg.status = status
+        seg.reason = None
+        seg.ended_at = time.time() if status in ("stopped", "done") else None
+        await asyncio.to_thread(self.store.update_segment, seg)
 
-    async def _abandon_run(self, reason: str) -> None:
-        """A paused or interrupted run that will never resume is stopped."""
-        run = self.run
-        if run is not None and run.status in ("paused", "interrupted"):
-            run.status, run.reason, run.ended_at = "stopped", reason, time.time()
-            await asyncio.to_thread(self.store.update_run, run)
+    async def _abandon_segment(self, reason: str) -> None:
+        """A suspended segment that will never resume is stopped."""
+        seg = self.segment
+        if seg is not None and seg.status in ("paused", "interrupted", "failed", "queued"):
+            seg.status, seg.reason, seg.ended_at = "stopped", reason, time.time()
+            await asyncio.to_thread(self.store.update_segment, seg)
 
-    async def _replace_model(self, data: str, step: int, reason: str) -> None:
-        # Parsed before anything is stored: a model that cannot be loaded is never stored.
-        loaded = await asyncio.to_thread(parse_checkpoint, data)
-        model = await asyncio.to_thread(self.store.new_model, data, step, reason)
-        await self._abandon_run(f"replaced by a model {reason}")
-        self._swap_model(model, loaded, step, [], [])
-        await self._keep_start_weights()
-        self.status = "idle"
-        # A worker being started right now was given the old model's checkpoint: wait for it,
-        # then load the new model into it (else it would train the old weights as this model).
-        async with self._spawn_lock:
-            loaded = self.runner is not None and self.runner.alive
-            if loaded:
-                try:
-                    await self._command("load", checkpoint=data)
-                except WorkerUnavailable as e:  # stopped: a new worker loads the new model
-                    log.warning("%s", e.detail)
-                    loaded = False
-        if not loaded:
-            self._background(self._spawn_quietly())
-        self.bus.mark_boundary()
-        self.bus.publish(
-            "reset", ResetEvent(model=self.model, seed=self.seed, step=self.step, reason=reason)
-        )
-        self.publish_status()
-
-    def _run_end(self) -> int:
-        return self.run.start_step + self.run.steps if self.run else self.step
+    def _segment_end(self) -> int:
+        return self.segment.start_step + self.segment.steps if self.segment else self.step
 
     # ---------------------------------------------------------------- queries
 
-    def run_info(self, run: RunRow | None) -> RunInfo | None:
+    def segment_info(self, run: SegmentRow | None) -> SegmentInfo | None:
         if run is None:
             return None
-        return RunInfo(**asdict(run), end_step=run.start_step + run.steps)
+        return SegmentInfo(**asdict(run), end_step=run.start_step + run.steps)
 
     def state(self) -> StateOut:
         return StateOut(
+            id=self.id,
+            name=self.name,
             status=self.status,
             step=self.step,
             model=self.model,
@@ -875,13 +922,37 @@ class TrainingService:
             dataset=self.dataset,
             num_docs=self.num_docs,
             probes=list(self.probes),
-            run=self.run_info(self.run),
+            segment=self.segment_info(self.segment),
+            steps=self.run_settings.get("steps", 500),
+            queue_position=self.scheduler.position(self.id),
+            queue_wait=self.queue_wait(),
             checkpoint_step=self.checkpoint_step,
             first_step=self.weights_from,
             worker_pid=self.runner.pid if self.runner is not None and self.runner.alive else None,
             pace=self.pace,
             notice=self.notice,
         )
+
+    def seconds_left(self) -> float:
+        """Estimated seconds this run still trains for (0 when not training)."""
+        if self.status != S.training or self.segment is None:
+            return 0.0
+        last = self.last_step
+        if last and last.get("eta") is not None and last["step"] > self.segment.start_step:
+            return float(last["eta"])
+        return self.segment.steps * self.step_seconds()
+
+    def step_seconds(self) -> float:
+        """Seconds a step of this run takes: as measured, else estimated from its shape."""
+        last = self.last_step
+        if last and last.get("steps_per_sec"):
+            return 1.0 / last["steps_per_sec"]
+        return estimate_step_seconds(self.config)
+
+    def queue_wait(self) -> float | None:
+        """Estimated seconds until a worker is free for this run, if it is queued."""
+        estimate = getattr(self, "estimate_wait", None)
+        return estimate(self.id) if estimate and self.status == S.queued else None
 
     def publish_status(self) -> Event:
         return self.bus.publish("status", self.state())

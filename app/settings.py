@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     # uvicorn HTTP implementation (python -m app adds an abort hook to it: app.transport)
     http: str = Field("auto", pattern=r"^(auto|httptools|h11)$")
 
-    seed: int = 42  # seed of the first model, when the data dir is empty
+    seed: int = 42  # seed of the first run, when the data dir is empty
+    # at most this many runs train at once (one training process each); the rest wait in a
+    # FIFO queue. None: the machine's CPU count
+    workers: int | None = Field(None, ge=1, le=64)
     checkpoint_every: int = Field(25, ge=1)  # steps between checkpoints during a run
     snapshot_every: int = Field(5, ge=1)  # steps between weight snapshots sent to the web process
     probes: tuple[str, ...] = ("", "e")  # prefixes whose next-char distribution rides on each step
@@ -57,7 +60,9 @@ class Settings(BaseSettings):
     fault_nonfinite_at: int | None = Field(None, ge=1)
 
     max_body: int = 16 * 1024  # request body limit, bytes
-    max_upload: int = 1024 * 1024  # checkpoint upload limit, bytes
+    # checkpoint upload limit, bytes: the largest model a run may have (n_embd 32, 2 layers,
+    # block 16) writes ~1.9 MB of JSON (tests/app/test_runs.py uploads one)
+    max_upload: int = 4 * 1024 * 1024
 
     @property
     def db_path(self) -> Path:

@@ -41,6 +41,13 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    settings TEXT NOT NULL,
+    selected_at REAL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
     model INTEGER NOT NULL,
     start_step INTEGER NOT NULL,
     steps INTEGER NOT NULL,
@@ -52,11 +59,11 @@ CREATE TABLE IF NOT EXISTS runs (
     ended_at REAL,
     elapsed REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS runs_model ON runs (model, id);
+CREATE INDEX IF NOT EXISTS segments_model ON segments (model, id);
 CREATE TABLE IF NOT EXISTS history (
     model INTEGER NOT NULL,
     step INTEGER NOT NULL,
-    run_id INTEGER,
+    segment INTEGER,
     loss REAL NOT NULL,
     smooth REAL NOT NULL,
     lr REAL NOT NULL,
@@ -66,7 +73,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     id INTEGER PRIMARY KEY,
     model INTEGER NOT NULL,
     step INTEGER NOT NULL,
-    run_id INTEGER,
+    segment INTEGER,
     reason TEXT NOT NULL,
     created_at REAL NOT NULL,
     data TEXT NOT NULL
@@ -101,13 +108,26 @@ CREATE TABLE IF NOT EXISTS probes (
 );
 """
 
-SCHEMA_VERSION = 5  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 6  # PRAGMA user_version of the layout above
+
+
+def _schema_v5() -> str:
+    """The tables as version 5 had them: segments were called runs (and a row's segment its
+    run_id), and there was no table of runs."""
+    statements = [s for s in _statements(SCHEMA) if "TABLE IF NOT EXISTS runs" not in s]
+    text = ";\n".join(statements).replace("segments", "runs")
+    return text.replace("segment INTEGER", "run_id INTEGER")
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA):
+        db.execute(statement)
 
 
 def _from_unversioned(db: sqlite3.Connection) -> None:
     """0 → 2: the first release wrote version 2's tables and no version; a boot cut off while
     creating them left some out, which the schema (``IF NOT EXISTS``) adds."""
-    for statement in _statements(SCHEMA):
+    for statement in _statements(_schema_v5()):
         db.execute(statement)
 
 
@@ -136,6 +156,62 @@ def _add_moments_and_probes(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _runs_from_models(db: sqlite3.Connection) -> None:
+    """5 → 6: a run becomes the unit. The old ``runs`` (training segments of the one model)
+    become ``segments``, and every model kept (the current one and those a reset or an upload
+    replaced) becomes a run of the new ``runs`` table, named after its id, its settings read
+    from its newest checkpoint; the current model stays the default run."""
+    db.execute("ALTER TABLE runs RENAME TO segments")
+    db.execute("DROP INDEX IF EXISTS runs_model")
+    db.execute("ALTER TABLE history RENAME COLUMN run_id TO segment")
+    db.execute("ALTER TABLE checkpoints RENAME COLUMN run_id TO segment")
+    for statement in _statements(SCHEMA):
+        if "TABLE IF NOT EXISTS runs" in statement or "INDEX IF NOT EXISTS segments" in statement:
+            db.execute(statement)
+    current = db.execute("SELECT value FROM meta WHERE key='model'").fetchone()
+    models = db.execute(
+        "SELECT model, MIN(created_at) FROM checkpoints GROUP BY model ORDER BY model"
+    ).fetchall()
+    for model, created in models:
+        started = db.execute(
+            "SELECT MIN(started_at) FROM segments WHERE model=?", (model,)
+        ).fetchone()[0]
+        data = db.execute(
+            "SELECT data FROM checkpoints WHERE model=? ORDER BY id DESC LIMIT 1", (model,)
+        ).fetchone()[0]
+        settings = _settings_of(data)
+        selected = time.time() if current and int(current[0]) == model else None
+        db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
+            (
+                model,
+                f"Run {model}",
+                min(created, started or created),
+                json.dumps(settings),
+                selected,
+            ),
+        )
+
+
+def _settings_of(checkpoint: str) -> dict:
+    """A stored checkpoint's run settings (what the run list shows); {} if it does not parse."""
+    try:
+        d = json.loads(checkpoint)
+        config = d["config"]
+        return {
+            "seed": d["seed"],
+            "lr": d["lr"],
+            "steps": 500,
+            "n_embd": config["n_embd"],
+            "n_head": config["n_head"],
+            "n_layer": config["n_layer"],
+            "block_size": config["block_size"],
+            "dataset": d.get("dataset", "names"),
+        }
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
 # from_version → step; each step takes a file from its version to the next key (the last one to
 # SCHEMA_VERSION), in one transaction that also stamps the new version. A step that changes a
 # table must also teach ``_layout_problem`` the table's earlier columns.
@@ -144,10 +220,13 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _add_frames,
     3: _add_weights,
     4: _add_moments_and_probes,
+    5: _runs_from_models,
 }
 
 MOMENTS_INSERT = "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)"
 PROBES_INSERT = "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)"
+# every table keyed by a run's model: deleting a run deletes its rows in each
+RUN_TABLES = ("segments", "history", "checkpoints", "frames", "weights", "moments", "probes")
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
 # ids a crashed boot may have issued after its last write: far more events than are published
 # between two writes (one checkpoint interval), far fewer than the 2**63 ids SQLite can hold
@@ -170,7 +249,9 @@ class StoreNotice:
 
 
 @dataclass
-class RunRow:
+class SegmentRow:
+    """One training segment of a run (Train N steps, with its pauses and resumes)."""
+
     id: int
     model: int
     start_step: int
@@ -184,12 +265,23 @@ class RunRow:
     elapsed: float = 0.0  # seconds spent training, up to the last checkpoint
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored: its id (its model's), name, creation time and settings (seed, lr,
+    steps, n_embd, n_head, n_layer, block_size, dataset)."""
+
+    id: int
+    name: str
+    created_at: float
+    settings: dict
+
+
 @dataclass
 class CheckpointRow:
     id: int
     model: int
     step: int
-    run_id: int | None
+    segment: int | None
     data: str
 
 
@@ -207,7 +299,7 @@ class FrameRow:
 @dataclass
 class HistoryRow:
     step: int
-    run_id: int | None
+    segment: int | None
     loss: float
     smooth: float
     lr: float
@@ -267,32 +359,73 @@ class Store:
             raise
         db.execute("COMMIT")
 
-    # -- models --
+    # -- runs --
 
-    def current_model(self) -> int | None:
+    def default_run(self) -> int | None:
+        """The server-wide default run (the newest created or selected), if any."""
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key='model'").fetchone()
         return int(row[0]) if row else None
 
-    def new_model(self, checkpoint: str, step: int, reason: str) -> int:
-        """Start a new model generation from ``checkpoint``; it becomes the current model."""
+    def select_run(self, run: int) -> None:
         with self._lock, self._tx() as db:
-            row = db.execute("SELECT MAX(model) FROM checkpoints").fetchone()
-            model = (row[0] or 0) + 1
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (str(model),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (str(run),))
+            db.execute("UPDATE runs SET selected_at=? WHERE id=?", (time.time(), run))
+
+    def create_run(self, name: str, settings: dict, checkpoint: str, step: int, reason: str) -> int:
+        """A new run (its id is its model's) from ``checkpoint``; it becomes the default run."""
+        with self._lock, self._tx() as db:
+            row = db.execute(
+                "SELECT MAX(m) FROM (SELECT MAX(model) AS m FROM checkpoints"
+                " UNION ALL SELECT MAX(id) FROM runs)"
+            ).fetchone()
+            run = (row[0] or 0) + 1
+            now = time.time()
             db.execute(
-                "INSERT INTO checkpoints (model, step, run_id, reason, created_at, data)"
-                " VALUES (?, ?, NULL, ?, ?, ?)",
-                (model, step, reason, time.time(), checkpoint),
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
+                (run, name.replace("{id}", str(run)), now, json.dumps(settings), now),
             )
-        return model
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (str(run),))
+            db.execute(
+                "INSERT INTO checkpoints (model, step, segment, reason, created_at, data)"
+                " VALUES (?, ?, NULL, ?, ?, ?)",
+                (run, step, reason, now, checkpoint),
+            )
+        return run
+
+    def runs(self) -> list[RunRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, name, created_at, settings FROM runs ORDER BY id"
+            ).fetchall()
+        return [RunRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def rename_run(self, run: int, name: str) -> None:
+        with self._lock, self._tx() as db:
+            db.execute("UPDATE runs SET name=? WHERE id=?", (name, run))
+
+    def delete_run(self, run: int) -> None:
+        """The run and everything of its model: nothing of it is left."""
+        with self._lock, self._tx() as db:
+            db.execute("DELETE FROM runs WHERE id=?", (run,))
+            for table in RUN_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE model=?", (run,))
+            row = db.execute("SELECT value FROM meta WHERE key='model'").fetchone()
+            if row and int(row[0]) == run:
+                newest = db.execute(
+                    "SELECT id FROM runs ORDER BY selected_at DESC, id DESC LIMIT 1"
+                ).fetchone()
+                if newest:
+                    db.execute("UPDATE meta SET value=? WHERE key='model'", (str(newest[0]),))
+                else:
+                    db.execute("DELETE FROM meta WHERE key='model'")
 
     # -- checkpoints --
 
     def latest_checkpoint(self, model: int) -> CheckpointRow | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, model, step, run_id, data FROM checkpoints WHERE model=?"
+                "SELECT id, model, step, segment, data FROM checkpoints WHERE model=?"
                 " ORDER BY id DESC LIMIT 1",
                 (model,),
             ).fetchone()
@@ -302,7 +435,7 @@ class Store:
         self,
         model: int,
         step: int,
-        run_id: int | None,
+        segment: int | None,
         data: str,
         reason: str,
         history: list[HistoryRow],
@@ -333,19 +466,21 @@ class Store:
                 )
             db.executemany(
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
-                [(model, h.step, h.run_id, h.loss, h.smooth, h.lr) for h in history],
+                [(model, h.step, h.segment, h.loss, h.smooth, h.lr) for h in history],
             )
             db.executemany(
                 "INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
                 [(model, h.step, h.weights) for h in history if h.weights is not None],
             )
             db.execute(
-                "INSERT INTO checkpoints (model, step, run_id, reason, created_at, data)"
+                "INSERT INTO checkpoints (model, step, segment, reason, created_at, data)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (model, step, run_id, reason, time.time(), data),
+                (model, step, segment, reason, time.time(), data),
             )
-            if run_id is not None:
-                db.execute("UPDATE runs SET step=?, elapsed=? WHERE id=?", (step, elapsed, run_id))
+            if segment is not None:
+                db.execute(
+                    "UPDATE segments SET step=?, elapsed=? WHERE id=?", (step, elapsed, segment)
+                )
             db.execute(
                 "DELETE FROM checkpoints WHERE model=? AND id NOT IN"
                 " (SELECT id FROM checkpoints WHERE model=? ORDER BY id DESC LIMIT ?)",
@@ -359,34 +494,36 @@ class Store:
             ).fetchone()
         return FrameRow(row[0], json.loads(row[1]), row[2], row[3]) if row else None
 
-    # -- runs --
+    # -- segments --
 
-    def create_run(self, model: int, start_step: int, steps: int, lr: float) -> RunRow:
+    def create_segment(self, model: int, start_step: int, steps: int, lr: float) -> SegmentRow:
         now = time.time()
         with self._lock, self._tx() as db:
             cur = db.execute(
-                "INSERT INTO runs (model, start_step, steps, step, lr, status, started_at)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                "INSERT INTO segments (model, start_step, steps, step, lr, status, started_at)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', ?)",
                 (model, start_step, steps, start_step, lr, now),
             )
-            run_id = cur.lastrowid
-        return RunRow(run_id, model, start_step, steps, start_step, lr, "running", None, now, None)
+            segment = cur.lastrowid
+        return SegmentRow(
+            segment, model, start_step, steps, start_step, lr, "queued", None, now, None
+        )
 
-    def update_run(self, run: RunRow) -> None:
+    def update_segment(self, segment: SegmentRow) -> None:
         with self._lock, self._tx() as db:
             db.execute(
-                "UPDATE runs SET status=?, reason=?, ended_at=?, step=? WHERE id=?",
-                (run.status, run.reason, run.ended_at, run.step, run.id),
+                "UPDATE segments SET status=?, reason=?, ended_at=?, step=? WHERE id=?",
+                (segment.status, segment.reason, segment.ended_at, segment.step, segment.id),
             )
 
-    def runs(self, model: int) -> list[RunRow]:
+    def segments(self, model: int) -> list[SegmentRow]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, model, start_step, steps, step, lr, status, reason, started_at,"
-                " ended_at, elapsed FROM runs WHERE model=? ORDER BY id",
+                " ended_at, elapsed FROM segments WHERE model=? ORDER BY id",
                 (model,),
             ).fetchall()
-        return [RunRow(*r) for r in rows]
+        return [SegmentRow(*r) for r in rows]
 
     # -- history --
 
@@ -467,7 +604,7 @@ class Store:
     def history(self, model: int, up_to: int) -> list[HistoryRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT step, run_id, loss, smooth, lr FROM history WHERE model=? AND step<=?"
+                "SELECT step, segment, loss, smooth, lr FROM history WHERE model=? AND step<=?"
                 " ORDER BY step",
                 (model, up_to),
             ).fetchall()
@@ -556,6 +693,18 @@ def _layout(script: str) -> dict[str, list[str]]:
 LAYOUT = _layout(SCHEMA)
 
 
+def _layout_for(version: int) -> dict[str, list[str]]:
+    """The tables and columns a file of schema ``version`` has (before 6: the segments were
+    called runs, and history and checkpoints named theirs run_id)."""
+    if version >= 6:
+        return LAYOUT
+    old = {t: list(cols) for t, cols in LAYOUT.items() if t not in ("runs", "segments")}
+    old["runs"] = LAYOUT["segments"]
+    for table in ("history", "checkpoints"):
+        old[table] = ["run_id" if c == "segment" else c for c in old[table]]
+    return old
+
+
 def _refuse_newer(version: int, path: Path) -> None:
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -573,7 +722,7 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
     db.execute("PRAGMA synchronous=NORMAL")
     if version == 0 and not db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
         with _transaction(db):  # a new (or empty) file: today's tables, stamped
-            _from_unversioned(db)
+            _create_tables(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return
     steps = sorted(MIGRATIONS)
@@ -643,9 +792,10 @@ def _layout_problem(db: sqlite3.Connection, version: int) -> str | None:
         db.execute("SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
     )
     tables = sorted(n for n, t in objects.items() if t in ("table", "view"))
-    if tables and not set(tables) & set(LAYOUT):
+    layout = _layout_for(version)
+    if tables and not set(tables) & set(layout):
         return f"it holds none of this app's tables, but {', '.join(tables)}"
-    for table, columns in LAYOUT.items():
+    for table, columns in layout.items():
         if table not in objects:
             if version == SCHEMA_VERSION and tables:
                 return f"its table {table} is missing"

@@ -8,6 +8,8 @@
 // on view (its `view-change` events) is marked on both.
 (() => {
   "use strict";
+  // this page's run: every request goes to its own /api/runs/{id} (templates/base.html)
+  const API = document.body.dataset.api || "/api";
 
   const stream = document.getElementById("stream");
   const chartBox = document.getElementById("loss-chart");
@@ -239,7 +241,7 @@
 
   async function loadHistory() {
     try {
-      const resp = await fetch("/api/history", { headers: { Accept: "application/json" } });
+      const resp = await fetch(`${API}/history`, { headers: { Accept: "application/json" } });
       if (!resp.ok) return;
       const hist = await resp.json();
       if (model != null && hist.model !== model) points.clear();
@@ -386,7 +388,7 @@
       const since = s.steps.length ? s.steps[s.steps.length - 1] : -1;
       try {
         const q = new URLSearchParams({ prefix, char, since: String(since) });
-        const resp = await fetch(`/api/probes?${q}`);
+        const resp = await fetch(`${API}/probes?${q}`);
         if (!resp.ok) return;
         const body = await resp.json();
         if (prefix !== s.prefix || char !== s.char) return; // another line was asked for since

@@ -14,6 +14,8 @@
 // newest. Training steps arriving meanwhile only offer "Show the newest step".
 (() => {
   "use strict";
+  // this page's run: every request goes to its own /api/runs/{id} (templates/base.html)
+  const API = document.body.dataset.api || "/api";
 
   const card = document.getElementById("graph-card");
   if (!card) return;
@@ -103,7 +105,7 @@
     stopPlay();
     say(step === null ? "Loading the newest step’s graph…" : `Loading step ${count(step)}’s graph…`);
     try {
-      const resp = await fetch(step === null ? "/api/graph" : `/api/graph?step=${step}`, {
+      const resp = await fetch(step === null ? `${API}/graph` : `${API}/graph?step=${step}`, {
         signal: ctl.signal,
       });
       if (!resp.ok) {

@@ -10,6 +10,8 @@
 // Health lines come with each step's `point` event on the same stream.
 (() => {
   "use strict";
+  // this page's run: every request goes to its own /api/runs/{id} (templates/base.html)
+  const API = document.body.dataset.api || "/api";
 
   const grid = document.getElementById("params-grid");
   if (!grid) return;
@@ -72,7 +74,7 @@
     inFlight = true;
     try {
       const past = viewing();
-      const resp = await fetch(past === null ? "/api/params.bin" : `/api/params.bin?step=${past}`);
+      const resp = await fetch(past === null ? `${API}/params.bin` : `${API}/params.bin?step=${past}`);
       if (!resp.ok) return;
       const next = decode(await resp.arrayBuffer());
       next.past = past !== null;
@@ -95,7 +97,7 @@
   async function newModel(next) {
     model = next.header.model;
     try {
-      vocab = (await (await fetch("/api/state")).json()).vocab;
+      vocab = (await (await fetch(`${API}/state`)).json()).vocab;
     } catch (e) {
       vocab = [];
     }
@@ -478,7 +480,7 @@
     out.textContent = "checking…";
     const q = new URLSearchParams({ name: focus.name, row: focus.r, col: focus.c });
     try {
-      const resp = await fetch(`/api/gradcheck?${q}`);
+      const resp = await fetch(`${API}/gradcheck?${q}`);
       const body = await resp.json();
       if (!resp.ok) {
         out.textContent = body.detail;
@@ -503,7 +505,7 @@
   async function loadHealth() {
     health.loading = [];
     try {
-      const resp = await fetch("/api/params/health");
+      const resp = await fetch(`${API}/params/health`);
       if (!resp.ok) throw new Error(String(resp.status));
       const h = await resp.json();
       clearHealth();

@@ -16,6 +16,8 @@
 // ?step=k, so a moment can be linked; the server renders such a page already viewing k.
 (() => {
   "use strict";
+  // this page's run: every request goes to its own /api/runs/{id} (templates/base.html)
+  const API = document.body.dataset.api || "/api";
 
   const root = document.documentElement;
   const range = document.getElementById("timeline");
@@ -187,7 +189,7 @@
   document.addEventListener("chart-reset", async () => {
     live();
     try {
-      const state = await (await fetch("/api/state")).json();
+      const state = await (await fetch(`${API}/state`)).json();
       setBounds(state.first_step ?? 0, state.step);
     } catch (e) {
       // offline: the next point moves the end

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 from starlette.datastructures import UploadFile
 
-from app.deps import ServiceDep
+from app.deps import RunsDep, ServiceDep
 from app.schemas import (
     MAX_SAMPLE_SEED,
     MAX_TEMPERATURE,
@@ -26,9 +26,9 @@ from app.schemas import (
     StateOut,
     TrainIn,
 )
-from app.service import BadInput, ServiceError, TrainingService
+from app.service import BadInput, RunService, ServiceError
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(tags=["api"])
 PREDICT_HOLD = 0.25  # seconds a weight snapshot answers predictions while training
 
 CONFLICT = {409: {"model": ErrorOut, "description": "not possible in the current status"}}
@@ -39,15 +39,17 @@ COMMAND = {**CONFLICT, **UNAVAILABLE}
 
 @router.get("/state", response_model=StateOut)
 async def get_state(service: ServiceDep) -> StateOut:
-    """Status, step, current/latest run, model config, parameter count, worker pid."""
+    """The run's status, step, current/latest segment, model config, parameter count, worker
+    pid, and its place in the queue while it waits for a worker."""
     return service.state()
 
 
 @router.post("/train", response_model=StateOut, responses={**COMMAND, **INVALID})
 async def train(body: TrainIn, service: ServiceDep) -> StateOut:
-    """Start a run of ``steps`` steps from the current weights and Adam state.
+    """Start a segment of ``steps`` steps (default: the run's setting) from the current weights
+    and Adam state, at once if a worker is free, else queued (``status`` says which).
 
-    The cosine learning-rate schedule spans exactly this run. 409 while a run is training.
+    The cosine learning-rate schedule spans exactly this segment. 409 while it trains.
     """
     return await service.train(body.steps, body.lr)
 
@@ -87,9 +89,11 @@ async def pace(body: PaceIn, service: ServiceDep) -> StateOut:
 
 
 @router.post("/reset", response_model=StateOut, responses={**COMMAND, **INVALID})
-async def reset(service: ServiceDep, body: ResetIn | None = None) -> StateOut:
-    """A fresh model (new seed optional; default: the current one). Its history starts empty."""
-    return await service.reset(body.seed if body else None)
+async def reset(runs: RunsDep, service: ServiceDep, body: ResetIn | None = None) -> StateOut:
+    """A new run with this run's settings (new seed optional; default: the same one): it becomes
+    the default run and its state is the answer. This run is kept, unchanged."""
+    new = await runs.reset(service, body.seed if body else None)
+    return new.state()
 
 
 STEP_HELP = (
@@ -98,7 +102,7 @@ STEP_HELP = (
 )
 
 
-async def current_prediction(service: TrainingService, prefix: str, k: int) -> bytes:
+async def current_prediction(service: RunService, prefix: str, k: int) -> bytes:
     """The JSON answer from the newest snapshot, through the cache (app.predictions); while
     training, from a snapshot at most PREDICT_HOLD s old."""
     hold = PREDICT_HOLD if service.status == "training" else 0.0
@@ -111,7 +115,8 @@ async def known_prediction(app: FastAPI, query: bytes) -> bytes | None:
     """``predict``'s answer to a raw query string it has parsed and validated before, for
     ``app.predictions.KnownQueries``, which sends it without the framework. None: the route
     answers (a string it has not seen, or an error it has to render)."""
-    service = getattr(app.state, "service", None)  # None until the lifespan has started it
+    runs = getattr(app.state, "runs", None)  # None until the lifespan has started it
+    service = None if runs is None else runs.default
     args = None if service is None else service.predictions.recall(query)
     if args is None:
         return None
@@ -176,9 +181,10 @@ async def history(
         int, Query(ge=0, description="only the points after this step; 0 (default): all")
     ] = 0,
 ) -> Response:
-    """The loss curve of the current model (step, loss, smoothed loss) and its runs.
+    """The run's loss curve (step, loss, smoothed loss) and its training segments.
 
-    ``?since=<step>`` returns only the points after that step (``runs`` and ``model`` in full):
+    ``?since=<step>`` returns only the points after that step (``segments`` and ``model`` in
+    full):
     a chart that already holds the points up to ``since`` fetches just the newer ones when its
     stream reconnects. If ``model`` differs from the chart's, the model was replaced: fetch
     again without ``since``.
@@ -190,12 +196,14 @@ async def history(
     # of the run rows); the bridge task updates these only on the event loop.
     points = service.history
     tail = points[bisect.bisect_right(points, since, key=itemgetter(0)) :]
-    model, runs = service.model, [copy.copy(run) for run in service.runs]
+    model, segments = service.model, [copy.copy(seg) for seg in service.segments]
 
     def build() -> bytes:
         # In slices: serialising is one long call that holds the GIL, and the event loop
         # needs the GIL too (50,000 points in one piece would still stall it ~20 ms).
-        head = HistoryOut(model=model, points=[], runs=[service.run_info(r) for r in runs])
+        head = HistoryOut(
+            model=model, points=[], segments=[service.segment_info(g) for g in segments]
+        )
         parts = []
         for i in range(0, len(tail), HISTORY_SLICE):
             piece = [
@@ -246,12 +254,12 @@ async def download_checkpoint(service: ServiceDep) -> Response:
         }
     },
 )
-async def upload_checkpoint(request: Request, service: ServiceDep) -> StateOut:
-    """Replace the model with an uploaded checkpoint (JSON body, or a form field ``file``).
-
-    Validated by the engine; 409 while a run is training. The model starts a new history.
-    """
-    return await service.upload(await checkpoint_upload(request))
+async def upload_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) -> StateOut:
+    """A new run from an uploaded checkpoint (JSON body, or a form field ``file``), validated
+    by the engine; it becomes the default run and its state is the answer. Nothing is stored
+    if the file does not load."""
+    new = await runs.upload(await checkpoint_upload(request), service)
+    return new.state()
 
 
 async def checkpoint_upload(request: Request) -> bytes:

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from app.deps import ServiceDep
-from app.service import TrainingService
+from app.service import RunService
 from app.sse import Render, event_stream
 
 __all__ = ["event_stream", "router", "service_stream"]
@@ -13,7 +13,7 @@ router = APIRouter(tags=["events"])
 
 
 def service_stream(
-    request: Request, service: TrainingService, render: Render | None = None
+    request: Request, service: RunService, render: Render | None = None
 ) -> EventSourceResponse:
     """``event_stream`` over the service's bus: a new client starts with a ``status`` event."""
     s = service.settings
@@ -28,7 +28,7 @@ def service_stream(
 
 
 @router.get(
-    "/api/events",
+    "/events",
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
 )

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from app.deps import ServiceDep
 from app.schemas import ErrorOut, GraphOut
 
-router = APIRouter(prefix="/api", tags=["graph"])
+router = APIRouter(tags=["graph"])
 
 
 @router.get(

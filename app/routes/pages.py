@@ -19,16 +19,18 @@ from operator import itemgetter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from app import limits as L
 from app.bus import Event
-from app.deps import ServiceDep
+from app.deps import RunsDep, ServiceDep
 from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
-from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN
-from app.service import RESUMABLE, BadInput, ServiceError, TrainingService
+from app.routes.run_pages import go_to_run, new_run_form, runs_view
+from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN, RunIn
+from app.service import RESUMABLE, BadInput, RunService, ServiceError
 from app.templating import (
     attention_view,
     dist_view,
@@ -43,7 +45,8 @@ from app.templating import (
 )
 from engine import EngineError, Predictor, Trainer
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)  # the page
+ui = APIRouter(include_in_schema=False)  # its fragments: under /ui and /ui/runs/{run_id}
 
 PROBE = "e"  # the prefix whose distribution rides on the stream (settings.probes has it)
 FALLBACK_PROBE = ""  # for a model whose vocabulary has no "e": how names start
@@ -106,30 +109,38 @@ STATUS_LABELS = {
 }
 
 
+def ui_base(state: dict) -> str:
+    """Where the page's fragments of this run are: every form posts to its own run."""
+    return f"/ui/runs/{state['id']}"
+
+
 def status_view(state: dict) -> dict:
     """The status pill and which buttons make sense now (the service still has the last word)."""
-    s, run = state["status"], state.get("run") or {}
-    not_training = s != "training"
+    s, run = state["status"], state.get("segment") or {}
+    not_training = s not in ("training", "queued")
     if s == "idle" and run.get("status") == "diverged":
         label = f"diverged · back at step {state['step']:,}"
     elif s == "idle":
         label = "ready · untrained" if state["step"] == 0 else f"ready · {state['step']:,} steps"
+    elif s == "queued":
+        label = queued_label(state)
     else:
         label = STATUS_LABELS.get(s, s)
     return {
+        "ui": ui_base(state),
         "state": s,
         "label": label,
         "step": state["step"],
         "seed": state["seed"],
         "lr": state["lr"],
-        "default_steps": DEFAULT_STEPS,
+        "default_steps": state.get("steps") or DEFAULT_STEPS,
         "max_steps": MAX_STEPS,
         "can_train": not_training,
-        "can_pause": s == "training",
+        "can_pause": s in ("training", "queued"),
         # paused by request, or cut off by a restart or a crash: continue from the checkpoint
         "can_resume": s in ("paused", "interrupted", "failed") and bool(run),
         "can_step": not_training,
-        "can_reset": not_training,
+        "can_reset": True,  # a new run: this one is kept, training or not
     }
 
 
@@ -139,11 +150,28 @@ def doc_word(state: dict, n: int = 2) -> str:
     return word if n == 1 else word + "s"
 
 
+def queued_label(state: dict) -> str:
+    """ "queued · 2nd in line · ~40 s": where the run waits for a worker, and how long."""
+    pos, wait = state.get("queue_position"), state.get("queue_wait")
+    label = "queued · waiting for a worker"
+    if pos:
+        label = f"queued · {ordinal(pos)} in line"
+    if wait is not None:
+        label += f" · starts in ~{duration(wait)}"
+    return label
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def model_view(state: dict) -> dict:
     """The model-facts chips, the uniform-guess level and the prefix box's limit."""
     c = state["config"]
     v = c["vocab_size"]
     return {
+        "ui": ui_base(state),
         "num_params": state["num_params"],
         "step": state["step"],
         "vocab_size": v,
@@ -208,6 +236,7 @@ def pace_view(state: dict, message: str | None = None) -> dict:
     if current not in paces:
         paces = [None, *sorted([*PACES[1:], current], reverse=True)]
     return {
+        "ui": ui_base(state),
         "options": [
             {
                 "value": "" if p is None else f"{p:g}",
@@ -235,7 +264,7 @@ def parse_pace(raw: str | None) -> float | None:
 
 def progress_from(state: dict, step: dict | None) -> dict:
     """Progress of the current (or latest) run: from its latest step event when we have it."""
-    run = state.get("run")
+    run = state.get("segment")
     training = state["status"] == "training"
     if step is not None and run is not None and step.get("run_id") == run["id"]:
         rate = step["steps_per_sec"]  # over the last 20 steps
@@ -295,8 +324,8 @@ def summary_view(state: dict, run: dict | None, losses: tuple[float, float] | No
     }
 
 
-def run_summary(service: TrainingService, state: dict) -> dict | None:
-    run = state.get("run")
+def run_summary(service: RunService, state: dict) -> dict | None:
+    run = state.get("segment")
     if run and run["status"] == "diverged":
         return summary_view(state, run, None)
     if not run or run["status"] != "done":
@@ -304,7 +333,7 @@ def run_summary(service: TrainingService, state: dict) -> dict | None:
     return summary_view(state, run, run_losses(service.history, run))
 
 
-def current_probe(service: TrainingService, state: dict) -> dict:
+def current_probe(service: RunService, state: dict) -> dict:
     """The probe card's bars from the service's current weights (a fraction of a ms)."""
     probs = service.predictor().distribution(probe_prefix(state))
     return probe_view(state, probs, service.predictor_step)
@@ -321,7 +350,7 @@ def greedy_view(prefix: str, greedy: str) -> dict:
     return {"typed": prefix, "added": greedy[len(prefix) :], "text": greedy}
 
 
-def predict_view(service: TrainingService, prefix: str, snapshot=None) -> dict:
+def predict_view(service: RunService, prefix: str, snapshot=None) -> dict:
     """Bars, top 5 and attention for a prefix, or the engine's message about it; ``snapshot``:
     the weights to answer from (a past step's), default the newest."""
     try:
@@ -376,19 +405,19 @@ def parse_step(raw: str | None) -> int | None:
         raise BadInput(f"step must be a whole number, got {show(raw)}") from None
 
 
-async def snapshot_for(service: TrainingService, raw: str | None):
+async def snapshot_for(service: RunService, raw: str | None):
     """The weights a fragment answers from: step ``raw``'s, or None (the newest)."""
     step = parse_step(raw)
     return None if step is None else await service.snapshot_at(step)
 
 
-def multiples(service: TrainingService, state: dict) -> dict | None:
+def multiples(service: RunService, state: dict) -> dict | None:
     prefix = probe_prefix(state)
     line = service.probe_line(prefix)
     return multiples_view(prefix, line, state["vocab"], service.weights_from, state["step"])
 
 
-async def past_views(service: TrainingService, state: dict, step: int) -> dict:
+async def past_views(service: RunService, state: dict, step: int) -> dict:
     """Everything a page viewing ``step`` shows of it, or BadInput/ServiceError."""
     event = await service.step_at(step)
     c = state["config"]
@@ -422,7 +451,7 @@ def view_partials(views: dict) -> list[str]:
     ]
 
 
-@router.get("/ui/view", response_class=HTMLResponse)
+@ui.get("/view", response_class=HTMLResponse)
 async def ui_view(
     service: ServiceDep, step: str | None = None, prefix: str | None = None
 ) -> HTMLResponse:
@@ -445,7 +474,7 @@ async def ui_view(
     return HTMLResponse("".join(parts))
 
 
-@router.get("/ui/multiples", response_class=HTMLResponse)
+@ui.get("/multiples", response_class=HTMLResponse)
 async def ui_multiples(service: ServiceDep) -> HTMLResponse:
     state = service.state().model_dump(mode="json")
     return HTMLResponse(render("multiples", multiples=multiples(service, state)))
@@ -484,8 +513,21 @@ def prefix_input(state: dict) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request, service: ServiceDep, step: str | None = None) -> HTMLResponse:
-    """The page, live; or, with ``?step=k``, viewing step k (a link to a moment)."""
+async def index(
+    request: Request,
+    runs: RunsDep,
+    service: ServiceDep,
+    step: str | None = None,
+    run: str | None = None,
+) -> HTMLResponse:
+    """The page of the default run, live; with ``?run=ID``, of that run (which becomes the
+    default); with ``?step=k``, viewing step k (a link to a moment)."""
+    run_error = None
+    try:
+        if run not in (None, ""):
+            service = await runs.select(parse_int(run, "run", 1, 2**31))
+    except (ValueError, ServiceError) as e:
+        run_error = getattr(e, "detail", None) or str(e)
     state = service.state().model_dump(mode="json")
     views = {"view": None, "view_recipe": None, "view_probe": None, "past_start": None}
     snapshot, view_error = None, None
@@ -523,6 +565,12 @@ async def index(request: Request, service: ServiceDep, step: str | None = None) 
         "summary": run_summary(service, state),
         "message": None,
         "notice": state["notice"],
+        "run_error": run_error,
+        "run": {"id": service.id, "name": service.name},
+        "runs": runs_view(runs, service.id),
+        "new_run": new_run_form(RunIn()),
+        "ui": ui_base(state),
+        "api": f"/api/runs/{service.id}",
     }
     return templates.TemplateResponse(request, "index.html", context)
 
@@ -530,7 +578,7 @@ async def index(request: Request, service: ServiceDep, step: str | None = None) 
 # ---------- fragments on request ----------
 
 
-@router.get("/ui/predict", response_class=HTMLResponse)
+@ui.get("/predict", response_class=HTMLResponse)
 async def ui_predict(
     service: ServiceDep, prefix: str = "", step: str | None = None
 ) -> HTMLResponse:
@@ -543,7 +591,7 @@ async def ui_predict(
     return HTMLResponse(render("predict", predict=predict))
 
 
-@router.get("/ui/samples", response_class=HTMLResponse)
+@ui.get("/samples", response_class=HTMLResponse)
 async def ui_samples(
     service: ServiceDep, temperature: str = "0.5", step: str | None = None
 ) -> HTMLResponse:
@@ -570,28 +618,16 @@ async def ui_samples(
 
 
 def controls(
-    service: TrainingService, message: str | None = None, ask: dict | None = None
+    service: RunService, message: str | None = None, ask: dict | None = None
 ) -> HTMLResponse:
     """The Train card's buttons, the service's message, or a question (``ask``) in their place."""
     state = service.state().model_dump(mode="json")
     return HTMLResponse(render("controls", status=status_view(state), message=message, ask=ask))
 
 
-def reset_question(state: dict, seed: int) -> dict:
-    """Reset of a trained model: what it discards, asked before it is done."""
-    lost = f"the {plural(state['step'], 'step')} trained so far"
-    if state["status"] in RESUMABLE and state.get("run"):
-        lost += f" and its {state['status']} run"
-    return {
-        "kind": "reset",
-        "question": f"Reset to a fresh model (seed {seed})? This discards {lost}.",
-        "seed": seed,
-    }
-
-
 def train_question(state: dict, steps: int, lr: str | None) -> dict:
     """Train while a run can be resumed: continue that run, or start a new one (it ends)."""
-    run, status = state["run"], state["status"]
+    run, status = state["segment"], state["status"]
     done = max(0, state["step"] - run["start_step"])
     left = plural(run["end_step"] - state["step"], "step")
     return {
@@ -604,13 +640,13 @@ def train_question(state: dict, steps: int, lr: str | None) -> dict:
     }
 
 
-@router.get("/ui/controls", response_class=HTMLResponse)
+@ui.get("/controls", response_class=HTMLResponse)
 async def ui_controls(service: ServiceDep) -> HTMLResponse:
     """The buttons as they are now (Cancel on a question)."""
     return controls(service)
 
 
-async def command(service: TrainingService, action) -> HTMLResponse:
+async def command(service: RunService, action) -> HTMLResponse:
     try:
         await action
     except ServiceError as e:
@@ -629,7 +665,7 @@ def parse_int(raw: str | None, name: str, lo: int, hi: int) -> int:
     return value
 
 
-@router.post("/ui/train", response_class=HTMLResponse)
+@ui.post("/train", response_class=HTMLResponse)
 async def ui_train(
     service: ServiceDep,
     steps: Annotated[str | None, Form()] = None,
@@ -653,28 +689,28 @@ async def ui_train(
     if choice not in (None, "", "new"):
         return controls(service, f"choice must be continue or new, got {show(choice)}")
     state = service.state().model_dump(mode="json")
-    if not choice and state["status"] in RESUMABLE and state["run"]:
+    if not choice and state["status"] in RESUMABLE and state["segment"]:
         # the page asks first: a new run would end the one that can still be continued
         return controls(service, ask=train_question(state, n, lr))
     return await command(service, service.train(n, rate))
 
 
-@router.post("/ui/pause", response_class=HTMLResponse)
+@ui.post("/pause", response_class=HTMLResponse)
 async def ui_pause(service: ServiceDep) -> HTMLResponse:
     return await command(service, service.pause())
 
 
-@router.post("/ui/resume", response_class=HTMLResponse)
+@ui.post("/resume", response_class=HTMLResponse)
 async def ui_resume(service: ServiceDep) -> HTMLResponse:
     return await command(service, service.resume())
 
 
-@router.post("/ui/step", response_class=HTMLResponse)
+@ui.post("/step", response_class=HTMLResponse)
 async def ui_step(service: ServiceDep) -> HTMLResponse:
     return await command(service, service.single_step())
 
 
-@router.post("/ui/pace", response_class=HTMLResponse)
+@ui.post("/pace", response_class=HTMLResponse)
 async def ui_pace(
     service: ServiceDep, steps_per_sec: Annotated[str | None, Form()] = None
 ) -> HTMLResponse:
@@ -690,37 +726,49 @@ async def ui_pace(
     return HTMLResponse(render("pace", pace=pace_view(state, message)))
 
 
-@router.post("/ui/reset", response_class=HTMLResponse)
+@ui.post("/reset", response_class=HTMLResponse)
 async def ui_reset(
+    request: Request,
+    runs: RunsDep,
     service: ServiceDep,
     seed: Annotated[str | None, Form()] = None,
-    confirm: Annotated[str | None, Form()] = None,
-) -> HTMLResponse:
-    """A fresh model. A trained one is only discarded once confirmed (``confirm=yes``); the
-    page asks first (POST /api/reset never asks)."""
+) -> Response:
+    """A new run with this run's settings (and the seed typed), as POST /api/reset; a plain
+    form post, answered by a redirect to the new run's page. Nothing is lost: this run stays
+    in the run list."""
     try:
-        s = None if seed in (None, "") else parse_int(seed, "seed", 0, 2**32 - 1)
+        s = None if seed in (None, "") else parse_int(seed, "seed", L.SEED.lo, L.SEED.hi)
     except ValueError as e:
-        return controls(service, str(e))
-    state = service.state().model_dump(mode="json")
-    if confirm != "yes" and state["step"] > 0 and state["status"] != "training":
-        return controls(service, ask=reset_question(state, state["seed"] if s is None else s))
+        return problem_page(str(e), service.id, 422)
     if s is not None:
         await asyncio.to_thread(initial_predictor, s)  # warm the ghost bars off the loop
-    return await command(service, service.reset(s))
-
-
-@router.post("/ui/checkpoint", response_class=HTMLResponse)
-async def ui_checkpoint(request: Request, service: ServiceDep) -> HTMLResponse:
-    """Load an uploaded checkpoint (the form field ``file``), as POST /api/checkpoint does; the
-    answer says what was loaded, or the service's message about the file (every open tab
-    follows the new model through its reset event)."""
     try:
-        state = await service.upload(await checkpoint_upload(request))
+        new = await runs.reset(service, s)
+    except ServiceError as e:
+        return problem_page(e.detail, service.id, e.status_code)
+    return go_to_run(request, new.id)
+
+
+def problem_page(message: str, run_id: int, status: int) -> HTMLResponse:
+    """What a plain form post that was refused answers: the reason and the way back."""
+    body = render("problem", message=message, run_id=run_id)
+    return HTMLResponse(templates.get_template("problem.html").render(body=body), status)
+
+
+@ui.post("/checkpoint", response_class=HTMLResponse)
+async def ui_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) -> HTMLResponse:
+    """Load an uploaded checkpoint (the form field ``file``) as a new run, as POST
+    /api/checkpoint does; the answer says what was loaded, with a link to its run, or the
+    service's message about the file."""
+    try:
+        new = await runs.upload(await checkpoint_upload(request), service)
     except ServiceError as e:
         return HTMLResponse(render("upload", upload={"error": e.detail}))
+    state = new.state()
     upload = {
         "error": None,
+        "run": new.id,
+        "name": new.name,
         "step": state.step,
         "vocab_size": state.config.vocab_size,
         "dataset": state.dataset,
@@ -735,7 +783,7 @@ async def ui_checkpoint(request: Request, service: ServiceDep) -> HTMLResponse:
 class FragmentRenderer:
     """Per client: bus events in, SSE messages out (HTML fragments, chart points, nudges)."""
 
-    def __init__(self, service: TrainingService):
+    def __init__(self, service: RunService):
         self.service = service
         state = service.state()
         self.model, self.seed = state.model, state.seed
@@ -824,8 +872,8 @@ class FragmentRenderer:
 
     def on_done(self, d: dict) -> list[ServerSentEvent]:
         state = self.state()
-        losses = run_losses(self.service.history, d["run"])
-        summary = summary_view(state, d["run"], losses)
+        losses = run_losses(self.service.history, d["segment"])
+        summary = summary_view(state, d["segment"], losses)
         return [
             self.html(partial("summary", render("summary", summary=summary), "innerHTML")),
             # the final weights reach the service just before `done`: predictions catch up
@@ -879,7 +927,7 @@ class FragmentRenderer:
         ]
 
 
-@router.get("/ui/events", response_class=EventSourceResponse)
+@ui.get("/events", response_class=EventSourceResponse)
 async def ui_events(request: Request, service: ServiceDep) -> EventSourceResponse:
     """The page's one stream: bus events rendered as HTML fragments for htmx."""
     return service_stream(request, service, FragmentRenderer(service))

@@ -1,7 +1,7 @@
 """Every parameter, gradient and Adam step of the newest step: JSON, binary, gradient check;
 and each matrix's health over the steps.
 
-Answered from the web process (``TrainingService.params_frame``), never by the busy worker:
+Answered from the web process (``RunService.params_frame``), never by the busy worker:
 while training, the newest frame it sent (at most ~0.25 s old); paused or idle, exactly the
 model's step. Bodies are built once per frame in a thread and cached (app.frames).
 """
@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from app.deps import ServiceDep
 from app.schemas import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, HealthOut, ParamsOut
 
-router = APIRouter(prefix="/api", tags=["params"])
+router = APIRouter(tags=["params"])
 
 INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
 NO_STEP = {409: {"model": ErrorOut, "description": "the model has taken no step yet"}}

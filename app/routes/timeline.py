@@ -16,7 +16,7 @@ from app.errors import show
 from app.schemas import ErrorOut, ProbeLineOut
 from app.service import BadInput
 
-router = APIRouter(prefix="/api", tags=["timeline"])
+router = APIRouter(tags=["timeline"])
 
 
 @router.get(

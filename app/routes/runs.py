@@ -1,0 +1,60 @@
+"""Runs, the unit of the API: create, list, read, rename, delete, select.
+
+Everything one run does (train, predict, stream, …) is under ``/api/runs/{id}/…`` (the same
+routes as the unprefixed ``/api/…``, which act on the default run: app.main).
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+
+from app.deps import RunsDep
+from app.schemas import ErrorOut, RunIn, RunOut, RunPatch, RunsOut
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+RunId = Annotated[int, Path(ge=1, le=2**31, description="the run's id")]
+NOT_FOUND = {404: {"model": ErrorOut, "description": "no run has that id"}}
+INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
+
+
+@router.post("", status_code=201, response_model=RunOut, responses=INVALID)
+async def create_run(runs: RunsDep, body: RunIn | None = None) -> RunOut:
+    """A new run of these settings (every field optional, defaults as microgpt: seed 42, lr
+    0.01, 500 steps, n_embd 16, n_head 4, n_layer 1, block_size 8). It does not start
+    training; it becomes the default run."""
+    service = await runs.create(body or RunIn())
+    return runs.out(service)
+
+
+@router.get("", response_model=RunsOut)
+async def list_runs(runs: RunsDep) -> RunsOut:
+    """Every run with its status, step, latest smoothed loss and shape; the default run; the
+    queue of runs waiting for one of the ``workers``."""
+    return runs.listing()
+
+
+@router.get("/{run_id}", response_model=RunOut, responses=NOT_FOUND)
+async def get_run(runs: RunsDep, run_id: RunId) -> RunOut:
+    return runs.out(runs.get(run_id))
+
+
+@router.patch("/{run_id}", response_model=RunOut, responses={**NOT_FOUND, **INVALID})
+async def rename_run(runs: RunsDep, run_id: RunId, body: RunPatch) -> RunOut:
+    """Rename the run."""
+    return runs.out(await runs.rename(run_id, body.name.strip() or f"Run {run_id}"))
+
+
+@router.delete("/{run_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
+async def delete_run(runs: RunsDep, run_id: RunId) -> Response:
+    """Delete the run and everything it stored (stopped first if it trains). The page asks
+    for a confirmation first; this does not."""
+    await runs.delete(run_id)
+    return Response(status_code=204)
+
+
+@router.post("/{run_id}/select", response_model=RunOut, responses=NOT_FOUND)
+async def select_run(runs: RunsDep, run_id: RunId) -> RunOut:
+    """Make it the default run (the one the unprefixed /api/... paths act on)."""
+    return runs.out(await runs.select(run_id))

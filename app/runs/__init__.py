@@ -1,0 +1,1 @@
+"""The life of a run: its status machine, the scheduler that gives runs workers, the registry."""
