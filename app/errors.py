@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.schemas import ErrorOut
@@ -99,6 +100,17 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the request's path takes (Starlette's 405 names only the
+    first matching route's, e.g. POST for /api/runs, which also takes GET)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     document_errors(app)
 
@@ -116,11 +128,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(exc.status_code, exc.detail, **extra)
 
     @app.exception_handler(HTTPException)
-    async def on_http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             return _error(400, describe_body_error(exc.__cause__))
         response = _error(exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})  # e.g. a 405's Allow
+        if exc.status_code == 405:  # every route of the path, not only the first one's
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)

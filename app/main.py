@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.deps import RUN_PATH
+from app.schemas import ErrorOut
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
 from app.predictions import KnownQueries
@@ -27,6 +28,7 @@ from app.security import Security, allowed_hosts
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+NO_RUN = {404: {"model": ErrorOut, "description": "no run has that id"}}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # every per-run route twice: on the default run, and on the run its path names
     for per_run in (api.router, params.router, timeline.router, graph.router, events.router):
         app.include_router(per_run, prefix="/api")
-        app.include_router(per_run, prefix="/api/runs/{run_id}", dependencies=RUN_PATH)
+        app.include_router(
+            per_run, prefix="/api/runs/{run_id}", dependencies=RUN_PATH, responses=NO_RUN
+        )
     app.include_router(pages.router)
     app.include_router(run_pages.router)
     app.include_router(pages.ui, prefix="/ui")

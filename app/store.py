@@ -375,11 +375,15 @@ class Store:
     def create_run(self, name: str, settings: dict, checkpoint: str, step: int, reason: str) -> int:
         """A new run (its id is its model's) from ``checkpoint``; it becomes the default run."""
         with self._lock, self._tx() as db:
+            # never an id given before, also of a deleted run: an old link must not reach
+            # another run (meta last_run keeps the highest id issued)
             row = db.execute(
                 "SELECT MAX(m) FROM (SELECT MAX(model) AS m FROM checkpoints"
-                " UNION ALL SELECT MAX(id) FROM runs)"
+                " UNION ALL SELECT MAX(id) FROM runs"
+                " UNION ALL SELECT CAST(value AS INTEGER) FROM meta WHERE key='last_run')"
             ).fetchone()
             run = (row[0] or 0) + 1
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_run', ?)", (str(run),))
             now = time.time()
             db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",

@@ -22,7 +22,7 @@ def idle(server):
 def training(idle):
     response = idle.post("/api/train", {"steps": 5000})
     assert response.status_code == 200
-    idle.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 3)
+    idle.wait_for_state(lambda s: s["step"] > s["segment"]["start_step"] + 3)
     yield idle
     if idle.state()["status"] != "idle":
         idle.post("/api/stop")
@@ -36,7 +36,7 @@ def test_starts_a_run_and_answers_the_training_state(idle):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "training"
-    assert body["run"]["start_step"] == before and body["run"]["end_step"] == before + 30
+    assert body["segment"]["start_step"] == before and body["segment"]["end_step"] == before + 30
     assert body["worker_pid"] > 0
     idle.wait_for_state(lambda s: s["status"] == "idle")
     assert idle.state()["step"] == before + 30
@@ -55,7 +55,7 @@ def test_pauses_and_resumes_a_run(training):
 
     assert response.status_code == 200
     paused = response.json()
-    assert paused["status"] == "paused" and paused["run"]["status"] == "paused"
+    assert paused["status"] == "paused" and paused["segment"]["status"] == "paused"
     assert paused["checkpoint_step"] == paused["step"]
     time.sleep(0.3)
     assert training.state()["step"] == paused["step"]
@@ -72,8 +72,8 @@ def test_stops_a_run_where_it_is(training):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "idle" and body["run"]["status"] == "stopped"
-    assert body["checkpoint_step"] == body["step"] < body["run"]["end_step"]
+    assert body["status"] == "idle" and body["segment"]["status"] == "stopped"
+    assert body["checkpoint_step"] == body["step"] < body["segment"]["end_step"]
 
 
 @pytest.mark.parametrize("command", ["pause", "resume", "stop"])
@@ -112,7 +112,7 @@ def test_takes_a_single_step_when_idle(idle):
     assert response.status_code == 200
     body = response.json()
     assert body["step"] == before + 1
-    assert body["status"] == "idle" and body["run"]["steps"] == 1
+    assert body["status"] == "idle" and body["segment"]["steps"] == 1
 
 
 def test_takes_a_single_step_of_the_run_when_paused(training):
@@ -123,7 +123,7 @@ def test_takes_a_single_step_of_the_run_when_paused(training):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "paused" and body["step"] == paused["step"] + 1
-    assert body["run"]["id"] == paused["run"]["id"]
+    assert body["segment"]["id"] == paused["segment"]["id"]
 
 
 def test_resets_to_a_fresh_model_with_a_new_seed(idle, open_events):
@@ -134,10 +134,10 @@ def test_resets_to_a_fresh_model_with_a_new_seed(idle, open_events):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["step"] == 0 and body["seed"] == 7 and body["run"] is None
+    assert body["step"] == 0 and body["seed"] == 7 and body["segment"] is None
     assert stream.wait_event("reset").data["seed"] == 7
     history = idle.get("/api/history").json()
-    assert history["points"] == [] and history["runs"] == []
+    assert history["points"] == [] and history["segments"] == []
 
 
 def test_resets_with_the_current_seed_when_no_seed_is_given(idle):

@@ -182,7 +182,7 @@ def test_high_learning_rates_never_fail_a_run(server_factory):
     for lr in (0.3, 1.0):
         assert server.post("/api/train", {"steps": 60, "lr": lr}).status_code == 200
         state = server.wait_for_state(lambda s: s["status"] != "training", timeout=60)
-        assert state["run"]["status"] in ("done", "diverged"), state["run"]
+        assert state["segment"]["status"] in ("done", "diverged"), state["segment"]
     history = server.get("/api/history").json()["points"]
     assert all(math.isfinite(p["loss"]) for p in history)
     server.stop()
@@ -202,8 +202,8 @@ def test_a_run_that_diverges_ends_and_goes_back_to_its_last_checkpoint(server_fa
 
     state = server.wait_for_state(lambda s: s["status"] == "idle")
     assert state["step"] == 25 and state["checkpoint_step"] == 25
-    assert state["run"]["status"] == "diverged"
-    assert "diverged at step 30" in state["run"]["reason"]
+    assert state["segment"]["status"] == "diverged"
+    assert "diverged at step 30" in state["segment"]["reason"]
     assert max(p["step"] for p in server.get("/api/history").json()["points"]) == 25
     stored = server.get("/api/checkpoint")
     assert stored.headers["x-checkpoint-step"] == "25"
@@ -214,7 +214,7 @@ def test_a_run_that_diverges_ends_and_goes_back_to_its_last_checkpoint(server_fa
     # the model can train again (the fault is injected once)
     assert server.post("/api/train", {"steps": 10}).status_code == 200
     state = server.wait_idle_at(35)
-    assert state["run"]["status"] == "done"
+    assert state["segment"]["status"] == "done"
     server.stop()
 
 

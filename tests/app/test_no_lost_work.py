@@ -133,7 +133,7 @@ def trained(idle):
 def paused(idle):
     """A 5,000-step run paused a few steps in."""
     assert idle.post("/api/train", {"steps": 5000}).status_code == 200
-    idle.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 3)
+    idle.wait_for_state(lambda s: s["step"] > s["segment"]["start_step"] + 3)
     assert idle.post("/api/pause").status_code == 200
     yield idle
     if idle.state()["status"] != "idle":
@@ -191,7 +191,7 @@ def test_api_reset_of_a_trained_model_never_asks(trained):
 
 def test_ui_train_while_paused_asks_to_continue_or_start_anew(paused):
     before = paused.state()
-    left = before["run"]["end_step"] - before["step"]
+    left = before["segment"]["end_step"] - before["step"]
 
     response = ui_post(paused, "/ui/train", {"steps": "5", "lr": ""})
 
@@ -200,29 +200,29 @@ def test_ui_train_while_paused_asks_to_continue_or_start_anew(paused):
     assert "Start a new run of 5 steps (the paused one ends)" in response.text
     assert 'data-testid="confirm-cancel"' in response.text
     after = paused.state()
-    assert after["status"] == "paused" and after["run"]["id"] == before["run"]["id"]
+    assert after["status"] == "paused" and after["segment"]["id"] == before["segment"]["id"]
 
 
 def test_ui_train_choosing_continue_resumes_the_paused_run(paused):
-    run = paused.state()["run"]
+    run = paused.state()["segment"]
 
     response = ui_post(paused, "/ui/train", {"steps": "5", "lr": "", "choice": "continue"})
 
     assert response.status_code == 200
     state = paused.state()
-    assert state["status"] == "training" and state["run"]["id"] == run["id"]
-    assert state["run"]["end_step"] == run["end_step"]
+    assert state["status"] == "training" and state["segment"]["id"] == run["id"]
+    assert state["segment"]["end_step"] == run["end_step"]
 
 
 def test_ui_train_choosing_new_ends_the_paused_run_and_trains_n_steps(paused):
-    old = paused.state()["run"]
+    old = paused.state()["segment"]
 
     response = ui_post(paused, "/ui/train", {"steps": "5", "lr": "", "choice": "new"})
 
     assert response.status_code == 200
     state = paused.wait_for_state(lambda s: s["status"] == "idle")
-    assert state["run"]["id"] != old["id"] and state["run"]["steps"] == 5
-    runs = {r["id"]: r for r in paused.get("/api/history").json()["runs"]}
+    assert state["segment"]["id"] != old["id"] and state["segment"]["steps"] == 5
+    runs = {r["id"]: r for r in paused.get("/api/history").json()["segments"]}
     assert runs[old["id"]]["status"] == "stopped"
 
 
@@ -239,17 +239,17 @@ def test_ui_train_when_idle_trains_without_asking(idle):
 
     assert response.status_code == 200
     assert 'data-testid="confirm"' not in response.text
-    assert idle.state()["run"]["steps"] == 5
+    assert idle.state()["segment"]["steps"] == 5
     idle.wait_for_state(lambda s: s["status"] == "idle")
 
 
 def test_api_train_while_paused_never_asks(paused):
-    old = paused.state()["run"]
+    old = paused.state()["segment"]
 
     response = paused.post("/api/train", {"steps": 5})
 
     assert response.status_code == 200
-    assert response.json()["status"] == "training" and response.json()["run"]["id"] != old["id"]
+    assert response.json()["status"] == "training" and response.json()["segment"]["id"] != old["id"]
     paused.wait_for_state(lambda s: s["status"] == "idle")
 
 

@@ -52,7 +52,7 @@ def test_caps_a_20_step_run_at_20_steps_per_second(idle, open_events):
 
 def test_applies_mid_run_and_holds_across_pause_and_resume(idle):
     assert idle.post("/api/train", {"steps": 5000}).status_code == 200
-    idle.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 5)
+    idle.wait_for_state(lambda s: s["step"] > s["segment"]["start_step"] + 5)
 
     assert idle.post("/api/pace", {"steps_per_sec": 10}).json()["pace"] == 10
     time.sleep(0.2)

@@ -52,7 +52,7 @@ def test_marks_a_run_cut_off_by_a_restart_interrupted_and_resumes_it(server):
 
     state = server.state()
     assert state["status"] == "interrupted"
-    assert state["run"]["status"] == "interrupted" and state["run"]["end_step"] == 400
+    assert state["segment"]["status"] == "interrupted" and state["segment"]["end_step"] == 400
     assert 30 <= state["step"] == state["checkpoint_step"] < 400
     points = server.get("/api/history").json()["points"]
     assert [p["step"] for p in points] == list(range(1, state["step"] + 1))
@@ -61,7 +61,7 @@ def test_marks_a_run_cut_off_by_a_restart_interrupted_and_resumes_it(server):
 
     assert response.status_code == 200 and response.json()["status"] == "training"
     done = server.wait_for_state(lambda s: s["status"] == "idle")
-    assert done["step"] == 400 and done["run"]["status"] == "done"
+    assert done["step"] == 400 and done["segment"]["status"] == "done"
     points = server.get("/api/history").json()["points"]
     assert [p["step"] for p in points] == list(range(1, 401))
 

@@ -182,7 +182,7 @@ def long_history_server(server_factory, tmp_path_factory):
     server.stop()
     store = Store(Settings(data_dir=server.data_dir).db_path)
     try:
-        model = store.current_model()
+        model = store.default_run()
         data = store.latest_checkpoint(model).data
         rows = [
             HistoryRow(s, None, 3 / s**0.1, 3 / s**0.1 + 0.01, 0.01) for s in range(1, LONG + 1)
@@ -204,7 +204,7 @@ def test_serves_only_the_points_after_since(long_history_server):
     past_end = HistoryOut.model_validate(server.get("/api/history?since=50000").json())
 
     assert part.points == full.points[-10:]
-    assert part.model == full.model and part.runs == full.runs
+    assert part.model == full.model and part.segments == full.segments
     assert past_end.points == [] and past_end.model == full.model
     assert server.get("/api/history", params={"since": -1}).status_code == 422
 

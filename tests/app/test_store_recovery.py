@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.store import (
+    _schema_v5,
     SCHEMA,
     SCHEMA_VERSION,
     HistoryRow,
@@ -25,12 +26,12 @@ CHECKPOINT = '{"weights": [0.5, -0.25], "step": 0}'
 def fill(path: Path, rows: int = 200) -> None:
     """A store holding one model, two checkpoints, a run and ``rows`` history rows."""
     store = Store(path)
-    model = store.new_model(CHECKPOINT, 0, "init")
-    run = store.create_run(model, 0, rows, 0.01)
+    model = store.create_run("Run {id}", {}, CHECKPOINT, 0, "init")
+    run = store.create_segment(model, 0, rows, 0.01)
     history = [HistoryRow(s, run.id, 3.3 - s / rows, 3.3, 0.01) for s in range(1, rows + 1)]
     store.save_checkpoint(model, rows, run.id, CHECKPOINT, "finish", history, elapsed=1.5)
     run.status, run.step = "done", rows
-    store.update_run(run)
+    store.update_segment(run)
     store.close()
 
 
@@ -40,7 +41,8 @@ def contents(path: Path) -> dict:
     try:
         return {
             t: sorted(db.execute(f"SELECT * FROM {t}").fetchall())
-            for t in ("meta", "runs", "history", "checkpoints")
+            for t in ("meta", "runs", "segments", "history", "checkpoints")
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name=?", (t,)).fetchone()
         }
     finally:
         db.close()
@@ -78,8 +80,8 @@ def warnings(caplog) -> list[logging.LogRecord]:
 
 
 def assert_fresh_and_working(store: Store) -> None:
-    assert store.current_model() is None
-    model = store.new_model(CHECKPOINT, 0, "init")
+    assert store.default_run() is None
+    model = store.create_run("Run {id}", {}, CHECKPOINT, 0, "init")
     row = store.latest_checkpoint(model)
     assert (row.model, row.step, row.data) == (model, 0, CHECKPOINT)
 
@@ -127,7 +129,7 @@ def test_a_healthy_store_opens_with_its_data_and_no_notice(db, caplog):
     store, notice = open_store(db)
     try:
         assert notice is None and not warnings(caplog)
-        assert store.current_model() == 1
+        assert store.default_run() == 1
         assert [h.step for h in store.history(1, 10**9)] == list(range(1, 201))
         assert store.latest_checkpoint(1).step == 200
     finally:
@@ -139,7 +141,7 @@ def test_a_healthy_store_left_with_its_wal_by_a_crash_keeps_its_data(db, tmp_pat
     """The check reads the -wal too (read-only: it folds nothing into the file)."""
     fill(db)
     live = Store(db)
-    live.new_model('{"second": true}', 0, "upload")  # committed to the -wal only
+    live.create_run("Run {id}", {}, '{"second": true}', 0, "upload")  # committed to the -wal only
     copy = tmp_path / "copy" / db.name
     copy.parent.mkdir()
     for suffix in ("", "-wal", "-shm"):
@@ -149,7 +151,7 @@ def test_a_healthy_store_left_with_its_wal_by_a_crash_keeps_its_data(db, tmp_pat
     store, notice = open_store(copy)
     try:
         assert notice is None
-        assert store.current_model() == 2
+        assert store.default_run() == 2
         assert store.latest_checkpoint(2).data == '{"second": true}'
         assert len(store.history(1, 10**9)) == 200
     finally:
@@ -209,7 +211,7 @@ def test_malformed_tables_are_moved_aside(db, caplog):
 def test_the_wal_and_shm_files_are_moved_with_a_damaged_file(db, tmp_path, caplog):
     fill(db)
     live = Store(db)
-    live.new_model('{"second": true}', 0, "upload")
+    live.create_run("Run {id}", {}, '{"second": true}', 0, "upload")
     copy = tmp_path / "copy" / db.name
     copy.parent.mkdir()
     for suffix in ("", "-wal", "-shm"):
@@ -250,12 +252,13 @@ def test_a_taken_name_gets_a_unique_one(db, caplog, monkeypatch):
 
 
 def test_an_older_unversioned_store_is_migrated_with_all_its_data(db, caplog):
-    """The previous release wrote today's SCHEMA and no version marker."""
+    """The first release wrote version 5's tables (segments still called runs) and no
+    version marker."""
     caplog.set_level(logging.INFO, logger="app.store")
     db.parent.mkdir(parents=True)
     old = sqlite3.connect(db, isolation_level=None)
     old.execute("PRAGMA journal_mode=WAL")
-    old.executescript(SCHEMA)
+    old.executescript(_schema_v5())
     old.executescript(
         """
         INSERT INTO meta VALUES ('model', '1'), ('last_event_id', '123');
@@ -279,14 +282,17 @@ def test_an_older_unversioned_store_is_migrated_with_all_its_data(db, caplog):
     store, notice = open_store(db)
     try:
         assert notice is None and not warnings(caplog)
-        assert store.current_model() == 1
+        assert store.default_run() == 1
         assert store.latest_checkpoint(1).data == CHECKPOINT
-        assert [r.status for r in store.runs(1)] == ["done", "interrupted"]
+        assert [r.status for r in store.segments(1)] == ["done", "interrupted"]
         assert len(store.history(1, 70)) == 70
         assert store.track_event_ids(lambda: 0) == 123 + 1_000_000
     finally:
         store.close()
-    assert contents(db) == before
+    after = contents(db)
+    assert after["segments"] == before["runs"]  # the old runs are the segments now
+    assert after["history"] == before["history"] and after["checkpoints"] == before["checkpoints"]
+    assert [r[:2] for r in after["runs"]] == [(1, "Run 1")]  # the model became run 1
     assert user_version(db) == SCHEMA_VERSION
     assert not moved_files(db)
     assert any("migrated" in r.getMessage() for r in caplog.records)

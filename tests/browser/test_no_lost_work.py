@@ -46,7 +46,7 @@ def paused(server) -> dict:
     """A 5,000-step run paused a few steps in."""
     idle(server)
     assert server.post("/api/train", {"steps": 5000}).status_code == 200
-    server.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 3)
+    server.wait_for_state(lambda s: s["step"] > s["segment"]["start_step"] + 3)
     assert server.post("/api/pause").status_code == 200
     return server.state()
 
@@ -117,7 +117,7 @@ def test_reset_of_a_fresh_model_does_not_ask(server, open_page):
 
 def test_train_while_paused_asks_to_continue_or_start_a_new_run(server, open_page, screenshot):
     state = paused(server)
-    run = state["run"]
+    run = state["segment"]
     left = run["end_step"] - state["step"]
     page, _ = open_page(server.url)
     wait_live(page)
@@ -151,7 +151,7 @@ def test_train_while_paused_asks_to_continue_or_start_a_new_run(server, open_pag
     # Cancel: the paused run's buttons again
     page.keyboard.press("Enter")
     page.locator("[data-testid=resume]").wait_for()
-    assert server.state()["run"]["id"] == run["id"]
+    assert server.state()["segment"]["id"] == run["id"]
 
     # continue: the same run trains on towards its end
     page.click("[data-testid=train]")
@@ -159,7 +159,7 @@ def test_train_while_paused_asks_to_continue_or_start_a_new_run(server, open_pag
     wait_for(
         page, "document.querySelector('[data-testid=status]').textContent.includes('training')"
     )
-    assert server.state()["run"]["id"] == run["id"]
+    assert server.state()["segment"]["id"] == run["id"]
     page.click("[data-testid=pause]")
     page.locator("[data-testid=resume]").wait_for()
 
@@ -169,8 +169,8 @@ def test_train_while_paused_asks_to_continue_or_start_a_new_run(server, open_pag
     page.locator("[data-testid=run-summary]").wait_for()
     assert "5 steps in" in page.inner_text("[data-testid=run-summary]")
     state = server.state()
-    assert state["run"]["id"] != run["id"] and state["run"]["steps"] == 5
-    runs = {r["id"]: r for r in server.get("/api/history").json()["runs"]}
+    assert state["segment"]["id"] != run["id"] and state["segment"]["steps"] == 5
+    runs = {r["id"]: r for r in server.get("/api/history").json()["segments"]}
     assert runs[run["id"]]["status"] == "stopped"
 
 

@@ -295,7 +295,7 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
 def test_a_run_cut_off_by_a_restart_resumes_from_the_page(server, open_page):
     server.post("/api/pace", {"steps_per_sec": 40})
     assert server.post("/api/train", {"steps": 2000}).status_code == 200
-    server.wait_for_state(lambda s: s["step"] - s["run"]["start_step"] >= 30)
+    server.wait_for_state(lambda s: s["step"] - s["segment"]["start_step"] >= 30)
     server.restart()  # a graceful stop mid-run: the run comes back as interrupted
     state = server.state()
     assert state["status"] == "interrupted"
@@ -310,7 +310,7 @@ def test_a_run_cut_off_by_a_restart_resumes_from_the_page(server, open_page):
         f"""() => {{
             const m = document.querySelector('[data-testid=stepline]')
                 .textContent.match(/step\\s+(\\d+)/);
-            return m && Number(m[1]) > {state["step"] - state["run"]["start_step"]};
+            return m && Number(m[1]) > {state["step"] - state["segment"]["start_step"]};
         }}""",
     )
     assert page.is_visible("[data-testid=pause]")

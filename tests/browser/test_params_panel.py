@@ -174,7 +174,7 @@ def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(
     wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 40")
 
     state = server.post("/api/pause").json()
-    paused, run_start = state["step"], state["run"]["start_step"]
+    paused, run_start = state["step"], state["segment"]["start_step"]
     page.wait_for_timeout(500)
 
     shown = page.evaluate(
