@@ -2,11 +2,13 @@
 
 import logging
 import re
+import typing
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,8 +41,19 @@ def describe_body_error(cause: BaseException | None) -> str:
     return f"the request body could not be read ({what}); send JSON for /api, a form for /ui"
 
 
-def describe_validation_error(err: dict[str, Any]) -> str:
-    """One pydantic error as a sentence naming the field, the bad value and what is allowed."""
+def body_fields(request: Request) -> list[str]:
+    """The fields the matched route's JSON body takes (for "not allowed here: use ...")."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    for model in (annotation, *typing.get_args(annotation)):  # RunIn, or RunIn | None
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            return list(model.model_fields)
+    return []
+
+
+def describe_validation_error(err: dict[str, Any], allowed: list[str] | None = None) -> str:
+    """One pydantic error as a sentence naming the field, the bad value and what is allowed
+    (``allowed``: the body's fields, named when a field is not one of them)."""
     loc = [str(part) for part in err.get("loc", ())]
     place, field = (loc[0], ".".join(loc[1:])) if loc else ("body", "")
     kind = err.get("type", "")
@@ -53,7 +66,8 @@ def describe_validation_error(err: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{what} is required"
     if kind == "extra_forbidden":
-        return f"{what} is not allowed here"
+        fields = f": the fields are {', '.join(allowed)}" if allowed and place == "body" else ""
+        return f"{what} is not allowed here{fields}"
     msg = err.get("msg", "invalid value")
     msg = msg[:1].lower() + msg[1:]
     return f"{what} = {show(err.get('input'))} is invalid: {msg}"
@@ -115,9 +129,9 @@ def install_error_handlers(app: FastAPI) -> None:
     document_errors(app)
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        detail = "; ".join(describe_validation_error(e) for e in errors[:3])
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors, allowed = exc.errors(), body_fields(request)
+        detail = "; ".join(describe_validation_error(e, allowed) for e in errors[:3])
         if len(errors) > 3:
             detail += f"; and {len(errors) - 3:,} more"
         return _error(422, detail)

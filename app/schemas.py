@@ -161,7 +161,8 @@ class ResetEvent(BaseModel):
     """A new run was made from this one (Reset, or a checkpoint loaded) and is now the default
     run; this run is kept, unchanged."""
 
-    model: int = Field(description="the new run's id")
+    run: int = Field(description="the new run's id")
+    name: str = Field(description="the new run's name")
     seed: int
     step: int
     reason: Literal["reset", "upload"]

@@ -92,7 +92,7 @@ class Forbidden(ServiceError):
 
 # seconds per step of microgpt's default shape here (bench/runs.py measures it), and the
 # multiply-adds of one position of that shape: a step's time scales with them
-DEFAULT_STEP_SECONDS = 0.008
+DEFAULT_STEP_SECONDS = 0.013
 
 
 def position_cost(config: GPTConfig) -> int:
@@ -196,6 +196,7 @@ class RunService:
         self._worker_error: str | None = None
         self._granted: dict[str, Any] | None = None  # what to do when a worker is free
         self.deleted = False
+        self._diverged = False  # this run has diverged since the server started
         # something the user must be told (a stored model that could not be loaded)
         self.notice: str | None = None
         # /api/predict's answers per weight snapshot, identical requests merged (app.predictions)
@@ -429,7 +430,8 @@ class RunService:
             "snapshot_every": s.snapshot_every,
             "probes": list(s.probes),
             "pace": self.pace,
-            "fault_nonfinite_at": s.fault_nonfinite_at,
+            # a test's injected divergence happens once per run, not once per worker
+            "fault_nonfinite_at": None if self._diverged else s.fault_nonfinite_at,
         }
 
     async def _ensure_worker(self) -> JobRunner:
@@ -624,6 +626,7 @@ class RunService:
     async def _on_diverged(self, p: dict[str, Any]) -> None:
         """A step's loss went non-finite: the segment ends as ``diverged`` at that step, and
         the model is back at its last checkpoint (the worker went back there too)."""
+        self._diverged = True
         await self._reload_checkpoint()
         seg = self.segment
         lr = seg.lr if seg is not None else self.lr
@@ -940,14 +943,15 @@ class RunService:
         last = self.last_step
         if last and last.get("eta") is not None and last["step"] > self.segment.start_step:
             return float(last["eta"])
-        return self.segment.steps * self.step_seconds()
+        return max(self._segment_end() - self.step, 0) * self.step_seconds()
 
     def step_seconds(self) -> float:
-        """Seconds a step of this run takes: as measured, else estimated from its shape."""
+        """Seconds a step of this run takes: as measured, else estimated from its shape and
+        its pace (a paced run is no faster than its pace)."""
         last = self.last_step
         if last and last.get("steps_per_sec"):
             return 1.0 / last["steps_per_sec"]
-        return estimate_step_seconds(self.config)
+        return max(estimate_step_seconds(self.config), 1.0 / self.pace if self.pace else 0.0)
 
     def queue_wait(self) -> float | None:
         """Estimated seconds until a worker is free for this run, if it is queued."""

@@ -298,7 +298,8 @@ class TrainerProcess:
             run_id=self.run_id,
             reason=reason,
             data=self.last_checkpoint,
-            elapsed=self.elapsed_before,
+            # a periodic checkpoint is taken mid-segment: the time so far, not at its start
+            elapsed=self.elapsed_before + (time.time() - self.segment_start if self.running else 0),
             frame=None
             if frame is None
             else {

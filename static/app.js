@@ -273,20 +273,6 @@
       /* malformed: ignore */
     }
   });
-  document.addEventListener("chart-reset", (evt) => {
-    points.clear();
-    if (plot) plot.destroy(); // a fresh plot: no axes left over from the old model's scale
-    plot = null;
-    try {
-      model = JSON.parse(evt.detail.data).model;
-    } catch (e) {
-      model = null;
-    }
-    dirty = true;
-    redraw(); // made for the new model's vocabulary
-    line.reset();
-  });
-
   document.body.addEventListener("view-change", (evt) => {
     viewStep = evt.detail?.step ?? null;
     remark(plot);

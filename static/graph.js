@@ -1339,11 +1339,6 @@
       /* malformed point: ignore */
     }
   });
-  // A new model, or a run undone back to a checkpoint: the newest step is another.
-  document.addEventListener("chart-reset", () => {
-    newest = null;
-    if (details.open && viewStep() === null) load(null);
-  });
   document.addEventListener("chart-trim", (evt) => {
     try {
       newest = JSON.parse(evt.detail.data).step;

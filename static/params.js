@@ -628,11 +628,6 @@
       /* malformed: ignore */
     }
   });
-  document.addEventListener("chart-reset", () => {
-    clearHealth();
-    scheduleHealth();
-    if (viewing() === null) fetchFrame(); // else the page goes back to live, and says so
-  });
   // (re)connected: the lines catch up with any steps missed
   document.getElementById("stream")?.addEventListener("htmx:sse:after:connection", loadHealth);
   document.addEventListener("change", (evt) => {

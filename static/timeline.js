@@ -185,17 +185,6 @@
     }
   });
 
-  // A new model: its history is another; leave the past, and read where it starts.
-  document.addEventListener("chart-reset", async () => {
-    live();
-    try {
-      const state = await (await fetch(`${API}/state`)).json();
-      setBounds(state.first_step ?? 0, state.step);
-    } catch (e) {
-      // offline: the next point moves the end
-    }
-  });
-
   document.addEventListener("view-request", (evt) => goto(Number(evt.detail?.step)));
 
   // ---------- the small multiples ----------

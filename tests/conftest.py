@@ -117,6 +117,14 @@ class LiveServer:
             time.sleep(0.05)
         raise AssertionError(f"state never matched; last: {state}")
 
+    def stop_all(self) -> "LiveServer":
+        """Stop every run that is training or waiting for a worker (so the next test's run
+        gets one at once)."""
+        for run in self.get("/api/runs").json()["runs"]:
+            if run["status"] in ("training", "queued"):
+                assert self.post(f"/api/runs/{run['id']}/stop").status_code == 200
+        return self
+
     def wait_idle_at(self, step: int, timeout: float = 30) -> dict:
         """Wait until the model is idle at ``step`` (a run of it has finished)."""
         return self.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == step, timeout)

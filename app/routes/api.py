@@ -225,7 +225,7 @@ async def history(
 async def download_checkpoint(service: ServiceDep) -> Response:
     """The newest stored checkpoint (at most ``checkpoint_every`` steps old while training)."""
     data, step = await service.checkpoint()
-    name = f"microgpt-model{service.model}-step{step}.json"
+    name = f"microgpt-run{service.id}-step{step}.json"
     return Response(
         data,
         media_type="application/json",

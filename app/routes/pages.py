@@ -626,15 +626,16 @@ def controls(
 
 
 def train_question(state: dict, steps: int, lr: str | None) -> dict:
-    """Train while a run can be resumed: continue that run, or start a new one (it ends)."""
-    run, status = state["segment"], state["status"]
-    done = max(0, state["step"] - run["start_step"])
-    left = plural(run["end_step"] - state["step"], "step")
+    """Train while the run's segment can be resumed: continue it, or start a new segment (the
+    suspended one ends; the model keeps every step it took)."""
+    seg, status = state["segment"], state["status"]
+    done = max(0, state["step"] - seg["start_step"])
+    left = plural(seg["end_step"] - state["step"], "step")
     return {
         "kind": "train",
-        "question": f"The {status} run has done {done:,} of its {run['steps']:,} steps.",
-        "continue_label": f"Continue the {status} run: {left} left",
-        "new_label": f"Start a new run of {plural(steps, 'step')} (the {status} one ends)",
+        "question": f"The {status} segment has done {done:,} of its {seg['steps']:,} steps.",
+        "continue_label": f"Continue the {status} segment: {left} left",
+        "new_label": f"Train {plural(steps, 'new step')} instead (the {status} segment ends)",
         "steps": steps,
         "lr": lr or "",
     }
@@ -881,26 +882,9 @@ class FragmentRenderer:
         ]
 
     def on_reset(self, d: dict) -> list[ServerSentEvent]:
-        self.model, self.seed, self.step = d["model"], d["seed"], None
-        state = self.state()
-        return [
-            # the HTML first: the chart reads the new vocabulary size from the facts chips
-            self.html(
-                *model_fragments(state),
-                prefix_input(state),
-                partial("recipe", render("recipe", recipe=None, trained_steps=state["step"])),
-                partial("h-dist", html.escape(probe_text(state)["title"]), "innerHTML"),
-                partial("probe-explain", render("probe_explain", probe_text=probe_text(state))),
-                partial("dist", render("dist", d=current_probe(self.service, state))),
-                partial("prefix-help", html.escape(vocab_hint(state)), "innerHTML"),
-                partial("summary", "", "innerHTML"),
-                # samples of the previous model would be mistaken for this one's
-                partial("samples", render("samples", samples=empty_samples(state)), "innerHTML"),
-                self.multiples_fragment(state),
-            ),
-            ServerSentEvent(data=json.dumps({"model": d["model"]}), event="chart-reset"),
-            ServerSentEvent(data="{}", event="model-updated"),
-        ]
+        """A new run was made from this one (Reset or an upload, maybe in another tab): this
+        page's run is unchanged; the run bar offers the new one."""
+        return [self.html(partial("run-news", render("run_news", news=d), "innerHTML"))]
 
     def on_error(self, d: dict) -> list[ServerSentEvent]:
         """A run failed or diverged: the message by the buttons, and the chart drops the steps

@@ -226,7 +226,10 @@ class Runs:
         )
         service = await self.create(spec)
         source.bus.publish(
-            "reset", ResetEvent(model=service.id, seed=service.seed, step=0, reason="reset")
+            "reset",
+            ResetEvent(
+                run=service.id, name=service.name, seed=service.seed, step=0, reason="reset"
+            ),
         )
         return service
 
@@ -243,7 +246,13 @@ class Runs:
         if source is not None:
             source.bus.publish(
                 "reset",
-                ResetEvent(model=service.id, seed=service.seed, step=step, reason="upload"),
+                ResetEvent(
+                    run=service.id,
+                    name=service.name,
+                    seed=service.seed,
+                    step=step,
+                    reason="upload",
+                ),
             )
         return service
 

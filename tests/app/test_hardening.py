@@ -242,7 +242,7 @@ def test_a_stored_model_an_older_version_let_through_does_not_stop_the_start(
 ):
     data = tmp_path / "data"
     server = server_factory(data)
-    bad_model = server.state()["model"]
+    bad_model = server.state()["id"]
     server.stop()
     with sqlite3.connect(data / "microgpt.sqlite3") as db:  # what the old upload path stored
         (raw,) = db.execute("SELECT data FROM checkpoints WHERE model=?", (bad_model,)).fetchone()
@@ -253,8 +253,8 @@ def test_a_stored_model_an_older_version_let_through_does_not_stop_the_start(
     server.start()
 
     state = server.state()
-    assert state["model"] != bad_model and state["step"] == 0
-    assert f"the stored model {bad_model} could not be loaded" in state["notice"]
+    assert state["id"] != bad_model and state["step"] == 0
+    assert f"run {bad_model} could not be loaded" in state["notice"]
     assert "kept in the database" in state["notice"]
     assert server.get("/").status_code == 200
     server.stop()

@@ -115,6 +115,7 @@ def ui_post(server, path: str, data: dict) -> httpx.Response:
 
 @pytest.fixture
 def idle(server):
+    server.stop_all()  # a run an earlier test left training would hold a worker
     if server.state()["status"] != "idle":
         assert server.post("/api/stop").status_code == 200
     return server
@@ -140,46 +141,38 @@ def paused(idle):
         idle.post("/api/stop")
 
 
-def test_ui_reset_of_a_trained_model_asks_first_and_discards_nothing(trained):
+def test_ui_reset_opens_a_new_run_and_keeps_the_trained_one_as_it_was(trained):
     before = trained.state()
 
     response = ui_post(trained, "/ui/reset", {"seed": "9"})
 
-    assert response.status_code == 200
-    question = f"Reset to a fresh model (seed 9)? This discards the {before['step']:,} steps"
-    assert question in response.text
-    assert 'data-testid="confirm-reset"' in response.text
-    assert 'data-testid="confirm-cancel"' in response.text
-    after = trained.state()
-    assert (after["model"], after["step"], after["seed"]) == (
-        before["model"],
-        before["step"],
-        before["seed"],
+    assert response.status_code == 303
+    new = trained.state()
+    assert response.headers["location"] == f"/?run={new['id']}"
+    assert new["id"] != before["id"] and new["step"] == 0 and new["seed"] == 9
+    kept = trained.get(f"/api/runs/{before['id']}/state").json()
+    assert (kept["step"], kept["seed"]) == (before["step"], before["seed"])
+    listed = {r["id"]: r for r in trained.get("/api/runs").json()["runs"]}
+    assert listed[before["id"]]["step"] == before["step"]
+
+
+def test_ui_reset_from_the_page_is_followed_by_htmx_to_the_new_run(trained):
+    response = httpx.post(
+        trained.url + "/ui/reset", data={"seed": ""}, headers={"HX-Request": "true"}, timeout=30
     )
 
-
-def test_ui_reset_confirmed_resets_to_the_seed_it_named(trained):
-    model = trained.state()["model"]
-
-    response = ui_post(trained, "/ui/reset", {"seed": "9", "confirm": "yes"})
-
-    assert response.status_code == 200
-    assert "Reset to a fresh model" not in response.text
-    state = trained.state()
-    assert state["step"] == 0 and state["seed"] == 9 and state["model"] != model
+    assert response.status_code == 204
+    assert response.headers["hx-redirect"] == f"/?run={trained.state()['id']}"
 
 
-def test_ui_reset_of_a_fresh_model_resets_without_asking(idle):
-    if idle.state()["step"] > 0:
-        assert idle.post("/api/reset", {"seed": 42}).status_code == 200
-    model = idle.state()["model"]
+def test_ui_reset_names_a_bad_seed_and_creates_no_run(idle):
+    runs = len(idle.get("/api/runs").json()["runs"])
 
-    response = ui_post(idle, "/ui/reset", {"seed": "11"})
+    response = ui_post(idle, "/ui/reset", {"seed": "x9"})
 
-    assert response.status_code == 200
-    assert 'data-testid="confirm"' not in response.text
-    state = idle.state()
-    assert state["seed"] == 11 and state["model"] != model
+    assert response.status_code == 422
+    assert "seed" in response.text and "x9" in response.text
+    assert len(idle.get("/api/runs").json()["runs"]) == runs
 
 
 def test_api_reset_of_a_trained_model_never_asks(trained):
@@ -196,8 +189,8 @@ def test_ui_train_while_paused_asks_to_continue_or_start_anew(paused):
     response = ui_post(paused, "/ui/train", {"steps": "5", "lr": ""})
 
     assert response.status_code == 200
-    assert f"Continue the paused run: {left:,} steps left" in response.text
-    assert "Start a new run of 5 steps (the paused one ends)" in response.text
+    assert f"Continue the paused segment: {left:,} steps left" in response.text
+    assert "Train 5 new steps instead (the paused segment ends)" in response.text
     assert 'data-testid="confirm-cancel"' in response.text
     after = paused.state()
     assert after["status"] == "paused" and after["segment"]["id"] == before["segment"]["id"]

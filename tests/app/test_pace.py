@@ -8,6 +8,7 @@ import pytest
 @pytest.fixture
 def idle(server):
     """An idle server at full speed; back to full speed (and idle) after the test."""
+    server.stop_all()  # a run an earlier test left training would hold a worker
     if server.state()["status"] != "idle":
         assert server.post("/api/stop").status_code == 200
     assert server.post("/api/pace", {"steps_per_sec": None}).status_code == 200

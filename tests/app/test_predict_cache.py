@@ -277,7 +277,7 @@ class FakeService:
 
 def test_a_known_query_is_answered_through_the_cache_and_a_failing_one_left_to_the_route():
     service = FakeService()
-    app = SimpleNamespace(state=SimpleNamespace(service=service))
+    app = SimpleNamespace(state=SimpleNamespace(runs=SimpleNamespace(default=service)))
 
     async def main():
         assert await known_prediction(app, b"prefix=em") is None  # not validated by the route

@@ -609,7 +609,7 @@ def test_reset_makes_a_new_run_and_keeps_the_trained_one(two_workers, run_events
     assert new["seed"] == 5 and new["steps"] == 30
     assert new["config"]["n_embd"] == 8 and new["config"]["n_head"] == 2
     assert two_workers.state()["id"] == new["id"]
-    assert stream.wait_event("reset").data["model"] == new["id"]
+    assert stream.wait_event("reset").data["run"] == new["id"]
     runs = {r["id"]: r for r in listing(two_workers)["runs"]}
     assert runs[old] == {**kept_run, "default": False}
     assert runs[old]["step"] == 5

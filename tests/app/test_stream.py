@@ -100,7 +100,7 @@ def test_serves_the_loss_curve_as_history(server, run40):
     body = response.json()
     streamed = [(e.data["step"], e.data["loss"]) for e in run40 if e.event == "step"]
     assert [(p["step"], p["loss"]) for p in body["points"]] == streamed
-    assert body["runs"][-1]["status"] == "done" and body["runs"][-1]["end_step"] == 40
+    assert body["segments"][-1]["status"] == "done" and body["segments"][-1]["end_step"] == 40
 
 
 def test_sends_heartbeat_comments_when_idle(server, open_events):
@@ -130,7 +130,7 @@ def test_keeps_other_clients_and_the_worker_at_speed_when_one_client_is_stuck(
         stuck.close()
 
     assert stream.steps() == list(range(41, 191))
-    assert done.data["run"]["elapsed"] < 20
+    assert done.data["segment"]["elapsed"] < 20
 
 
 def test_reaches_reference_loss_at_step_50_of_a_fresh_500_step_run(server, open_events):
@@ -151,7 +151,7 @@ def test_starts_each_new_client_with_the_state_just_before_its_first_live_event(
     server, open_events
 ):
     assert server.post("/api/train", {"steps": 2000}).status_code == 200
-    server.wait_for_state(lambda s: s["step"] > s["run"]["start_step"] + 3)
+    server.wait_for_state(lambda s: s["step"] > s["segment"]["start_step"] + 3)
     try:
         streams = [open_events(server.url) for _ in range(30)]
         for stream in streams:

@@ -32,6 +32,7 @@ def wait_status(page, text: str) -> None:
 
 
 def idle(server) -> dict:
+    server.stop_all()  # a run an earlier test left training would hold a worker
     if server.state()["status"] != "idle":
         assert server.post("/api/stop").status_code == 200
     return server.state()
@@ -130,12 +131,12 @@ def test_train_while_paused_asks_to_continue_or_start_a_new_run(server, open_pag
     # the question names both ways on, and Train has not ended the paused run
     page.locator(QUESTION).wait_for()
     assert page.inner_text(QUESTION) == (
-        f"The paused run has done {state['step'] - run['start_step']:,} of its 5,000 steps."
+        f"The paused segment has done {state['step'] - run['start_step']:,} of its 5,000 steps."
     )
     go_on = page.locator("[data-testid=confirm-continue]")
     new = page.locator("[data-testid=confirm-new]")
-    assert go_on.inner_text() == f"Continue the paused run: {left:,} steps left"
-    assert new.inner_text() == "Start a new run of 5 steps (the paused one ends)"
+    assert go_on.inner_text() == f"Continue the paused segment: {left:,} steps left"
+    assert new.inner_text() == "Train 5 new steps instead (the paused segment ends)"
     assert focused(page) == "confirm-continue"
     assert server.state()["status"] == "paused"
     screenshot(page.locator(TRAIN_CARD), "confirm-train")
