@@ -7,7 +7,6 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.deps import RUN_PATH
-from app.schemas import ErrorOut
 from app.errors import BodyLimit, install_error_handlers
 from app.paths import STATIC_DIR
 from app.predictions import KnownQueries
@@ -24,6 +23,7 @@ from app.routes import (
     timeline,
 )
 from app.runs.registry import Runs
+from app.schemas import ErrorOut
 from app.security import Security, allowed_hosts
 from app.settings import Settings, get_settings
 

@@ -10,7 +10,6 @@ Controls post to /ui/* routes that call the service and answer with the controls
 
 import asyncio
 import bisect
-import html
 import json
 import math
 import time

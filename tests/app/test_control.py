@@ -1,7 +1,5 @@
 """Commands: train, pause, resume, stop, step, reset — each answers the new state or a 409."""
 
-import os
-import signal
 import time
 
 import pytest

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from app.store import (
-    _schema_v5,
     SCHEMA,
     SCHEMA_VERSION,
     HistoryRow,
     Store,
     StoreError,
+    _schema_v5,
     open_store,
 )
 
