@@ -68,7 +68,7 @@ def describe_validation_error(err: dict[str, Any], allowed: list[str] | None = N
     if kind == "extra_forbidden":
         fields = f": the fields are {', '.join(allowed)}" if allowed and place == "body" else ""
         return f"{what} is not allowed here{fields}"
-    msg = err.get("msg", "invalid value")
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")  # a validator's own words
     msg = msg[:1].lower() + msg[1:]
     return f"{what} = {show(err.get('input'))} is invalid: {msg}"
 

@@ -120,9 +120,9 @@ class StepEvent(BaseModel):
     run: int = Field(description="the run's id")
     segment: int = Field(description="the training segment's id")
     step: int = Field(description="global step, 1-based")
-    run_step: int = Field(description="step within the run, 1-based")
-    run_steps: int
-    total: int = Field(description="global step the run ends at")
+    run_step: int = Field(description="step within the segment, 1-based")
+    run_steps: int = Field(description="the segment's length")
+    total: int = Field(description="global step the segment ends at")
     loss: float
     smooth: float = Field(
         description="EMA of the loss over the model's steps, beta 0.9, bias-corrected: "
@@ -135,8 +135,8 @@ class StepEvent(BaseModel):
     grad_norm: float
     step_time: float = Field(description="seconds the step's maths took")
     steps_per_sec: float = Field(description="over the last 20 steps, wall clock")
-    elapsed: float = Field(description="wall-clock seconds the run has been training")
-    eta: float = Field(description="seconds left in the run at the current rate")
+    elapsed: float = Field(description="wall-clock seconds the segment has been training")
+    eta: float = Field(description="seconds left in the segment at the current rate")
     probes: list[Probe]
     health: list[MatrixHealth] = Field(description="per parameter matrix, in engine order")
     t: float = Field(description="Unix time the step ended, set by the worker")

@@ -10,6 +10,7 @@ Controls post to /ui/* routes that call the service and answer with the controls
 
 import asyncio
 import bisect
+import html
 import json
 import math
 import time
@@ -265,7 +266,7 @@ def progress_from(state: dict, step: dict | None) -> dict:
     """Progress of the current (or latest) run: from its latest step event when we have it."""
     run = state.get("segment")
     training = state["status"] == "training"
-    if step is not None and run is not None and step.get("run_id") == run["id"]:
+    if step is not None and run is not None and step.get("segment") == run["id"]:
         rate = step["steps_per_sec"]  # over the last 20 steps
         if step["run_step"] >= step["run_steps"] and step["elapsed"] > 0:
             rate = step["run_steps"] / step["elapsed"]  # the run is over: its average
@@ -486,8 +487,8 @@ def render(name: str, **context: Any) -> str:
     return templates.get_template(f"partials/{name}.html").render(**context)
 
 
-def partial(target: str, html: str, swap: str = "innerMorph") -> str:
-    return f'<hx-partial hx-target="#{target}" hx-swap="{swap}">{html}</hx-partial>'
+def partial(target: str, body: str, swap: str = "innerMorph") -> str:
+    return f'<hx-partial hx-target="#{target}" hx-swap="{swap}">{body}</hx-partial>'
 
 
 def model_fragments(state: dict) -> list[str]:
@@ -546,7 +547,6 @@ async def index(
         "timeline": {"lo": service.weights_from, "newest": state["step"]},
         "multiples": multiples(service, state),
         "model": model_view(state),
-        "upload": None,
         "status": status_view(state),
         "progress": progress_from(state, step),
         "recipe": recipe_view(step, state["num_params"], state["config"]["block_size"])
@@ -756,25 +756,15 @@ def problem_page(message: str, run_id: int, status: int) -> HTMLResponse:
 
 
 @ui.post("/checkpoint", response_class=HTMLResponse)
-async def ui_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) -> HTMLResponse:
+async def ui_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) -> Response:
     """Load an uploaded checkpoint (the form field ``file``) as a new run, as POST
-    /api/checkpoint does; the answer says what was loaded, with a link to its run, or the
-    service's message about the file."""
+    /api/checkpoint does, and open that run's page; or the service's message about the file,
+    in the form (nothing was stored)."""
     try:
         new = await runs.upload(await checkpoint_upload(request), service)
     except ServiceError as e:
-        return HTMLResponse(render("upload", upload={"error": e.detail}))
-    state = new.state()
-    upload = {
-        "error": None,
-        "run": new.id,
-        "name": new.name,
-        "step": state.step,
-        "vocab_size": state.config.vocab_size,
-        "dataset": state.dataset,
-        "num_docs": state.num_docs,
-    }
-    return HTMLResponse(render("upload", upload=upload))
+        return HTMLResponse(render("upload", error=e.detail))
+    return go_to_run(request, new.id)
 
 
 # ---------- the stream ----------
@@ -846,6 +836,7 @@ class FragmentRenderer:
             parts.append(prefix_input(state))
         status = status_view(state)
         parts += [
+            partial("run-title", html.escape(state["name"]), "innerHTML"),  # renamed, any tab
             partial("status", render("status", status=status)),
             partial("controls", render("controls", status=status, message=None)),
             partial("progress", render("progress", progress=progress_from(state, self.step))),

@@ -99,7 +99,7 @@ def estimate(spec: RunIn) -> dict:
 def new_run_form(spec: RunIn, values: dict | None = None, error: str | None = None) -> dict:
     values = values or {k: getattr(spec, k) for k in LIMITS}
     return {
-        "values": {**values, "name": values.get("name") or ""},
+        "typed": {**values, "name": values.get("name") or ""},
         "limits": {k: {"lo": b.lo, "hi": b.hi} for k, b in LIMITS.items()},
         "estimate": estimate(spec),
         "error": error,

@@ -143,6 +143,9 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
 
     # closed disclosures: their summaries are stops, their contents are not
     assert tab_order(page) == [
+        "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
+        "new-run summary",
+        "manage-run summary",
         "train",
         "step-once",  # Pause is disabled while idle: skipped
         "reset",
@@ -171,6 +174,9 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
     page.focus("[data-testid=model-file] summary")
     page.keyboard.press("Enter")
     assert tab_order(page) == [
+        "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
+        "new-run summary",
+        "manage-run summary",
         "train",
         "step-once",
         "reset",

@@ -12,6 +12,7 @@ model before any step, the ``trained`` fixture then trains 3 steps, the last tra
 """
 
 import math
+import re
 from collections import defaultdict
 
 import pytest
@@ -45,9 +46,10 @@ def graph(trained) -> dict:
 
 
 def graph_requests(page) -> list[str]:
-    """Every /api/graph request the page makes from now on (a list that grows)."""
+    """Every /api/runs/{id}/graph request the page makes from now on (a list that grows)."""
     seen: list[str] = []
-    page.on("request", lambda req: seen.append(req.url) if "/api/graph" in req.url else None)
+    graph = re.compile(r"/api/runs/\d+/graph\b")
+    page.on("request", lambda req: seen.append(req.url) if graph.search(req.url) else None)
     return seen
 
 
@@ -127,7 +129,7 @@ def test_opening_the_card_fetches_the_steps_graph_and_not_before(trained, graph,
 
     open_card(page)
     wait_graph(page, RUN)
-    assert [u.split("/api/graph", 1)[1] for u in asked] == [""]  # the newest, once
+    assert [u.split("/graph", 1)[1] for u in asked] == [""]  # the newest, once
     line = page.inner_text("[data-testid=graph-step]")
     assert f"step {RUN}" in line and f"“{graph['doc']}”" in line
     assert (
@@ -343,17 +345,17 @@ def test_the_graph_is_of_the_step_the_page_views(trained, open_page):
         }"""
     )
     wait_graph(page, 1)
-    assert [u.split("/api/graph", 1)[1] for u in asked] == ["?step=2", "?step=1"]
+    assert [u.split("/graph", 1)[1] for u in asked] == ["?step=2", "?step=1"]
 
     # closed, it fetches nothing; opened again, it loads what the page shows: live, the newest
     page.click("[data-testid=graph] > summary")
     page.click("[data-back-live]")
     wait_for(page, "document.documentElement.dataset.view === undefined")
     page.wait_for_timeout(300)
-    assert [u.split("/api/graph", 1)[1] for u in asked] == ["?step=2", "?step=1"]
+    assert [u.split("/graph", 1)[1] for u in asked] == ["?step=2", "?step=1"]
     open_card(page)
     wait_graph(page, RUN)
-    assert [u.split("/api/graph", 1)[1] for u in asked] == ["?step=2", "?step=1", ""]
+    assert [u.split("/graph", 1)[1] for u in asked] == ["?step=2", "?step=1", ""]
 
 
 def test_a_step_outside_the_history_is_named(trained, open_page):

@@ -172,7 +172,8 @@ def test_controls_follow_the_status(server, open_page):
     page.focus("[data-testid=train]")
     page.keyboard.press("Enter")
     wait_for(page, "document.querySelector('[data-testid=train]').disabled")
-    assert page.is_disabled("[data-testid=step-once]") and page.is_disabled("[data-testid=reset]")
+    assert page.is_disabled("[data-testid=step-once]")
+    assert page.is_enabled("[data-testid=reset]")  # a new run: this one would train on
     page.click("[data-testid=pause]")
     page.locator("[data-testid=resume]").wait_for()
     assert page.inner_text("[data-testid=status]").strip() == "paused"
@@ -185,11 +186,11 @@ def test_controls_follow_the_status(server, open_page):
     page.locator("[data-testid=resume]").wait_for()
     assert global_step(page) > before + 3
 
-    # reset with a seed (it asks first: the model has trained): a fresh model, the chart
-    # cleared, nearly flat bars again
+    # reset with a seed: a new run, untrained, its chart empty, nearly flat bars again
+    trained_run = httpx.get(server.url + "/api/state").json()["id"]
     page.fill("[data-testid=seed]", "7")
     page.click("[data-testid=reset]")
-    page.click("[data-testid=confirm-reset]")
+    page.wait_for_url(lambda url: "run=" in url and not url.endswith(f"run={trained_run}"))
     wait_for(
         page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
     )

@@ -1,10 +1,10 @@
-"""Nothing lost by a click, in a real browser: Reset asks before it discards a trained model,
-Train asks before it ends a paused run, the run summary compares smoothed with smoothed, and
-the "e" card's text follows the model's step. The questions are part of the page (no dialog:
-the fixture fails a test on any), reachable and answerable from the keyboard.
+"""Nothing lost by a click, in a real browser: Reset opens a new run and keeps the trained one
+one click away, Train asks before it ends a paused segment, the run summary compares smoothed
+with smoothed, and the "e" card's text follows the model's step. The questions are part of the
+page (no dialog: the fixture fails a test on any), reachable and answerable from the keyboard.
 
 One server (fresh data dir) serves this module; each test sets up the state it needs.
-Screenshots: artifacts/screenshots/{confirm-reset,confirm-train}.png.
+Screenshots: artifacts/screenshots/{reset-keeps-run,confirm-train}.png.
 """
 
 from tests.browser.conftest import wait_for
@@ -52,7 +52,9 @@ def paused(server) -> dict:
     return server.state()
 
 
-def test_reset_asks_before_discarding_a_trained_model(server, open_page, screenshot):
+def test_reset_opens_a_new_run_and_the_trained_one_stays_one_click_away(
+    server, open_page, screenshot
+):
     idle(server)
     before = train(server, 5)
     page, _ = open_page(server.url)
@@ -61,59 +63,26 @@ def test_reset_asks_before_discarding_a_trained_model(server, open_page, screens
     page.fill("[data-testid=seed]", "9")
     page.click("[data-testid=reset]")
 
-    # a question in the Train card, in place of the buttons; nothing is reset yet
-    question = page.locator(QUESTION)
-    question.wait_for()
-    assert question.inner_text() == (
-        f"Reset to a fresh model (seed 9)? This discards the {before['step']:,} steps trained "
-        "so far."
-    )
-    assert page.locator("[data-testid=train]").count() == 0
-    assert focused(page) == "confirm-cancel"  # the keyboard lands on the safe answer
-    assert server.state()["model"] == before["model"]
-    screenshot(page.locator(TRAIN_CARD), "confirm-reset")
-
-    # it stays while nothing happens (the stream's heartbeats come every second here)
-    page.wait_for_timeout(2500)
-    assert question.is_visible()
-
-    # Cancel (Enter on the focused button): the buttons are back, the model is as it was
-    page.keyboard.press("Enter")
-    page.locator("[data-testid=reset]").wait_for()
-    assert page.locator(QUESTION).count() == 0
-    assert page.is_enabled("[data-testid=train]")
-    state = server.state()
-    assert (state["model"], state["step"]) == (before["model"], before["step"])
-
-    # asked again, answered from the keyboard: Shift+Tab to "Reset", Enter
-    page.click("[data-testid=reset]")
-    question.wait_for()
-    page.keyboard.press("Shift+Tab")
-    assert focused(page) == "confirm-reset"
-    page.keyboard.press("Enter")
-    wait_for(
-        page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
-    )
-    state = server.state()
-    assert state["seed"] == 9 and state["step"] == 0 and state["model"] != before["model"]
-    assert page.locator(QUESTION).count() == 0
-
-
-def test_reset_of_a_fresh_model_does_not_ask(server, open_page):
-    if idle(server)["step"] > 0:
-        assert server.post("/api/reset", {"seed": 42}).status_code == 200
-    model = server.state()["model"]
-    page, _ = open_page(server.url)
+    # no question: nothing is discarded. The page opens the new run, untrained, seed 9
+    page.wait_for_url(lambda url: "run=" in url and not url.endswith(f"run={before['id']}"))
     wait_live(page)
-    assert status_text(page) == "ready · untrained"
-
-    page.fill("[data-testid=seed]", "4")
-    page.click("[data-testid=reset]")
-
-    state = server.wait_for_state(lambda s: s["model"] != model)
-    assert state["seed"] == 4
-    page.locator("[data-testid=reset]").wait_for()
+    wait_status(page, "untrained")
+    state = server.state()
+    assert state["seed"] == 9 and state["step"] == 0 and state["id"] != before["id"]
+    assert page.url.endswith(f"/?run={state['id']}")
     assert page.locator(QUESTION).count() == 0
+
+    # the trained run is in the list with its steps, and one click brings it back as it was
+    page.click("[data-testid=runs-menu] summary")
+    row = page.locator(f"[data-testid=run-row][data-run='{before['id']}']")
+    row.wait_for()
+    assert f"{before['step']:,}" in row.inner_text()
+    screenshot(page, "reset-keeps-run", full_page=False)
+    row.locator("[data-testid=run-link]").click()
+    page.wait_for_url(lambda url: url.endswith(f"run={before['id']}"))
+    wait_live(page)
+    wait_status(page, f"{before['step']:,} steps")
+    assert server.state()["step"] == before["step"]
 
 
 def test_train_while_paused_asks_to_continue_or_start_a_new_run(server, open_page, screenshot):
@@ -227,7 +196,12 @@ def test_the_e_card_text_follows_the_model_s_step(server, open_page):
     wait_live(page)
     assert note.inner_text().startswith("After 65 steps")
 
-    assert server.post("/api/reset", {"seed": 42}).status_code == 200
+    # a reset elsewhere: this page keeps its trained run and offers the new, untrained one
+    new = server.post("/api/reset", {"seed": 42})
+    assert new.status_code == 200
+    page.locator("[data-testid=run-news-link]").click()
+    page.wait_for_url(lambda url: url.endswith(f"/?run={new.json()['id']}"))
+    wait_live(page)
     wait_for(
         page,
         "document.querySelector('[data-testid=probe-note]').textContent.includes('Untrained')",

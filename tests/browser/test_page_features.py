@@ -172,50 +172,44 @@ def test_the_model_file_downloads_and_loads_back(server, open_page, screenshot):
     assert download.value.suggested_filename.endswith(f"-step{trained}.json")
     assert json.loads(path.read_text())["step"] == trained
 
-    # a fresh model, then the downloaded file loaded back: the step count returns
+    # a fresh run (the trained one stays in the list), then the downloaded file loaded back
+    # into a run of its own: the page opens it, at the step the file was
+    first = server.state()["id"]
     page.fill("[data-testid=seed]", "5")
     page.click("[data-testid=reset]")
-    page.click("[data-testid=confirm-reset]")  # it asks first: the model has trained
+    page.wait_for_url(lambda url: f"run={first}" not in url and "run=" in url)
+    wait_live(page)
     wait_for(
         page, "document.querySelector('[data-testid=status]').textContent.includes('untrained')"
     )
     assert global_step(page) == 0
+    fresh = server.state()["id"]
+    page.click("[data-testid=model-file] summary")
     upload_file(page, path)
-    ok = page.locator("[data-testid=upload-ok]")
-    ok.wait_for()
-    assert ok.inner_text() == f"loaded: step {trained:,}, vocabulary 27"
+    page.wait_for_url(lambda url: f"run={fresh}" not in url)
+    wait_live(page)
+    loaded = server.state()
+    assert loaded["id"] not in (first, fresh) and loaded["step"] == trained
+    assert page.url.endswith(f"/?run={loaded['id']}")
     wait_for(
         page,
         "n => document.querySelector('[data-testid=status]').textContent.includes(n + ' steps')",
         arg=f"{trained:,}",
     )
     assert global_step(page) == trained
-    assert server.state()["step"] == trained
     screenshot(page, "model-file", full_page=False)
 
-    # a broken file: the service's message, inline, and the model stays
+    # a broken file: the service's message, inline, and no run is made
+    runs = len(server.get("/api/runs").json()["runs"])
+    page.click("[data-testid=model-file] summary")
     upload_file(
         page, {"name": "broken.json", "mimeType": "application/json", "buffer": b'{"format": '}
     )
     error = page.locator("[data-testid=upload-error]")
     error.wait_for()
     assert "not valid JSON" in error.inner_text()
-    assert server.state()["step"] == trained
-
-    # refused while training, with the service's reason
-    assert server.post("/api/pace", {"steps_per_sec": 5}).status_code == 200
-    page.click("[data-testid=train]")
-    wait_for(page, "document.querySelector('[data-testid=train]').disabled")
-    upload_file(page, path)
-    wait_for(
-        page, "document.querySelector('[data-testid=upload-error]')?.textContent.includes('pause')"
-    )
-    assert "cannot load a checkpoint: the service is training" in error.inner_text()
-    page.click("[data-testid=pause]")
-    page.locator("[data-testid=resume]").wait_for()
-    assert server.post("/api/stop").status_code == 200
-    assert server.post("/api/pace", {"steps_per_sec": None}).status_code == 200
-    wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
+    assert len(server.get("/api/runs").json()["runs"]) == runs
+    assert page.url.endswith(f"/?run={loaded['id']}")
 
 
 def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, screenshot):
@@ -236,11 +230,12 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     )
 
     assert response.status_code == 200, response.text
-    # the tab that was open follows the new model: title, facts, uniform guess, prefix limit
-    wait_for(
-        open_tab,
-        "document.querySelector('[data-testid=probe-title]').textContent.includes('[BOS]')",
-    )
+    new = response.json()["id"]
+    # the tab that was open keeps its run and offers the new one; the new run's page shows
+    # the new model: title, facts, uniform guess, prefix limit
+    open_tab.locator("[data-testid=run-news-link]").click()
+    open_tab.wait_for_url(lambda url: url.endswith(f"/?run={new}"))
+    wait_live(open_tab)
     facts = open_tab.inner_text("[data-testid=model-facts]")
     for fact in ("vocabulary 4", "context 6", "dataset 2 documents (its own)"):
         assert fact in facts, facts
@@ -288,7 +283,7 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     assert "documents the model trained on" in note and "real names" not in note
     # the prefix panel catches up with the final weights once the run is over
     wait_for(page, "document.querySelector('#predict .legend').textContent.includes('(step 500)')")
-    assert httpx.get(server.url + "/api/state").json()["worker_pid"] is not None
+    assert httpx.get(server.url + "/api/state").json()["worker_pid"] is None  # worker freed
     screenshot(page, "custom-vocabulary")
 
 

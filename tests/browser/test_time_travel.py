@@ -125,7 +125,7 @@ def test_dragging_the_timeline_and_arrow_keys_show_past_steps(server, docs, open
     k = viewed(page)
     assert 4 <= k <= 16, k
     assert_shows_step(page, k, docs)
-    assert any(u.endswith(f"/api/params.bin?step={k}") for u in params), params
+    assert any(re.search(rf"/api/runs/\d+/params\.bin\?step={k}$", u) for u in params), params
 
     # ←/→ on the timeline: one step back, one forward
     page.focus("#timeline")
@@ -311,11 +311,16 @@ def test_viewing_reads_well_in_the_dark_and_on_a_phone(server, docs, open_page, 
     screenshot(phone, "time-travel-390", full_page=False)
 
 
-def test_a_new_model_leaves_the_past(server, docs, open_page):
+def test_a_reset_leaves_the_viewed_past_and_the_new_run_starts_live(server, docs, open_page):
     page, _ = open_live(open_page, f"{server.url}/?step=10")
     wait_viewing(page, 10)
-    assert server.post("/api/reset", {"seed": 7}).status_code == 200
+    reset = server.post("/api/reset", {"seed": 7})
+    assert reset.status_code == 200
+    page.locator("[data-testid=run-news-link]").wait_for()
+    assert page.evaluate(VIEW)["view"] == "10"  # this run's past, still on screen
+    page.locator("[data-testid=run-news-link]").click()
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
     wait_for(page, "document.documentElement.dataset.view === undefined")
     wait_for(page, "document.getElementById('timeline').max === '0'")
-    assert page.evaluate(VIEW)["url"] == ""
+    assert page.evaluate(VIEW)["url"] == f"?run={reset.json()['id']}"
     assert page.locator("#dist").is_visible()

@@ -1,0 +1,204 @@
+"""Runs on the page: the run bar creates a run of another shape (its size and time shown
+first), switches between runs, renames one and deletes one after asking; every panel follows
+the run the page shows, and another tab hears when a run is made from the one it shows.
+
+One server (fresh data dir) serves this module; the tests run in file order and build on each
+other's runs. Screenshots: artifacts/screenshots/runs-{form,list}.png.
+"""
+
+import re
+
+from tests.browser.conftest import wait_for
+
+V = 27  # the names' vocabulary: 26 letters and BOS
+
+
+def textbook_params(n_embd: int, n_layer: int, block_size: int) -> int:
+    """microgpt's parameter count, from its matrices (an oracle independent of the engine):
+    token and position embeddings, per layer 4 attention matrices e×e and the MLP's e×4e and
+    4e×e, and the output head."""
+    e = n_embd
+    return V * e + block_size * e + n_layer * (4 * e * e + 8 * e * e) + V * e
+
+
+def wait_live(page) -> None:
+    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
+
+
+def run_id_of(page) -> int:
+    m = re.search(r"[?&]run=(\d+)", page.url)
+    assert m, page.url
+    return int(m[1])
+
+
+def open_menu(page, testid: str) -> None:
+    if page.get_attribute(f"[data-testid={testid}]", "open") is None:
+        page.click(f"[data-testid={testid}] summary")
+
+
+def listed(server) -> dict[int, dict]:
+    return {r["id"]: r for r in server.get("/api/runs").json()["runs"]}
+
+
+def test_the_default_run_is_shown_with_its_name_and_the_textbook_size(server, open_page):
+    page, _ = open_page(server.url)
+    wait_live(page)
+
+    assert page.inner_text("[data-testid=run-title]") == "Run 1"
+    assert "4,064 parameters" in page.inner_text("[data-testid=model-facts]")
+    assert textbook_params(16, 1, 8) == 4064  # the oracle agrees with the reference figure
+    open_menu(page, "runs-menu")
+    rows = page.locator("[data-testid=run-row]")
+    assert rows.count() == 1
+    assert "idle" in rows.first.inner_text() and "16 wide · 4 heads" in rows.first.inner_text()
+
+
+def test_the_new_run_form_shows_size_and_time_as_the_fields_change(server, open_page, screenshot):
+    page, _ = open_page(server.url)
+    wait_live(page)
+    open_menu(page, "new-run")
+    params = page.locator("[data-testid=run-params]")
+    assert params.inner_text() == "4,064"
+
+    page.fill("[data-testid=run-n_embd]", "8")
+    page.fill("[data-testid=run-n_head]", "2")
+    page.fill("[data-testid=run-n_layer]", "2")
+    page.fill("[data-testid=run-block_size]", "4")
+    expected = f"{textbook_params(8, 2, 4):,}"
+    wait_for(
+        page, "n => document.querySelector('[data-testid=run-params]')?.textContent === n", expected
+    )
+    assert "ms a step" in page.inner_text("[data-testid=run-estimate]")
+
+    # a head count that does not divide the width is named, with what is allowed
+    page.fill("[data-testid=run-n_head]", "3")
+    error = page.locator("[data-testid=run-estimate-error]")
+    error.wait_for()
+    assert "n_head" in error.inner_text() and "3" in error.inner_text()
+    page.fill("[data-testid=run-n_head]", "2")
+    params.wait_for()
+    screenshot(page, "runs-form", full_page=False)
+
+
+def test_creating_a_run_opens_it_and_its_panels_follow_its_shape(server, open_page):
+    page, _ = open_page(server.url)
+    wait_live(page)
+    open_menu(page, "new-run")
+    page.fill("[data-testid=run-name]", "small and deep")
+    page.fill("[data-testid=run-steps]", "20")
+    page.fill("[data-testid=run-n_embd]", "8")
+    page.fill("[data-testid=run-n_head]", "2")
+    page.fill("[data-testid=run-n_layer]", "2")
+    page.fill("[data-testid=run-block_size]", "4")
+
+    page.click("[data-testid=run-create]")
+
+    page.wait_for_url(re.compile(r"/\?run=\d+$"))
+    wait_live(page)
+    new = run_id_of(page)
+    assert new != 1
+    assert page.inner_text("[data-testid=run-title]") == "small and deep"
+    facts = page.inner_text("[data-testid=model-facts]")
+    assert f"{textbook_params(8, 2, 4):,} parameters" in facts and "context 4" in facts
+    assert "2 layers" in facts and "2 heads" in facts and "embedding 8" in facts
+    # the prefix box takes at most block_size - 1 characters of this run's context
+    assert page.get_attribute("[data-testid=prefix]", "maxlength") == "3"
+    assert "20 steps" in page.inner_text("[data-testid=train]")
+
+    page.click("[data-testid=train]")
+
+    wait_for(
+        page,
+        "document.querySelector('[data-testid=status]').textContent.includes('20 steps')",
+        timeout=30_000,
+    )
+    runs = listed(server)
+    assert runs[new]["step"] == 20 and runs[new]["status"] == "idle"
+    assert runs[1]["step"] == 0  # the other run was not touched
+
+
+def test_the_run_list_switches_the_page_to_another_run(server, open_page, screenshot):
+    page, _ = open_page(server.url + "/?run=2")
+    wait_live(page)
+    open_menu(page, "runs-menu")
+    rows = page.locator("[data-testid=run-row]")
+    wait_for(page, "document.querySelectorAll('[data-testid=run-row]').length === 2")
+    current = page.locator("[data-testid=run-row][aria-current=page]")
+    assert "small and deep" in current.inner_text() and "20" in current.inner_text()
+    assert "2 layers" in rows.nth(1).inner_text()
+    screenshot(page, "runs-list", full_page=False)
+
+    page.click("[data-testid=run-row][data-run='1'] [data-testid=run-link]")
+
+    page.wait_for_url(re.compile(r"/\?run=1$"))
+    wait_live(page)
+    assert page.inner_text("[data-testid=run-title]") == "Run 1"
+    assert "4,064 parameters" in page.inner_text("[data-testid=model-facts]")
+    assert "untrained" in page.inner_text("[data-testid=status]")
+    assert page.get_attribute("[data-testid=prefix]", "maxlength") == "7"
+
+
+def test_renaming_a_run_shows_the_new_name_in_every_tab(server, open_page):
+    page, _ = open_page(server.url + "/?run=2")
+    other, _ = open_page(server.url + "/?run=2")
+    wait_live(page)
+    wait_live(other)
+    open_menu(page, "manage-run")
+
+    page.fill("[data-testid=rename-input]", "tiny deep one")
+    page.click("[data-testid=rename]")
+
+    wait_for(
+        page, "document.querySelector('[data-testid=run-manage-msg]').textContent === 'renamed'"
+    )
+    for tab in (page, other):
+        wait_for(
+            tab, "document.querySelector('[data-testid=run-title]').textContent === 'tiny deep one'"
+        )
+    assert listed(server)[2]["name"] == "tiny deep one"
+
+
+def test_another_tab_hears_of_a_run_made_from_the_one_it_shows(server, open_page):
+    page, _ = open_page(server.url + "/?run=1")
+    watcher, _ = open_page(server.url + "/?run=1")
+    wait_live(page)
+    wait_live(watcher)
+    before = set(listed(server))
+
+    page.fill("[data-testid=seed]", "7")
+    page.click("[data-testid=reset]")
+
+    page.wait_for_url(lambda url: not url.endswith("run=1"))
+    (made,) = set(listed(server)) - before
+    assert run_id_of(page) == made
+    link = watcher.locator("[data-testid=run-news-link]")
+    link.wait_for()
+    assert link.get_attribute("href") == f"/?run={made}"
+    assert watcher.inner_text("[data-testid=run-title]") == "Run 1"  # it still shows run 1
+    assert listed(server)[1]["step"] == 0 and listed(server)[made]["seed"] == 7
+
+
+def test_deleting_a_run_asks_first_then_opens_another_run(server, open_page):
+    page, _ = open_page(server.url + "/?run=2")
+    wait_live(page)
+    open_menu(page, "manage-run")
+
+    page.click("[data-testid=delete]")
+    question = page.locator("[data-testid=delete-question]")
+    question.wait_for()
+    assert re.sub(r"\s+", " ", question.inner_text()) == (
+        "Delete tiny deep one and its 20 trained steps? This cannot be undone."
+    )
+    page.click("[data-testid=delete-cancel]")
+    page.locator("[data-testid=delete]").wait_for()
+    assert 2 in listed(server)
+
+    page.click("[data-testid=delete]")
+    page.click("[data-testid=delete-yes]")
+
+    page.wait_for_url(lambda url: not url.endswith("run=2"))
+    wait_live(page)
+    assert 2 not in listed(server)
+    assert run_id_of(page) == server.state()["id"]
+    open_menu(page, "runs-menu")
+    assert "tiny deep one" not in page.inner_text("[data-testid=runs-table]")
