@@ -37,10 +37,11 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """One ``python -m app`` subprocess; start/stop/kill/restart keep the port and data dir."""
+    """One ``python -m app`` subprocess; start/stop/kill/restart keep the port and data dir.
+    ``cwd``: the tree whose code it serves (``python -m app`` imports the ``app`` there)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
-        self.data_dir = Path(data_dir)
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, cwd: Path = REPO):
+        self.data_dir, self.cwd = Path(data_dir), cwd
         self.port = free_port()
         self.env = {**os.environ, **TEST_ENV, **(env or {})}
         self.proc: subprocess.Popen | None = None
@@ -55,7 +56,7 @@ class LiveServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the subprocess' exit
         cmd = [sys.executable, "-m", "app", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir)]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -3,9 +3,9 @@ estimate), rename and delete (asked first). Forms are validated by the API's own
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app import limits as L
 from app.deps import RunsDep
@@ -145,29 +145,25 @@ async def ui_runs(runs: RunsDep, current: int = 0) -> HTMLResponse:
     return HTMLResponse(render("runs", runs=runs_view(runs, current)))
 
 
+class RunFields(BaseModel):
+    """The new-run form's fields as typed: strings, turned into ``RunIn`` by ``parse_form``
+    (an empty field takes microgpt's default)."""
+
+    name: str | None = None
+    seed: str | None = None
+    lr: str | None = None
+    steps: str | None = None
+    n_embd: str | None = None
+    n_head: str | None = None
+    n_layer: str | None = None
+    block_size: str | None = None
+
+
 @router.get("/estimate", response_class=HTMLResponse)
-async def ui_estimate(
-    name: str | None = None,
-    seed: str | None = None,
-    lr: str | None = None,
-    steps: str | None = None,
-    n_embd: str | None = None,
-    n_head: str | None = None,
-    n_layer: str | None = None,
-    block_size: str | None = None,
-) -> HTMLResponse:
+async def ui_estimate(fields: Annotated[RunFields, Query()]) -> HTMLResponse:
     """The new-run form's parameter count and time estimate, as its fields change."""
-    fields = dict(
-        seed=seed,
-        lr=lr,
-        steps=steps,
-        n_embd=n_embd,
-        n_head=n_head,
-        n_layer=n_layer,
-        block_size=block_size,
-    )
     try:
-        spec, _ = parse_form(fields)
+        spec, _ = parse_form(fields.model_dump(exclude={"name"}))
     except ValueError as e:
         return HTMLResponse(render("run_estimate", estimate=None, error=str(e)))
     return HTMLResponse(render("run_estimate", estimate=estimate(spec), error=None))
@@ -175,34 +171,16 @@ async def ui_estimate(
 
 @router.post("", response_class=HTMLResponse)
 async def ui_create_run(
-    request: Request,
-    runs: RunsDep,
-    name: FormStr = None,
-    seed: FormStr = None,
-    lr: FormStr = None,
-    steps: FormStr = None,
-    n_embd: FormStr = None,
-    n_head: FormStr = None,
-    n_layer: FormStr = None,
-    block_size: FormStr = None,
+    request: Request, runs: RunsDep, fields: Annotated[RunFields, Form()]
 ) -> Response:
     """Create a run from the form (validated by RunIn) and open it; a bad field is named in the
     form, which keeps what was typed."""
-    fields = dict(
-        name=name,
-        seed=seed,
-        lr=lr,
-        steps=steps,
-        n_embd=n_embd,
-        n_head=n_head,
-        n_layer=n_layer,
-        block_size=block_size,
-    )
+    typed = fields.model_dump()
     try:
-        spec, _ = parse_form(fields)
+        spec, _ = parse_form(typed)
         service = await runs.create(spec)
     except (ValueError, ServiceError) as e:
-        typed = {k: (v or "") for k, v in fields.items()}
+        typed = {k: (v or "") for k, v in typed.items()}
         form = new_run_form(RunIn(), typed, getattr(e, "detail", None) or str(e))
         return HTMLResponse(render("run_form", form=form), status_code=422)
     return go_to_run(request, service.id)

@@ -9,11 +9,9 @@ its ``app`` package (the working directory comes first on sys.path).
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from engine import Trainer
@@ -21,32 +19,6 @@ from tests.conftest import LiveServer
 
 PREVIOUS_RELEASE = "ac6fe0a"
 REPO = Path(__file__).resolve().parents[2]
-
-
-class ServerOf(LiveServer):
-    """A LiveServer of the code in ``cwd`` (LiveServer always serves this checkout)."""
-
-    def __init__(self, cwd: Path, data_dir: Path):
-        super().__init__(data_dir)
-        self.cwd = cwd
-
-    def start(self, timeout: float = 30) -> "ServerOf":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            cmd = [sys.executable, "-m", "app", "--port", str(self.port)]
-            cmd += ["--data-dir", str(self.data_dir)]
-            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
 
 
 def previous_release(into: Path) -> Path:
@@ -80,7 +52,7 @@ def written_by_the_previous_release(tmp_path_factory):
     and trained that 5 steps; what it answered along the way."""
     tmp = tmp_path_factory.mktemp("migration")
     data = tmp / "data"
-    old = ServerOf(previous_release(tmp / "old"), data).start()
+    old = LiveServer(data, cwd=previous_release(tmp / "old")).start()
     try:
         # it is the previous release: no runs, the segment is called "run"
         assert old.get("/api/runs").status_code == 404
@@ -174,7 +146,7 @@ def cut_off_in_the_previous_release(tmp_path_factory):
     segment was left "running" with the model at its step-25 checkpoint."""
     tmp = tmp_path_factory.mktemp("migration-crash")
     data = tmp / "data"
-    old = ServerOf(previous_release(tmp / "old"), data).start()
+    old = LiveServer(data, cwd=previous_release(tmp / "old")).start()
     try:
         assert old.post("/api/pace", {"steps_per_sec": 50}).status_code == 200
         assert old.post("/api/train", {"steps": 40}).status_code == 200

@@ -1,0 +1,90 @@
+"""The page's run forms without a browser: the new-run form is validated by the API's RunIn
+(a bad field is named and what was typed is kept, nothing is created), its estimate follows the
+fields, and rename and delete refuse what they cannot do."""
+
+import html
+
+import httpx
+
+
+def form_post(server, path: str, data: dict, **headers) -> httpx.Response:
+    return httpx.post(server.url + path, data=data, headers=headers, timeout=30)
+
+
+def run_ids(server) -> list[int]:
+    return [r["id"] for r in server.get("/api/runs").json()["runs"]]
+
+
+def test_the_estimate_counts_the_parameters_of_the_shape_typed(server):
+    response = server.get(
+        "/ui/runs/estimate", params={"n_embd": "8", "n_head": "2", "n_layer": "2", "seed": ""}
+    )
+
+    assert response.status_code == 200
+    # 27·8 + 8·8 + 2·12·8² + 27·8: embeddings, two blocks, the output head
+    assert 'data-testid="run-params">2,032<' in response.text
+
+
+def test_the_estimate_names_a_head_count_that_does_not_divide_the_width(server):
+    response = server.get("/ui/runs/estimate", params={"n_embd": "8", "n_head": "3"})
+
+    assert response.status_code == 200
+    assert "n_head" in response.text and "one of 1, 2, 4, 8" in response.text
+
+
+def test_a_bad_field_is_named_the_typing_kept_and_no_run_created(server):
+    before = run_ids(server)
+
+    response = form_post(server, "/ui/runs", {"name": "wide", "n_embd": "99", "lr": "0.02"})
+
+    assert response.status_code == 422
+    assert "n_embd" in response.text and "99" in response.text
+    assert 'value="wide"' in response.text and 'value="0.02"' in response.text
+    assert run_ids(server) == before
+
+
+def test_a_word_where_a_number_goes_is_named(server):
+    response = form_post(server, "/ui/runs", {"seed": "forty-two"})
+
+    assert response.status_code == 422
+    assert "seed 'forty-two' is not a whole number" in html.unescape(response.text)
+
+
+def test_a_good_form_creates_the_run_and_opens_its_page(server):
+    response = form_post(
+        server, "/ui/runs", {"name": "narrow", "n_embd": "8", "n_head": "2", "steps": "30"}
+    )
+
+    assert response.status_code == 303
+    run = server.get("/api/runs").json()["runs"][-1]
+    assert response.headers["location"] == f"/?run={run['id']}"
+    assert (run["name"], run["n_embd"], run["n_head"], run["steps"]) == ("narrow", 8, 2, 30)
+
+
+def test_from_htmx_the_new_run_opens_by_hx_redirect(server):
+    response = form_post(server, "/ui/runs", {"name": ""}, **{"HX-Request": "true"})
+
+    assert response.status_code == 204
+    assert response.headers["hx-redirect"] == f"/?run={run_ids(server)[-1]}"
+
+
+def test_rename_refuses_an_empty_name_and_keeps_the_old_one(server):
+    run = run_ids(server)[0]
+    name = server.get(f"/api/runs/{run}").json()["name"]
+
+    response = form_post(server, f"/ui/runs/{run}/rename", {"name": "   "})
+
+    assert response.status_code == 422
+    assert "1 to 60 characters" in response.text
+    assert server.get(f"/api/runs/{run}").json()["name"] == name
+
+
+def test_delete_asks_unless_confirmed_and_an_unknown_run_is_named(server):
+    run = run_ids(server)[-1]
+
+    asked = form_post(server, f"/ui/runs/{run}/delete", {})
+
+    assert asked.status_code == 200 and 'data-testid="delete-question"' in asked.text
+    assert run in run_ids(server)
+    gone = form_post(server, "/ui/runs/999/delete", {"confirm": "yes"})
+    assert gone.status_code == 404 and "run 999 does not exist" in gone.text
