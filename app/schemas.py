@@ -234,6 +234,22 @@ class RunIn(BaseModel):
         return n_head
 
 
+class ForkIn(BaseModel):
+    """A new run from a past step of this one, exactly (weights and Adam moments)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int = Field(ge=0, description="the step to go on from: first_step to step")
+    steps: StrictSteps | None = Field(None, description="its Train length; omitted: the parent's")
+    lr: LearningRate | None = Field(None, description="its learning rate; omitted: the parent's")
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=L.RUN_NAME_CHARS,
+        description="omitted: '<parent> from step k'",
+    )
+
+
 class RunPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -261,6 +277,8 @@ class RunOut(BaseModel):
     loss: float | None = Field(description="the latest smoothed loss, null before a step")
     queue_position: int | None = None
     default: bool = Field(description="the run the unprefixed /api/... paths act on")
+    parent: int | None = Field(None, description="the run this one was forked from")
+    parent_step: int | None = Field(None, description="the parent's step it went on from")
 
 
 class RunsOut(BaseModel):

@@ -84,6 +84,32 @@ def trainer_to_dict(trainer):
     }
 
 
+def at_step(d, step, weights, m, v):
+    """Checkpoint ``d`` moved to ``step`` of the same model: the weights and Adam moments
+    it had there (flat, in ``model.params`` order), Adam's update count as it was, and no run
+    planned. The rest (shape, vocabulary, documents in training order, seed) is the model's
+    own, so training on from here takes the very steps the model took after ``step``."""
+    config = GPTConfig.from_dict(d["config"])
+    n = sum(rows * cols for _, rows, cols, _ in param_shapes(config))
+    if not isinstance(step, int) or step < 0:
+        raise EngineError(f"step must be a whole number from 0, got {step!r}")
+    if not len(weights) == len(m) == len(v) == n:
+        raise EngineError(f"a model of this shape has {n} parameters, got {len(weights)}")
+    flat, rows_of = list(weights), {}
+    i = 0
+    for name, rows, cols, _ in param_shapes(config):
+        rows_of[name] = [flat[i + r * cols : i + (r + 1) * cols] for r in range(rows)]
+        i += rows * cols
+    t = d["adam"]["t"] - (d["step"] - step)  # one update per step
+    return {
+        **d,
+        "step": step,
+        "run": {"start": step, "steps": 0},
+        "weights": rows_of,
+        "adam": {"t": max(t, 0), "m": list(m), "v": list(v)},
+    }
+
+
 # ---------------------------------------------------------------- the schema
 
 

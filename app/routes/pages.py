@@ -29,7 +29,7 @@ from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
 from app.routes.run_pages import go_to_run, new_run_form, runs_view
-from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN, RunIn
+from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN, ForkIn, RunIn
 from app.service import RESUMABLE, BadInput, RunService, ServiceError
 from app.templating import (
     attention_view,
@@ -426,7 +426,12 @@ async def past_views(service: RunService, state: dict, step: int) -> dict:
         recipe = {**recipe_view(event, state["num_params"], c["block_size"]), "past": True}
     probs = await service.distribution_at(probe_prefix(state), step)
     return {
-        "view": {"step": step, "newest": state["step"], "lo": service.weights_from},
+        "view": {
+            "step": step,
+            "newest": state["step"],
+            "lo": service.weights_from,
+            "ui": ui_base(state),
+        },
         "view_recipe": recipe,
         "past_start": None if event is not None else step,
         "view_probe": {**probe_view(state, probs, step), "past": True},
@@ -746,6 +751,25 @@ async def ui_reset(
         new = await runs.reset(service, s)
     except ServiceError as e:
         return problem_page(e.detail, service.id, e.status_code)
+    return go_to_run(request, new.id)
+
+
+@ui.post("/fork", response_class=HTMLResponse)
+async def ui_fork(
+    request: Request,
+    runs: RunsDep,
+    service: ServiceDep,
+    step: Annotated[str | None, Form()] = None,
+) -> Response:
+    """A new run from the step the page views, as POST /api/runs/{id}/fork, and its page; a
+    step that cannot be forked is named in the view bar."""
+    try:
+        k = parse_step(step)
+        if k is None:
+            raise BadInput(f"step must be a whole number, got {show(step)}")
+        new = await runs.fork(service, ForkIn(step=k))
+    except ServiceError as e:
+        return HTMLResponse(render("view_bar", view_error=e.detail), e.status_code)
     return go_to_run(request, new.id)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from app.deps import RunsDep
-from app.schemas import ErrorOut, RunIn, RunOut, RunPatch, RunsOut
+from app.schemas import ErrorOut, ForkIn, RunIn, RunOut, RunPatch, RunsOut
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
@@ -58,3 +58,14 @@ async def delete_run(runs: RunsDep, run_id: RunId) -> Response:
 async def select_run(runs: RunsDep, run_id: RunId) -> RunOut:
     """Make it the default run (the one the unprefixed /api/... paths act on)."""
     return runs.out(await runs.select(run_id))
+
+
+@router.post(
+    "/{run_id}/fork", status_code=201, response_model=RunOut, responses={**NOT_FOUND, **INVALID}
+)
+async def fork_run(runs: RunsDep, run_id: RunId, body: ForkIn) -> RunOut:
+    """A new run that goes on from step ``step`` of this one exactly as it was (weights and
+    Adam's moments), with its own ``steps`` and ``lr`` for what follows; its steps are numbered
+    on from step + 1. Trained with nothing changed, its first loss is this run's at step + 1.
+    It does not start training; it becomes the default run."""
+    return runs.out(await runs.fork(runs.get(run_id), body))

@@ -11,11 +11,12 @@ import json
 import logging
 import os
 
+from app import limits as L
 from app.bus import EventIds, MemoryBus
 from app.graphs import GraphBuilder
 from app.runs.machine import Status
 from app.runs.scheduler import Scheduler, waits
-from app.schemas import ResetEvent, RunIn, RunOut, RunsOut
+from app.schemas import ForkIn, ResetEvent, RunIn, RunOut, RunsOut
 from app.service import (
     BadInput,
     Conflict,
@@ -28,6 +29,7 @@ from app.settings import Settings
 from app.store import RunRecord, open_store
 from app.worker import ProcessRunner
 from engine import EngineError, GPTConfig, Trainer
+from engine.checkpoint import at_step
 from engine.model import num_params
 
 log = logging.getLogger(__name__)
@@ -183,6 +185,8 @@ class Runs:
             loss=last[2] if last else None,
             queue_position=self.scheduler.position(service.id),
             default=service.id == self.default_id,
+            parent=rs.get("parent"),
+            parent_step=rs.get("parent_step"),
         )
 
     def listing(self) -> RunsOut:
@@ -255,6 +259,44 @@ class Runs:
                 ),
             )
         return service
+
+    async def fork(self, source: RunService, spec: ForkIn) -> RunService:
+        """A new run from exactly ``source``'s state after step ``spec.step``: its weights and
+        Adam moments there (rebuilt by app.past), the same documents in the same order, and its
+        own settings for what follows. Its steps are numbered on from ``spec.step + 1``."""
+        step = spec.step
+        frame = await source.params_at(step)  # BadInput naming the range if not in the history
+        if frame.m is None:
+            raise BadInput(
+                f"step {step}'s Adam moments were not kept (the model was stored before they "
+                f"were), so a run cannot go on from it exactly; fork from step "
+                f"{source.checkpoint_step} or later"
+            )
+        data, _ = await source.checkpoint()
+
+        def build() -> tuple[str, int]:
+            forked = at_step(json.loads(data), step, frame.values, frame.m, frame.v)
+            if spec.lr is not None:
+                forked["lr"] = spec.lr
+            return validate_checkpoint(json.dumps(forked, allow_nan=False).encode())
+
+        try:
+            data, _ = await asyncio.to_thread(build)
+        except EngineError as e:
+            raise BadInput(str(e)) from None
+        rs = source.run_settings
+        settings = {
+            **rs,
+            "seed": source.seed,
+            "lr": spec.lr if spec.lr is not None else source.lr,
+            "steps": spec.steps or rs.get("steps", 500),
+            "dataset": source.dataset,
+            "parent": source.id,
+            "parent_step": step,
+        }
+        name = spec.name or f"{source.name} from step {step}"[: L.RUN_NAME_CHARS]
+        async with self._lock:
+            return await self._add(name, settings, data, step, "fork")
 
     async def rename(self, run_id: int, name: str) -> RunService:
         service = self.get(run_id)
