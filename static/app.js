@@ -26,6 +26,10 @@
   // ---------- loss chart ----------
 
   const points = new Map(); // step -> [loss, smooth]
+  // A forked run: its parent's smoothed curve up to the fork, drawn in a lighter tone
+  const parentApi = document.body.dataset.parentApi || null;
+  const parentStep = Number(document.body.dataset.parentStep);
+  const parentPoints = new Map(); // step -> smooth, steps 1..parentStep
   let plot = null;
   let dirty = false;
   let model = null; // the model generation the points belong to
@@ -42,12 +46,29 @@
   }
 
   function chartData() {
-    const steps = [...points.keys()].sort((a, b) => a - b);
-    const loss = steps.map((s) => points.get(s)[0]);
-    const smooth = steps.map((s) => points.get(s)[1]);
+    const steps = [...new Set([...parentPoints.keys(), ...points.keys()])].sort((a, b) => a - b);
+    const loss = steps.map((s) => points.get(s)?.[0] ?? null);
+    const smooth = steps.map((s) => points.get(s)?.[1] ?? null);
     const uniform = Math.log(plotVocab ?? vocabSize());
     const ref = steps.map(() => uniform);
-    return [steps, loss, smooth, ref];
+    if (!parentApi) return [steps, loss, smooth, ref];
+    return [steps, loss, smooth, ref, steps.map((s) => parentPoints.get(s) ?? null)];
+  }
+
+  async function loadParent() {
+    if (!parentApi) return;
+    try {
+      const resp = await fetch(`${parentApi}/history`, { headers: { Accept: "application/json" } });
+      if (!resp.ok) return;
+      for (const p of (await resp.json()).points) {
+        if (p.step <= parentStep) parentPoints.set(p.step, p.smooth);
+      }
+      if (chartBox) chartBox.dataset.parentPoints = String(parentPoints.size);
+      dirty = true;
+      redraw();
+    } catch (e) {
+      // offline: the chart shows this run's own curve
+    }
   }
 
   // Tick labels: one decimal, or two when a tick needs them (0.25 must not read "0.3").
@@ -112,6 +133,18 @@
             points: { show: false },
             value: () => uniform.toFixed(2),
           },
+          ...(parentApi
+            ? [
+                {
+                  label: `before the fork (step ${parentStep})`,
+                  stroke: accent,
+                  alpha: 0.35,
+                  width: 2,
+                  points: { show: false },
+                  value: (u, v) => fmt(v, 3),
+                },
+              ]
+            : []),
         ],
       },
       chartData(),
@@ -198,7 +231,7 @@
     if (!chartBox) return;
     chartBox.dataset.points = String(points.size); // for tests and curious readers
     const empty = document.getElementById("loss-empty");
-    if (empty) empty.hidden = points.size > 0;
+    if (empty) empty.hidden = points.size > 0 || parentPoints.size > 0;
     describe();
   }
 
@@ -206,7 +239,10 @@
   function describe() {
     if (!chartDesc) return;
     const v = plotVocab ?? vocabSize();
-    const uniform = `a uniform guess over ${v} tokens scores ${Math.log(v).toFixed(2)}`;
+    let uniform = `a uniform guess over ${v} tokens scores ${Math.log(v).toFixed(2)}`;
+    if (parentPoints.size) {
+      uniform += `; the lighter line is the run it was forked from, up to step ${parentStep}`;
+    }
     if (points.size === 0) {
       chartDesc.textContent = `No training steps yet; ${uniform}.`;
       return;
@@ -524,6 +560,7 @@
     stream.addEventListener("htmx:sse:after:connection", () => {
       setConn("live", "● live");
       loadHistory(); // (re)connected: the chart catches up with anything missed
+      if (parentPoints.size === 0) loadParent(); // a parent's past does not change
     });
     stream.addEventListener("htmx:sse:before:connection", (evt) => {
       if (evt.detail?.connection?.attempt > 0) setConn("reconnecting", "reconnecting…");

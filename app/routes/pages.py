@@ -29,6 +29,7 @@ from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
 from app.routes.run_pages import go_to_run, new_run_form, runs_view
+from app.runs.registry import Runs
 from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN, ForkIn, RunIn
 from app.service import RESUMABLE, BadInput, RunService, ServiceError
 from app.templating import (
@@ -575,8 +576,19 @@ async def index(
         "new_run": new_run_form(RunIn()),
         "ui": ui_base(state),
         "api": f"/api/runs/{service.id}",
+        "parent": parent_of(runs, service),
     }
     return templates.TemplateResponse(request, "index.html", context)
+
+
+def parent_of(runs: Runs, service: RunService) -> dict | None:
+    """The run ``service`` was forked from, and the step, while that run exists: the run bar
+    links it and the loss chart draws its curve up to the fork in a lighter tone."""
+    rs = service.run_settings
+    parent = runs.services.get(rs.get("parent"))
+    if parent is None:
+        return None
+    return {"id": parent.id, "name": parent.name, "step": rs["parent_step"]}
 
 
 # ---------- fragments on request ----------

@@ -24,9 +24,7 @@ def wait_idle(server, run: int, step: int) -> None:
     server.wait_for_state(done)
 
 
-def test_a_fork_goes_on_from_step_k_and_its_first_loss_is_the_parents_at_k_plus_1(
-    server, parent
-):
+def test_a_fork_goes_on_from_step_k_and_its_first_loss_is_the_parents_at_k_plus_1(server, parent):
     response = server.post(f"/api/runs/{parent['id']}/fork", {"step": 20, "steps": 5})
 
     assert response.status_code == 201

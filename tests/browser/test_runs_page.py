@@ -202,3 +202,34 @@ def test_deleting_a_run_asks_first_then_opens_another_run(server, open_page):
     assert run_id_of(page) == server.state()["id"]
     open_menu(page, "runs-menu")
     assert "tiny deep one" not in page.inner_text("[data-testid=runs-table]")
+
+
+def test_forking_from_a_viewed_step_opens_a_run_that_goes_on_from_it(server, open_page, screenshot):
+    parent = server.stop_all().train(12).state()
+    page, _ = open_page(f"{server.url}/?run={parent['id']}&step=6")
+    wait_live(page)
+    page.locator("[data-testid=fork]").wait_for()
+
+    page.click("[data-testid=fork]")
+
+    page.wait_for_url(lambda url: not url.endswith("step=6"))
+    wait_live(page)
+    fork = run_id_of(page)
+    assert fork != parent["id"]
+    link = page.locator("[data-testid=run-parent]")
+    assert re.sub(r"\s+", " ", link.inner_text()) == f"forked from {parent['name']} at step 6"
+    # the parent's curve up to the fork, lighter, before this run's own steps
+    wait_for(page, "document.querySelector('#loss-chart').dataset.parentPoints === '6'")
+    assert "before the fork (step 6)" in page.inner_text("#loss-chart .u-legend")
+    assert page.get_attribute("#timeline", "min") == "6"
+
+    page.click("[data-testid=train]")
+    wait_for(
+        page,
+        "document.querySelector('[data-testid=status]').textContent.includes('506 steps')",
+        timeout=60_000,
+    )
+    mine = server.get(f"/api/runs/{fork}/history").json()["points"]
+    theirs = server.get(f"/api/runs/{parent['id']}/history").json()["points"]
+    assert mine[0]["step"] == 7 and mine[0]["loss"] == theirs[6]["loss"]  # step 7 of both
+    screenshot(page, "fork", full_page=False)
