@@ -66,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         default=settings.max_body,
-        per_path={"/api/checkpoint": settings.max_upload, "/ui/checkpoint": settings.max_upload},
+        # a model file, or a run's own dataset (1 MiB of text, escaped in JSON or a form)
+        per_path={
+            path: settings.max_upload
+            for path in ("/api/checkpoint", "/ui/checkpoint", "/api/runs", "/ui/runs")
+        },
     )
     # /api/predict with a query string the route has validated before, answered without the
     # framework's CPU (app.predictions); inside Security, which checks and marks it as any other

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from app import limits as L
+from engine.data import EXAMPLES, MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, MAX_TEXT_BYTES
 
 # A run's status (app.runs.machine). idle: no segment under way (the model may be trained).
 # queued: waiting for a free worker. training: a worker is stepping it. paused: suspended by
@@ -206,6 +207,21 @@ class TrainIn(BaseModel):
     )
 
 
+DATASETS = ("names", *EXAMPLES)  # a run's dataset by name: the shipped names, or an example
+
+
+class DatasetText(BaseModel):
+    """A dataset of one's own: the text, one document per line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        description=f"UTF-8, one document per line, at most {MAX_TEXT_BYTES:,} bytes, "
+        f"{MAX_DOCS:,} documents of {MAX_DOC_CHARS:,} characters and {MAX_CHARS} distinct "
+        "characters; blank lines are dropped"
+    )
+
+
 class RunIn(BaseModel):
     """A new run's settings; every field optional, defaults as microgpt."""
 
@@ -223,6 +239,25 @@ class RunIn(BaseModel):
     block_size: bounded(L.BLOCK_SIZE) = Field(
         L.BLOCK_SIZE.default, description="context length (the longest name it sees is one less)"
     )
+    dataset: str | DatasetText = Field(
+        "names",
+        description=f"what it learns: {', '.join(map(repr, DATASETS))} (the shipped names or "
+        'an example), or {"text": "..."}: your own documents, one per line',
+    )
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _a_known_dataset(cls, dataset):
+        if isinstance(dataset, str) and dataset in DATASETS:
+            return dataset
+        if isinstance(dataset, dict) and set(dataset) == {"text"}:
+            if isinstance(dataset["text"], str):
+                return dataset
+            raise ValueError("its text must be a string, one document per line")
+        raise ValueError(
+            f'it must be one of {", ".join(DATASETS)}, or {{"text": "..."}} with your own '
+            "documents, one per line"
+        )
 
     @field_validator("n_head")
     @classmethod
@@ -271,7 +306,9 @@ class RunOut(BaseModel):
     block_size: int
     vocab_size: int
     num_params: int
-    dataset: str
+    dataset: str = Field(
+        description="names, an example's name, own (text given) or custom (a model file's)"
+    )
     status: Status
     step: int
     loss: float | None = Field(description="the latest smoothed loss, null before a step")

@@ -82,6 +82,10 @@ class WorkerUnavailable(ServiceError):
     status_code = 503
 
 
+class TooLarge(ServiceError):
+    status_code = 413
+
+
 class NotFound(ServiceError):
     status_code = 404
 

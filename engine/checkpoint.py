@@ -14,7 +14,7 @@ import math
 import random
 import unicodedata
 
-from engine.data import Tokenizer, load_names
+from engine.data import MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, Tokenizer, load_names
 from engine.errors import EngineError
 from engine.errors import short_repr as _show
 from engine.model import GPTConfig, param_shapes
@@ -36,9 +36,6 @@ CONFIG_LIMITS = {
     "block_size": (2, 64),
     "vocab_size": (2, 201),
 }
-MAX_CHARS = 200  # distinct characters in the vocabulary (BOS excluded)
-MAX_DOCS = 100_000
-MAX_DOC_CHARS = 1_000
 FIELDS = {
     "format",
     "version",

@@ -1,10 +1,18 @@
 """The dataset (one document per line) and the character-level tokenizer."""
 
+import unicodedata
 from importlib import resources
 
 from engine.errors import EngineError
 
 BOS_LABEL = "[BOS]"
+
+# A dataset of one's own (pasted or uploaded text): what a checkpoint can carry
+MAX_TEXT_BYTES = 1024 * 1024
+MAX_DOCS = 100_000
+MAX_DOC_CHARS = 1_000
+MAX_CHARS = 200  # distinct characters (the vocabulary, [BOS] aside)
+EXAMPLES = ("elements", "countries", "states")  # engine/data/examples/<name>.txt
 
 
 def parse_docs(text):
@@ -16,6 +24,61 @@ def load_names():
     """The 32,033 names shipped with the package (names.txt, MIT licence)."""
     text = resources.files("engine").joinpath("data/names.txt").read_text(encoding="utf-8")
     return parse_docs(text)
+
+
+def load_example(name):
+    """One of the small example datasets shipped with the package (engine/data/examples)."""
+    if name not in EXAMPLES:
+        raise EngineError(f"no example dataset {name!r}: the examples are {', '.join(EXAMPLES)}")
+    path = resources.files("engine").joinpath(f"data/examples/{name}.txt")
+    return parse_docs(path.read_text(encoding="utf-8"))
+
+
+def _char_name(ch):
+    kind = {"Cc": "a control character", "Cf": "an invisible format character"}
+    name = unicodedata.name(ch, "") or kind.get(unicodedata.category(ch), "unassigned")
+    return f"U+{ord(ch):04X} ({name})"
+
+
+def check_text(text):
+    """The documents of a dataset typed or uploaded: one per line (surrounding spaces and
+    blank lines dropped), each line checked; an EngineError names the line, the character or
+    the limit that is wrong."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise EngineError(f"the text is {size:,} bytes; a dataset holds at most {MAX_TEXT_BYTES:,}")
+    docs, chars = [], set()
+    for number, line in enumerate(text.split("\n"), start=1):
+        doc = line.strip()
+        if not doc:
+            continue
+        if len(doc) > MAX_DOC_CHARS:
+            raise EngineError(
+                f"line {number:,} has {len(doc):,} characters; a document has at most "
+                f"{MAX_DOC_CHARS:,}"
+            )
+        for ch in doc:
+            if unicodedata.category(ch)[0] in "CZ" and ch != " ":
+                raise EngineError(
+                    f"line {number:,} holds {_char_name(ch)}, which is not a printable "
+                    "character: a document holds letters, digits, punctuation and spaces"
+                )
+            if ch not in chars:
+                chars.add(ch)
+                if len(chars) > MAX_CHARS:
+                    raise EngineError(
+                        f"line {number:,} brings a {MAX_CHARS + 1}st distinct character, "
+                        f"{ch!r}: a dataset uses at most {MAX_CHARS}"
+                    )
+        docs.append(doc)
+        if len(docs) > MAX_DOCS:
+            raise EngineError(
+                f"line {number:,} is document {len(docs):,}: a dataset holds at most "
+                f"{MAX_DOCS:,} documents"
+            )
+    if not docs:
+        raise EngineError("the dataset has no documents: every line is blank")
+    return docs
 
 
 def read_docs(path):

@@ -18,7 +18,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -28,7 +28,14 @@ from app.deps import RunsDep, ServiceDep
 from app.errors import show
 from app.routes.api import checkpoint_upload
 from app.routes.events import service_stream
-from app.routes.run_pages import go_to_run, new_run_form, runs_view
+from app.routes.run_pages import (
+    LIMITS,
+    RunFields,
+    go_to_run,
+    new_run_form,
+    parse_form,
+    runs_view,
+)
 from app.runs.registry import Runs
 from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN, ForkIn, RunIn
 from app.service import RESUMABLE, BadInput, RunService, ServiceError
@@ -528,6 +535,34 @@ async def index(
 ) -> HTMLResponse:
     """The page of the default run, live; with ``?run=ID``, of that run (which becomes the
     default); with ``?step=k``, viewing step k (a link to a moment)."""
+    return await run_page(request, runs, service, step, run)
+
+
+@router.get("/runs/new", response_class=HTMLResponse)
+async def preset(
+    request: Request, runs: RunsDep, service: ServiceDep, fields: Annotated[RunFields, Query()]
+) -> HTMLResponse:
+    """A shareable preset: the page with the new-run form open and filled in from the query
+    (``/runs/new?lr=0.05&n_layer=2``); a bad value is named in the form. Nothing is created
+    until Create run is pressed."""
+    typed = {k: v for k, v in fields.model_dump().items() if v not in (None, "")}
+    shown = {**{k: getattr(RunIn(), k) for k in LIMITS}, **typed}
+    try:
+        spec, error = parse_form(typed)[0], None
+    except ValueError as e:
+        spec, error = RunIn(), str(e)
+    form = new_run_form(spec, shown, error)
+    return await run_page(request, runs, service, None, None, {**form, "open": True})
+
+
+async def run_page(
+    request: Request,
+    runs: Runs,
+    service: RunService,
+    step: str | None,
+    run: str | None,
+    new_run: dict | None = None,
+) -> HTMLResponse:
     run_error = None
     try:
         if run not in (None, ""):
@@ -573,7 +608,7 @@ async def index(
         "run_error": run_error,
         "run": {"id": service.id, "name": service.name},
         "runs": runs_view(runs, service.id),
-        "new_run": new_run_form(RunIn()),
+        "new_run": new_run or new_run_form(RunIn()),
         "ui": ui_base(state),
         "api": f"/api/runs/{service.id}",
         "parent": parent_of(runs, service),

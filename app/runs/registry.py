@@ -16,13 +16,14 @@ from app.bus import EventIds, MemoryBus
 from app.graphs import GraphBuilder
 from app.runs.machine import Status
 from app.runs.scheduler import Scheduler, waits
-from app.schemas import ForkIn, ResetEvent, RunIn, RunOut, RunsOut
+from app.schemas import DatasetText, ForkIn, ResetEvent, RunIn, RunOut, RunsOut
 from app.service import (
     BadInput,
     Conflict,
     NotFound,
     RunService,
     ServiceError,
+    TooLarge,
     validate_checkpoint,
 )
 from app.settings import Settings
@@ -30,6 +31,7 @@ from app.store import RunRecord, open_store
 from app.worker import ProcessRunner
 from engine import EngineError, GPTConfig, Trainer
 from engine.checkpoint import at_step
+from engine.data import MAX_TEXT_BYTES, check_text, load_example
 from engine.model import num_params
 
 log = logging.getLogger(__name__)
@@ -37,15 +39,26 @@ log = logging.getLogger(__name__)
 DEFAULT_NAME = "Run {id}"  # the store puts the new run's id in
 
 
+def documents(spec: RunIn) -> list[str] | None:
+    """The run's documents: None for the shipped names, an example's, or the text given
+    (checked line by line: an EngineError names what is wrong)."""
+    if isinstance(spec.dataset, DatasetText):
+        return check_text(spec.dataset.text)
+    return None if spec.dataset == "names" else load_example(spec.dataset)
+
+
 def fresh_checkpoint(spec: RunIn) -> str:
     config = GPTConfig(
         n_embd=spec.n_embd, n_head=spec.n_head, n_layer=spec.n_layer, block_size=spec.block_size
     )
-    return json.dumps(Trainer(config=config, seed=spec.seed, lr=spec.lr).to_dict())
+    trainer = Trainer(docs=documents(spec), config=config, seed=spec.seed, lr=spec.lr)
+    return json.dumps(trainer.to_dict())
 
 
 def settings_of(spec: RunIn) -> dict:
-    return {**spec.model_dump(exclude={"name"}), "dataset": "names"}
+    """What the run list shows of its settings (its own text is in its checkpoint)."""
+    dataset = "own" if isinstance(spec.dataset, DatasetText) else spec.dataset
+    return {**spec.model_dump(exclude={"name", "dataset"}), "dataset": dataset}
 
 
 def checkpoint_settings(d: dict, steps: int) -> dict:
@@ -179,7 +192,7 @@ class Runs:
             block_size=cfg.block_size,
             vocab_size=cfg.vocab_size,
             num_params=num_params(cfg),
-            dataset=service.dataset,
+            dataset=rs.get("dataset", service.dataset),
             status=service.status,
             step=service.step,
             loss=last[2] if last else None,
@@ -201,6 +214,12 @@ class Runs:
 
     async def create(self, spec: RunIn) -> RunService:
         """A new run of ``spec``'s settings (not training); it becomes the default run."""
+        if isinstance(spec.dataset, DatasetText):
+            size = len(spec.dataset.text.encode("utf-8"))
+            if size > MAX_TEXT_BYTES:
+                raise TooLarge(
+                    f"the dataset's text is {size:,} bytes; at most {MAX_TEXT_BYTES:,} (1 MiB)"
+                )
         async with self._lock:
             try:
                 data = await asyncio.to_thread(fresh_checkpoint, spec)
@@ -290,7 +309,7 @@ class Runs:
             "seed": source.seed,
             "lr": spec.lr if spec.lr is not None else source.lr,
             "steps": spec.steps or rs.get("steps", 500),
-            "dataset": source.dataset,
+            "dataset": rs.get("dataset", source.dataset),
             "parent": source.id,
             "parent_step": step,
         }

@@ -3,6 +3,7 @@
 fields, and rename and delete refuse what they cannot do."""
 
 import html
+import re
 
 import httpx
 
@@ -88,3 +89,27 @@ def test_delete_asks_unless_confirmed_and_an_unknown_run_is_named(server):
     assert run in run_ids(server)
     gone = form_post(server, "/ui/runs/999/delete", {"confirm": "yes"})
     assert gone.status_code == 404 and "run 999 does not exist" in gone.text
+
+
+def test_a_preset_link_opens_the_form_filled_in_and_creates_nothing(server):
+    before = run_ids(server)
+
+    response = server.get("/runs/new", params={"lr": "0.05", "n_layer": "2", "name": "deep"})
+
+    assert response.status_code == 200
+    page = response.text
+    assert re.search(r'data-testid="new-run"\s+open', page)
+    assert 'id="run-lr" name="lr" type="number" value="0.05"' in page
+    assert 'id="run-n_layer" name="n_layer" type="number" value="2"' in page
+    assert 'value="deep"' in page and 'value="42"' in page  # the rest: microgpt's defaults
+    # 27·16 + 8·16 + 2·12·16² + 27·16 parameters
+    assert 'data-testid="run-params">7,136<' in page
+    assert run_ids(server) == before
+
+
+def test_a_preset_with_a_bad_value_names_it_in_the_open_form(server):
+    response = server.get("/runs/new", params={"n_embd": "999"})
+
+    assert response.status_code == 200
+    assert "n_embd" in response.text and "999" in response.text
+    assert 'data-testid="run-form-error" role="alert">form' in response.text
