@@ -1,9 +1,10 @@
 """The page's runs: the run bar's list, the new-run form (with its parameter count and time
 estimate), rename and delete (asked first). Forms are validated by the API's own ``RunIn``."""
 
+from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
@@ -11,10 +12,11 @@ from app import limits as L
 from app.deps import RunsDep
 from app.errors import describe_validation_error
 from app.runs.registry import Runs
-from app.schemas import RunIn
+from app.schemas import DatasetText, RunIn
 from app.service import ServiceError, estimate_step_seconds
 from app.templating import duration, templates
 from engine import GPTConfig
+from engine.data import MAX_TEXT_BYTES, load_example
 from engine.model import num_params
 
 router = APIRouter(prefix="/ui/runs", include_in_schema=False)
@@ -79,9 +81,32 @@ def runs_view(runs: Runs, current: int) -> dict:
     }
 
 
+# the new-run form's data choices: the names, each example, or a list of one's own
+DATASET_CHOICES = [
+    ("names", "32,033 names (microgpt's)"),
+    ("elements", "118 chemical elements"),
+    ("countries", "172 countries"),
+    ("states", "50 US states"),
+    ("own", "my own list…"),
+]
+
+
+@lru_cache
+def example_vocab(name: str) -> int:
+    return len(set("".join(load_example(name)))) + 1
+
+
+def vocab_of(spec: RunIn) -> int | None:
+    """The vocabulary the run will have (None: its own text's, not known before it is read)."""
+    if isinstance(spec.dataset, DatasetText):
+        return None
+    return 27 if spec.dataset == "names" else example_vocab(spec.dataset)
+
+
 def estimate(spec: RunIn) -> dict:
+    vocab = vocab_of(spec)
     config = GPTConfig(
-        vocab_size=27,
+        vocab_size=vocab or 27,
         n_embd=spec.n_embd,
         n_head=spec.n_head,
         n_layer=spec.n_layer,
@@ -93,13 +118,20 @@ def estimate(spec: RunIn) -> dict:
         "step_ms": max(1, round(per_step * 1000)),
         "run": duration(per_step * spec.steps),
         "steps": spec.steps,
+        "vocab": vocab,
     }
 
 
 def new_run_form(spec: RunIn, values: dict | None = None, error: str | None = None) -> dict:
     values = values or {k: getattr(spec, k) for k in LIMITS}
     return {
-        "typed": {**values, "name": values.get("name") or ""},
+        "typed": {
+            "dataset": "names",
+            "text": "",
+            **values,
+            "name": values.get("name") or "",
+        },
+        "datasets": DATASET_CHOICES,
         "limits": {k: {"lo": b.lo, "hi": b.hi} for k, b in LIMITS.items()},
         "estimate": estimate(spec),
         "error": error,
@@ -110,6 +142,11 @@ def new_run_form(spec: RunIn, values: dict | None = None, error: str | None = No
 def parse_form(fields: dict[str, str | None]) -> tuple[RunIn, dict]:
     """The form's strings as ``RunIn`` (a ValueError naming the first bad field)."""
     values: dict[str, Any] = {}
+    fields = dict(fields)
+    text = fields.pop("text", None)
+    if fields.get("dataset") == "own":
+        fields.pop("dataset")
+        values["dataset"] = {"text": text or ""}
     for key, raw in fields.items():
         raw = (raw or "").strip()
         if raw == "":
@@ -150,6 +187,8 @@ class RunFields(BaseModel):
     (an empty field takes microgpt's default)."""
 
     name: str | None = None
+    dataset: str | None = None  # names, an example, or "own": then text (or a file) is the list
+    text: str | None = None
     seed: str | None = None
     lr: str | None = None
     steps: str | None = None
@@ -163,7 +202,7 @@ class RunFields(BaseModel):
 async def ui_estimate(fields: Annotated[RunFields, Query()]) -> HTMLResponse:
     """The new-run form's parameter count and time estimate, as its fields change."""
     try:
-        spec, _ = parse_form(fields.model_dump(exclude={"name"}))
+        spec, _ = parse_form(fields.model_dump(exclude={"name", "text"}))
     except ValueError as e:
         return HTMLResponse(render("run_estimate", estimate=None, error=str(e)))
     return HTMLResponse(render("run_estimate", estimate=estimate(spec), error=None))
@@ -175,15 +214,35 @@ async def ui_create_run(
 ) -> Response:
     """Create a run from the form (validated by RunIn) and open it; a bad field is named in the
     form, which keeps what was typed."""
-    typed = fields.model_dump()
+    typed, spec = fields.model_dump(), None
     try:
+        if typed["dataset"] == "own":
+            typed["text"] = await uploaded_text(request) or typed["text"]
         spec, _ = parse_form(typed)
         service = await runs.create(spec)
     except (ValueError, ServiceError) as e:
         typed = {k: (v or "") for k, v in typed.items()}
-        form = new_run_form(RunIn(), typed, getattr(e, "detail", None) or str(e))
+        form = new_run_form(spec or RunIn(), typed, getattr(e, "detail", None) or str(e))
         return HTMLResponse(render("run_form", form=form), status_code=422)
     return go_to_run(request, service.id)
+
+
+async def uploaded_text(request: Request) -> str | None:
+    """The list in the form's file field ``file``, if one was chosen (UTF-8 text)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return None
+    upload = (await request.form()).get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    raw = await upload.read(MAX_TEXT_BYTES + 1)
+    if len(raw) > MAX_TEXT_BYTES:
+        raise ValueError(f"the file {upload.filename} is over {MAX_TEXT_BYTES:,} bytes (1 MiB)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"the file {upload.filename} is not UTF-8 text: {e.reason} at byte {e.start}"
+        ) from None
 
 
 @router.post("/{run_id}/rename", response_class=HTMLResponse)

@@ -8,12 +8,13 @@ other's runs. Screenshots: artifacts/screenshots/runs-{form,list}.png.
 
 import re
 
+from engine.data import load_example
 from tests.browser.conftest import wait_for
 
 V = 27  # the names' vocabulary: 26 letters and BOS
 
 
-def textbook_params(n_embd: int, n_layer: int, block_size: int) -> int:
+def textbook_params(n_embd: int, n_layer: int, block_size: int, V: int = V) -> int:
     """microgpt's parameter count, from its matrices (an oracle independent of the engine):
     token and position embeddings, per layer 4 attention matrices e×e and the MLP's e×4e and
     4e×e, and the output head."""
@@ -233,3 +234,93 @@ def test_forking_from_a_viewed_step_opens_a_run_that_goes_on_from_it(server, ope
     theirs = server.get(f"/api/runs/{parent['id']}/history").json()["points"]
     assert mine[0]["step"] == 7 and mine[0]["loss"] == theirs[6]["loss"]  # step 7 of both
     screenshot(page, "fork", full_page=False)
+
+
+def test_a_run_on_a_pasted_list_learns_that_list(server, open_page, screenshot):
+    server.stop_all()
+    page, watch = open_page(server.url)
+    watch.allow_console_errors = True  # the form's 422 is logged; only that one may be
+    wait_live(page)
+    open_menu(page, "new-run")
+    assert page.locator("[data-testid=run-text]").is_hidden()  # only for "my own list…"
+
+    page.select_option("[data-testid=run-dataset]", "own")
+    page.fill("[data-testid=run-text]", "bob\nanna\n\notto\nbad\u0007bell\n")
+    page.fill("[data-testid=run-name]", "palindromes")
+    page.click("[data-testid=run-create]")
+
+    # a bad line is named in the form, which keeps what was typed; nothing is created
+    error = page.locator("[data-testid=run-form-error]")
+    wait_for(page, "document.querySelector('[data-testid=run-form-error]').textContent !== ''")
+    assert "line 5" in error.inner_text() and "U+0007" in error.inner_text()
+    assert page.input_value("[data-testid=run-name]") == "palindromes"
+    assert "otto" in page.input_value("[data-testid=run-text]")
+    assert "palindromes" not in [r["name"] for r in listed(server).values()]
+    assert all("status of 422" in e for e in watch.console_errors), watch.console_errors
+
+    page.fill("[data-testid=run-text]", "bob\nanna\n\notto\nhannah\n")
+    page.fill("[data-testid=run-steps]", "40")
+    screenshot(page, "runs-own-data", full_page=False)
+    page.click("[data-testid=run-create]")
+
+    page.wait_for_url(re.compile(r"/\?run=\d+$"))
+    wait_live(page)
+    facts = page.inner_text("[data-testid=model-facts]")
+    assert "vocabulary 7" in facts and "dataset 4 documents (its own)" in facts  # abhnot
+    assert page.locator("#dist .bar").count() == 7
+    page.click("[data-testid=train]")
+    wait_for(
+        page,
+        "document.querySelector('[data-testid=status]').textContent.includes('40 steps')",
+        timeout=30_000,
+    )
+    assert "ln 7" in page.inner_text("#loss-chart .u-legend")
+
+
+def test_an_example_dataset_is_one_choice_away_and_its_size_is_shown(server, open_page):
+    page, _ = open_page(server.url)
+    wait_live(page)
+    open_menu(page, "new-run")
+
+    page.select_option("[data-testid=run-dataset]", "elements")
+
+    # the letters the elements' names use (no j, no q) and [BOS]
+    letters = len(set("".join(load_example("elements"))))
+    expected = f"{textbook_params(16, 1, 8, V=letters + 1):,}"
+    wait_for(
+        page, "n => document.querySelector('[data-testid=run-params]')?.textContent === n", expected
+    )
+    page.select_option("[data-testid=run-dataset]", "own")
+    wait_for(
+        page,
+        "document.querySelector('[data-testid=run-estimate]').textContent.includes('own chara')",
+    )
+    page.select_option("[data-testid=run-dataset]", "states")
+    page.click("[data-testid=run-create]")
+    page.wait_for_url(re.compile(r"/\?run=\d+$"))
+    wait_live(page)
+    assert "dataset 50 documents (its own)" in page.inner_text("[data-testid=model-facts]")
+    assert listed(server)[run_id_of(page)]["dataset"] == "states"
+
+
+def test_a_preset_link_opens_the_form_filled_in(server, open_page):
+    before = set(listed(server))
+    page, _ = open_page(f"{server.url}/runs/new?lr=0.05&n_layer=2&dataset=countries&name=class")
+    wait_live(page)
+
+    assert page.get_attribute("[data-testid=new-run]", "open") is not None
+    assert page.input_value("[data-testid=run-lr]") == "0.05"
+    assert page.input_value("[data-testid=run-n_layer]") == "2"
+    assert page.input_value("[data-testid=run-dataset]") == "countries"
+    assert page.input_value("[data-testid=run-name]") == "class"
+    assert set(listed(server)) == before  # a link creates nothing
+
+    page.click("[data-testid=run-create]")
+    page.wait_for_url(re.compile(r"/\?run=\d+$"))
+    made = listed(server)[run_id_of(page)]
+    assert (made["lr"], made["n_layer"], made["dataset"], made["name"]) == (
+        0.05,
+        2,
+        "countries",
+        "class",
+    )
