@@ -4,9 +4,10 @@ estimate), rename and delete (asked first). Forms are validated by the API's own
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 
 from app import limits as L
 from app.deps import RunsDep

@@ -113,3 +113,33 @@ def test_a_preset_with_a_bad_value_names_it_in_the_open_form(server):
     assert response.status_code == 200
     assert "n_embd" in response.text and "999" in response.text
     assert 'data-testid="run-form-error" role="alert">form' in response.text
+
+
+def test_a_text_file_becomes_the_runs_own_list(server):
+    response = httpx.post(
+        server.url + "/ui/runs",
+        data={"dataset": "own", "text": "", "name": "from a file"},
+        files={"file": ("words.txt", b"\xef\xbb\xbfapple\r\npear\r\n\r\nplum\n", "text/plain")},
+        timeout=30,
+    )
+
+    assert response.status_code == 303, response.text
+    run = server.get("/api/runs").json()["runs"][-1]
+    state = server.get(f"/api/runs/{run['id']}/state").json()
+    assert (run["name"], run["dataset"], state["num_docs"]) == ("from a file", "own", 3)
+    assert state["vocab"] == [*sorted(set("applepearplum")), "[BOS]"]
+
+
+def test_a_file_that_is_not_utf8_is_named_and_creates_nothing(server):
+    before = run_ids(server)
+
+    response = httpx.post(
+        server.url + "/ui/runs",
+        data={"dataset": "own"},
+        files={"file": ("latin1.txt", "café\n".encode("latin-1"), "text/plain")},
+        timeout=30,
+    )
+
+    assert response.status_code == 422
+    assert "latin1.txt is not UTF-8 text" in html.unescape(response.text)
+    assert run_ids(server) == before
