@@ -915,6 +915,9 @@ class RunService:
         return SegmentInfo(**asdict(run), end_step=run.start_step + run.steps)
 
     def state(self) -> StateOut:
+        # read once: a page's fragment builds this in a thread while the loop may let go of
+        # the worker (self.runner = None) between a check and its use
+        runner = self.runner
         return StateOut(
             id=self.id,
             name=self.name,
@@ -935,7 +938,7 @@ class RunService:
             queue_wait=self.queue_wait(),
             checkpoint_step=self.checkpoint_step,
             first_step=self.weights_from,
-            worker_pid=self.runner.pid if self.runner is not None and self.runner.alive else None,
+            worker_pid=runner.pid if runner is not None and runner.alive else None,
             pace=self.pace,
             notice=self.notice,
         )
