@@ -158,6 +158,13 @@ class ErrorEvent(BaseModel):
     status: Status
 
 
+class DeletedEvent(BaseModel):
+    """This run was deleted: the last event of its stream, which then ends."""
+
+    run: int
+    name: str
+
+
 class ResetEvent(BaseModel):
     """A new run was made from this one (Reset, or a checkpoint loaded) and is now the default
     run; this run is kept, unchanged."""

@@ -942,6 +942,10 @@ class FragmentRenderer:
             ServerSentEvent(data="{}", event="model-updated"),
         ]
 
+    def on_deleted(self, d: dict) -> list[ServerSentEvent]:
+        """This page's run was deleted (in another tab, or by the API): its stream ends here."""
+        return [self.html(partial("run-news", render("run_deleted", run=d), "innerHTML"))]
+
     def on_reset(self, d: dict) -> list[ServerSentEvent]:
         """A new run was made from this one (Reset or an upload, maybe in another tab): this
         page's run is unchanged; the run bar offers the new one."""

@@ -16,7 +16,7 @@ from app.bus import EventIds, MemoryBus
 from app.graphs import GraphBuilder
 from app.runs.machine import Status
 from app.runs.scheduler import Scheduler, waits
-from app.schemas import DatasetText, ForkIn, ResetEvent, RunIn, RunOut, RunsOut
+from app.schemas import DatasetText, DeletedEvent, ForkIn, ResetEvent, RunIn, RunOut, RunsOut
 from app.service import (
     BadInput,
     Conflict,
@@ -335,6 +335,8 @@ class Runs:
                     log.warning("run %s stopped before its deletion: %s", run_id, e.detail)
             service.deleted = True
             del self.services[run_id]
+            # its open pages say so (the stream ends with this event)
+            service.bus.publish("deleted", DeletedEvent(run=run_id, name=service.name))
             await service.close()
             await asyncio.to_thread(self.store.delete_run, run_id)
             if self.default_id == run_id:

@@ -180,7 +180,9 @@ def test_another_tab_hears_of_a_run_made_from_the_one_it_shows(server, open_page
 
 
 def test_deleting_a_run_asks_first_then_opens_another_run(server, open_page):
+    watcher, _ = open_page(server.url + "/?run=2")  # another tab on the doomed run
     page, _ = open_page(server.url + "/?run=2")
+    wait_live(watcher)
     wait_live(page)
     open_menu(page, "manage-run")
 
@@ -201,6 +203,9 @@ def test_deleting_a_run_asks_first_then_opens_another_run(server, open_page):
     wait_live(page)
     assert 2 not in listed(server)
     assert run_id_of(page) == server.state()["id"]
+    # the other tab is told, with the way to a run that exists
+    watcher.locator("[data-testid=run-deleted-link]").wait_for()
+    assert "tiny deep one was deleted" in watcher.inner_text("[data-testid=run-news]")
     open_menu(page, "runs-menu")
     assert "tiny deep one" not in page.inner_text("[data-testid=runs-table]")
 
