@@ -12,6 +12,7 @@ from app.paths import STATIC_DIR
 from app.predictions import KnownQueries
 from app.routes import (
     api,
+    compare,
     docs,
     events,
     graph,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(compare.router)
     # every per-run route twice: on the default run, and on the run its path names
     for per_run in (api.router, params.router, timeline.router, graph.router, events.router):
         app.include_router(per_run, prefix="/api")

@@ -325,6 +325,22 @@ class RunOut(BaseModel):
     parent_step: int | None = Field(None, description="the parent's step it went on from")
 
 
+class CompareRun(BaseModel):
+    id: int
+    name: str
+    differs: str = Field(description="its settings that are not the same for every run shown")
+    status: Status
+    step: int
+    loss: float | None = Field(description="the latest smoothed loss")
+    steps: list[int] = Field(description="steps of the curve (at most 2,000, evenly spread)")
+    smooth: list[float] = Field(description="the smoothed training loss at those steps")
+
+
+class CompareOut(BaseModel):
+    runs: list[CompareRun]
+    common: str = Field(description="the settings every run shown has")
+
+
 class RunsOut(BaseModel):
     runs: list[RunOut]
     default: int | None

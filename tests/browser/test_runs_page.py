@@ -329,3 +329,38 @@ def test_a_preset_link_opens_the_form_filled_in(server, open_page):
         "countries",
         "class",
     )
+
+
+def test_two_runs_compared_on_one_chart_name_what_differs(server, open_page, screenshot):
+    server.stop_all()
+    slow = server.post("/api/runs", {"name": "lr 0.01", "steps": 30}).json()["id"]
+    fast = server.post("/api/runs", {"name": "lr 0.05", "lr": 0.05, "steps": 30}).json()["id"]
+    for run in (slow, fast):
+        assert server.post(f"/api/runs/{run}/train", {}).status_code == 200
+    page, _ = open_page(server.url + f"/?run={fast}")
+    wait_live(page)
+
+    page.click("[data-testid=compare-link]")
+
+    page.wait_for_url(re.compile(r"/compare$"))
+    for box in page.locator("[data-testid=compare-pick]").all():
+        box.set_checked(box.get_attribute("value") in (str(slow), str(fast)))
+    page.click("[data-testid=compare-show]")
+    page.wait_for_url(re.compile(rf"/compare\?runs={slow}&runs={fast}$"))
+    rows = page.locator("[data-testid=compare-row]")
+    assert rows.count() == 2
+    assert [d.inner_text() for d in page.locator("[data-testid=compare-differs]").all()] == [
+        "lr 0.01",
+        "lr 0.05",
+    ]
+    assert "seed 42" in page.inner_text("[data-testid=compare-common]")
+    # both curves drawn (and redrawn while the runs train)
+    wait_for(page, "document.querySelector('#compare-chart').dataset.curves === '2'")
+    for run in (slow, fast):
+        server.wait_for_state(
+            lambda _, run=run: server.get(f"/api/runs/{run}/state").json()["status"] == "idle"
+        )
+    page.reload()
+    wait_for(page, "document.querySelector('#compare-chart').dataset.curves === '2'")
+    assert page.locator("#compare-chart canvas").count() == 1
+    screenshot(page, "compare", full_page=False)
