@@ -944,7 +944,13 @@ class FragmentRenderer:
 
     def on_deleted(self, d: dict) -> list[ServerSentEvent]:
         """This page's run was deleted (in another tab, or by the API): its stream ends here."""
-        return [self.html(partial("run-news", render("run_deleted", run=d), "innerHTML"))]
+        return [
+            self.html(
+                partial("run-news", render("run_deleted", run=d), "innerHTML"),
+                # the stream's element without its connection: no reconnecting to a run gone
+                partial("stream", '<div id="stream" hidden></div>', "outerHTML"),
+            )
+        ]
 
     def on_reset(self, d: dict) -> list[ServerSentEvent]:
         """A new run was made from this one (Reset or an upload, maybe in another tab): this

@@ -145,6 +145,7 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
     assert tab_order(page) == [
         "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
         "new-run summary",
+        "compare-link",
         "manage-run summary",
         "train",
         "step-once",  # Pause is disabled while idle: skipped
@@ -176,6 +177,7 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
     assert tab_order(page) == [
         "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
         "new-run summary",
+        "compare-link",
         "manage-run summary",
         "train",
         "step-once",

@@ -206,6 +206,10 @@ def test_deleting_a_run_asks_first_then_opens_another_run(server, open_page):
     # the other tab is told, with the way to a run that exists
     watcher.locator("[data-testid=run-deleted-link]").wait_for()
     assert "tiny deep one was deleted" in watcher.inner_text("[data-testid=run-news]")
+    # and stops listening: no reconnecting to a stream that is gone (the fixture fails the test
+    # on the console's 404s if it tried)
+    assert not watcher.evaluate("document.getElementById('stream').hasAttribute('hx-sse:connect')")
+    watcher.wait_for_timeout(3000)
     open_menu(page, "runs-menu")
     assert "tiny deep one" not in page.inner_text("[data-testid=runs-table]")
 
