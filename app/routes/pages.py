@@ -814,6 +814,7 @@ async def ui_fork(
         k = parse_step(step)
         if k is None:
             raise BadInput(f"step must be a whole number, got {show(step)}")
+        service.check_step(k)  # a step outside the history, named with the range
         new = await runs.fork(service, ForkIn(step=k))
     except ServiceError as e:
         return HTMLResponse(render("view_bar", view_error=e.detail), e.status_code)

@@ -1,6 +1,9 @@
 """Fork: a new run from any past step of a run, exactly as it was there (weights and Adam's
 moments rebuilt from the history), with its own settings for what follows."""
 
+import html
+
+import httpx
 import pytest
 
 
@@ -83,3 +86,31 @@ def test_forking_an_unknown_run_is_404(server):
     response = server.post("/api/runs/999/fork", {"step": 0})
 
     assert response.status_code == 404 and "run 999 does not exist" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("step", "words"), [("-1", ["step -1", "0 to 30"]), ("x", ["'x'"])])
+def test_the_pages_fork_names_a_step_it_cannot_fork(server, parent, step, words):
+    before = [r["id"] for r in server.get("/api/runs").json()["runs"]]
+
+    response = httpx.post(
+        f"{server.url}/ui/runs/{parent['id']}/fork", data={"step": step}, timeout=30
+    )
+
+    assert response.status_code == 422
+    for word in words:
+        assert word in html.unescape(response.text)
+    assert [r["id"] for r in server.get("/api/runs").json()["runs"]] == before
+
+
+def test_the_pages_fork_opens_the_new_run(server, parent):
+    response = httpx.post(
+        f"{server.url}/ui/runs/{parent['id']}/fork",
+        data={"step": "3"},
+        headers={"HX-Request": "true"},
+        timeout=30,
+    )
+
+    assert response.status_code == 204
+    new = server.get("/api/runs").json()["runs"][-1]
+    assert response.headers["hx-redirect"] == f"/?run={new['id']}"
+    assert (new["parent"], new["parent_step"], new["step"]) == (parent["id"], 3, 3)
