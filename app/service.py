@@ -950,7 +950,11 @@ class RunService:
         last = self.last_step
         if last and last.get("eta") is not None and last["step"] > self.segment.start_step:
             return float(last["eta"])
-        return max(self._segment_end() - self.step, 0) * self.step_seconds()
+        return self.steps_left() * self.step_seconds()
+
+    def steps_left(self) -> int:
+        """Steps of the current (or latest) segment not taken yet."""
+        return max(self._segment_end() - self.step, 0)
 
     def step_seconds(self) -> float:
         """Seconds a step of this run takes: as measured, else estimated from its shape and

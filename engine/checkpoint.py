@@ -17,6 +17,7 @@ import unicodedata
 from engine.data import MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, Tokenizer, load_names
 from engine.errors import EngineError
 from engine.errors import short_repr as _show
+from engine.gradcheck import unflatten
 from engine.model import GPTConfig, param_shapes
 
 FORMAT = "microgpt-live/checkpoint"
@@ -92,17 +93,12 @@ def at_step(d, step, weights, m, v):
         raise EngineError(f"step must be a whole number from 0, got {step!r}")
     if not len(weights) == len(m) == len(v) == n:
         raise EngineError(f"a model of this shape has {n} parameters, got {len(weights)}")
-    flat, rows_of = list(weights), {}
-    i = 0
-    for name, rows, cols, _ in param_shapes(config):
-        rows_of[name] = [flat[i + r * cols : i + (r + 1) * cols] for r in range(rows)]
-        i += rows * cols
     t = d["adam"]["t"] - (d["step"] - step)  # one update per step
     return {
         **d,
         "step": step,
         "run": {"start": step, "steps": 0},
-        "weights": rows_of,
+        "weights": unflatten(config, weights),
         "adam": {"t": max(t, 0), "m": list(m), "v": list(v)},
     }
 

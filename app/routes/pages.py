@@ -848,7 +848,7 @@ class FragmentRenderer:
     def __init__(self, service: RunService):
         self.service = service
         state = service.state()
-        self.model, self.seed = state.model, state.seed
+        self.model = state.model
         self.last_render = self.last_refresh = self.last_multiples = 0.0
         self.step: dict | None = service.last_step  # this client's latest step event
         self.pace: object = ...  # the speed this client's menu shows (unknown: render it)

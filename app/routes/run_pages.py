@@ -14,10 +14,10 @@ from app.deps import RunsDep
 from app.errors import describe_validation_error
 from app.runs.registry import Runs
 from app.schemas import DatasetText, RunIn
-from app.service import ServiceError, estimate_step_seconds
+from app.service import ServiceError, estimate_step_seconds, shipped_names
 from app.templating import duration, templates
 from engine import GPTConfig
-from engine.data import MAX_TEXT_BYTES, load_example
+from engine.data import EXAMPLES, MAX_TEXT_BYTES, load_example
 from engine.model import num_params
 
 router = APIRouter(prefix="/ui/runs", include_in_schema=False)
@@ -82,14 +82,16 @@ def runs_view(runs: Runs, current: int) -> dict:
     }
 
 
-# the new-run form's data choices: the names, each example, or a list of one's own
-DATASET_CHOICES = [
-    ("names", "32,033 names (microgpt's)"),
-    ("elements", "118 chemical elements"),
-    ("countries", "172 countries"),
-    ("states", "50 US states"),
-    ("own", "my own list…"),
-]
+EXAMPLE_WORDS = {"elements": "chemical elements", "countries": "countries", "states": "US states"}
+
+
+@lru_cache
+def dataset_choices() -> list[tuple[str, str]]:
+    """The new-run form's data choices: the names, each example (its size read from its
+    file), or a list of one's own."""
+    examples = [(n, f"{len(load_example(n)):,} {EXAMPLE_WORDS[n]}") for n in EXAMPLES]
+    names = f"{shipped_names()[1]:,} names (microgpt's)"
+    return [("names", names), *examples, ("own", "my own list…")]
 
 
 @lru_cache
@@ -132,7 +134,7 @@ def new_run_form(spec: RunIn, values: dict | None = None, error: str | None = No
             **values,
             "name": values.get("name") or "",
         },
-        "datasets": DATASET_CHOICES,
+        "datasets": dataset_choices(),
         "limits": {k: {"lo": b.lo, "hi": b.hi} for k, b in LIMITS.items()},
         "estimate": estimate(spec),
         "error": error,

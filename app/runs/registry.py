@@ -172,9 +172,7 @@ class Runs:
 
     @staticmethod
     def _duration(service: RunService) -> float:
-        seg = service.segment
-        steps = seg.start_step + seg.steps - service.step if seg is not None else 0
-        return max(steps, 1) * service.step_seconds()
+        return max(service.steps_left(), 1) * service.step_seconds()
 
     def out(self, service: RunService) -> RunOut:
         cfg, last = service.config, service.history[-1] if service.history else None
