@@ -1,8 +1,8 @@
 """The contract: one set of pydantic models for the JSON API, the event stream and the tests.
 
 Event payloads (``data:`` of each SSE message) are ``StateOut`` for ``status``, ``StepEvent``
-for ``step``, ``DoneEvent`` for ``done``, ``ErrorEvent`` for ``error``, ``ResetEvent`` for
-``reset``.
+for ``step``, ``ValidationEvent`` for ``validation``, ``DoneEvent`` for ``done``, ``ErrorEvent``
+for ``error``, ``ResetEvent`` for ``reset``, ``DeletedEvent`` for ``deleted``.
 """
 
 from typing import Annotated, Literal
@@ -73,6 +73,9 @@ class StateOut(BaseModel):
         "inside its checkpoint",
     )
     num_docs: int = Field(0, description="documents in the model's dataset")
+    held_out: int = Field(
+        0, description="of them, never trained on: the validation loss is measured on these"
+    )
     probes: list[str] = Field(
         description="prefixes whose distribution rides on step events (those the model's "
         "vocabulary can encode)"
@@ -142,6 +145,15 @@ class StepEvent(BaseModel):
     health: list[MatrixHealth] = Field(description="per parameter matrix, in engine order")
     t: float = Field(description="Unix time the step ended, set by the worker")
     single: bool = Field(description="the step was asked for by Step once")
+
+
+class ValidationEvent(BaseModel):
+    """The loss on the run's held-out documents (a fixed sample of at most 32 of them, never
+    trained on) at a step's weights: at a segment's start, every 50 steps and at its end."""
+
+    run: int
+    step: int = Field(description="the step whose weights were scored (0: before any)")
+    loss: float = Field(description="mean over the sample of each document's mean −log p")
 
 
 class DoneEvent(BaseModel):
@@ -334,6 +346,8 @@ class CompareRun(BaseModel):
     loss: float | None = Field(description="the latest smoothed loss")
     steps: list[int] = Field(description="steps of the curve (at most 2,000, evenly spread)")
     smooth: list[float] = Field(description="the smoothed training loss at those steps")
+    val_steps: list[int] = Field(description="steps at which the held-out loss was measured")
+    val: list[float] = Field(description="the held-out (validation) loss at those steps")
 
 
 class CompareOut(BaseModel):
@@ -410,9 +424,19 @@ class HistoryPoint(BaseModel):
     smooth: float
 
 
+class ValidationPoint(BaseModel):
+    step: int
+    loss: float = Field(description="mean loss on the held-out sample at this step's weights")
+
+
 class HistoryOut(BaseModel):
     model: int
     points: list[HistoryPoint]
+    val: list[ValidationPoint] = Field(
+        description="the held-out (validation) loss every few steps; empty if the dataset "
+        "holds nothing out (a single document)"
+    )
+    held_out: int = Field(description="documents of the run's dataset never trained on")
     segments: list[SegmentInfo]
 
 

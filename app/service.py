@@ -42,13 +42,14 @@ from app.schemas import (
     StateOut,
     Status,
     TopK,
+    ValidationEvent,
 )
 from app.settings import Settings
 from app.store import CheckpointRow, FrameRow, HistoryRow, RunRecord, SegmentRow, Store
 from app.trainer_process import usable_probes
 from app.worker import JobRunner, ProcessRunner, WorkerGone
 from engine import EngineError, GPTConfig, Predictor, Tokenizer, Trainer, load_names
-from engine.checkpoint import check_runs
+from engine.checkpoint import check_runs, n_train_of
 from engine.gradcheck import numeric_grad, unflatten
 from engine.model import num_params
 from engine.replay import step_doc
@@ -161,7 +162,9 @@ class LoadedModel:
     dataset: str  # "names" or "custom"
     documents: frozenset[str]
     num_docs: int
-    docs: tuple[str, ...]  # in training order: step k reads docs[(k - 1) % n]
+    # the training documents in training order (step k reads docs[(k - 1) % n]); the other
+    # num_docs - len(docs) are held out
+    docs: tuple[str, ...]
 
 
 def parse_checkpoint(data: str) -> LoadedModel:
@@ -170,9 +173,12 @@ def parse_checkpoint(data: str) -> LoadedModel:
     predictor = Predictor.from_dict(d)
     if d.get("dataset", "names") == "names":
         documents, num_docs = shipped_names()
-        return LoadedModel(d, predictor, "names", documents, num_docs, names_in_order(d["seed"]))
-    docs = tuple(d.get("docs") or [])  # stored as trained: shuffled when the model was made
-    return LoadedModel(d, predictor, "custom", frozenset(docs), len(docs), docs)
+        docs = names_in_order(d["seed"])
+    else:
+        docs = tuple(d.get("docs") or [])  # stored as trained: shuffled when the model was made
+        documents, num_docs = frozenset(docs), len(docs)
+    n_train = n_train_of(d, num_docs)
+    return LoadedModel(d, predictor, d.get("dataset", "names"), documents, num_docs, docs[:n_train])
 
 
 class RunService:
@@ -213,6 +219,9 @@ class RunService:
         self.run: SegmentRow | None = None  # the current run, else the latest one
         self.segments: list[SegmentRow] = []
         self.history: list[tuple[int, float, float]] = []  # (step, loss, smooth)
+        # (step, loss on the held-out sample) every few steps (the worker's ``val`` messages)
+        self.validation: list[tuple[int, float]] = []
+        self.held_out = 0  # documents of the dataset never trained on
         # per step this process saw: each matrix's gradient norm and update ratio, in engine
         # order (not stored: a restart or another model starts these lines afresh)
         self.health: list[tuple[int, tuple[float, ...], tuple[float, ...]]] = []
@@ -227,6 +236,7 @@ class RunService:
         self.probe_lines: dict[str, tuple[list[int], list[array]]] = {}
         self.docs: tuple[str, ...] = ()  # the dataset in training order (LoadedModel.docs)
         self._pending: list[HistoryRow] = []  # history not yet in a checkpoint transaction
+        self._pending_val: list[tuple[int, float]] = []  # and held-out losses
         self._ema_m, self._ema_k = 0.0, 0
         self._predictor: tuple[Predictor, int] | None = None  # (snapshot, its step)
         # the newest step event's data (as published), None until this model steps in this
@@ -300,11 +310,17 @@ class RunService:
             raise EngineError(f"model {model} has no checkpoint")
         return ckpt, await asyncio.to_thread(parse_checkpoint, ckpt.data)
 
-    def _rewind(self, predictor: Predictor, step: int, history: list) -> None:
-        """Weights, step and loss history as of the checkpoint at ``step``."""
+    def _rewind(
+        self, predictor: Predictor, step: int, history: list, validation: list | None = None
+    ) -> None:
+        """Weights, step and loss history (``validation``: the held-out losses, if not the
+        current ones) as of the checkpoint at ``step``."""
         self._predictor = (predictor, step)
         self.step = self.checkpoint_step = step
         self.history = history
+        validation = self.validation if validation is None else validation
+        self.validation = [v for v in validation if v[0] <= step]
+        self._pending_val = []
         self.health = [h for h in self.health if h[0] <= step]
         # the steps after it will be taken again, with other weights if anything differs
         for built in (self._past, self._past_frames, self._graphs):
@@ -323,9 +339,10 @@ class RunService:
         segments = await asyncio.to_thread(self.store.segments, model)
         frame = await asyncio.to_thread(self.store.latest_frame, model)
         history = [(h.step, h.loss, h.smooth) for h in rows]
+        validation = await asyncio.to_thread(self.store.validation, model, ckpt.step)
         first = await asyncio.to_thread(self.store.first_weights_step, model, ckpt.step)
         lines = await asyncio.to_thread(self._stored_probe_lines, model, loaded, ckpt.step)
-        self._swap_model(model, loaded, ckpt.step, history, segments, frame)
+        self._swap_model(model, loaded, ckpt.step, history, segments, frame, validation)
         self.probe_lines = lines
         if first is None:  # a model stored before every step's weights were: from now on
             await self._keep_start_weights()
@@ -340,6 +357,7 @@ class RunService:
         history: list,
         segments: list[SegmentRow],
         frame: FrameRow | None = None,
+        validation: list | None = None,
     ) -> None:
         """All at once, with no await in between: state() never sees half of two models."""
         d, predictor = loaded.d, loaded.predictor
@@ -353,11 +371,12 @@ class RunService:
             loaded.num_docs,
             loaded.docs,
         )
+        self.held_out = loaded.num_docs - len(loaded.docs)
         self.probe_lines = {prefix: ([], []) for prefix in self.probes}
         self.last_step = None
         self.health = []
         self.params_frame = ParamsFrame.from_checkpoint(model, predictor.config, d, frame)
-        self._rewind(predictor, step, history)
+        self._rewind(predictor, step, history, validation or [])
         self.segments = segments
         self.segment = segments[-1] if segments else None
 
@@ -432,6 +451,7 @@ class RunService:
         return {
             "checkpoint_every": s.checkpoint_every,
             "snapshot_every": s.snapshot_every,
+            "val_every": s.val_every,
             "probes": list(s.probes),
             "pace": self.pace,
             # a test's injected divergence happens once per run, not once per worker
@@ -519,6 +539,8 @@ class RunService:
             self._predictor = (Predictor(self.config, self.tokenizer, p["weights"]), p["step"])
         elif kind == "params":
             self._on_params(p)
+        elif kind == "val":
+            self._on_validation(p)
         elif kind == "checkpoint":
             await self._on_checkpoint(p)
         elif kind == "done":
@@ -564,6 +586,15 @@ class RunService:
             {"run": self.id, "segment": segment, **p, "smooth": smooth, "single": self._single},
         ).data
 
+    def _on_validation(self, p: dict[str, Any]) -> None:
+        point = (p["step"], p["loss"])
+        # a new segment measures where it starts, which the last one may have measured too
+        if self.validation and self.validation[-1][0] >= point[0]:
+            self.validation = [v for v in self.validation if v[0] < point[0]]
+        self.validation.append(point)
+        self._pending_val.append(point)
+        self.bus.publish("validation", ValidationEvent(run=self.id, step=p["step"], loss=p["loss"]))
+
     def _on_params(self, p: dict[str, Any]) -> None:
         shapes = self.params_frame.shapes  # the model's: the worker sends the same order
         self.params_frame = ParamsFrame(
@@ -598,9 +629,11 @@ class RunService:
             p["elapsed"],
             frame,
             (to_le_bytes(p["m"]), to_le_bytes(p["v"])) if "m" in p else None,
+            [v for v in self._pending_val if v[0] <= step],
         )
         # only once saved: if the write fails, the next checkpoint carries these rows too
         self._pending = [h for h in self._pending if h.step > step]
+        self._pending_val = [v for v in self._pending_val if v[0] > step]
         self.checkpoint_step = step
         if self.segment is not None and self.segment.id == p["run_id"]:
             self.segment.elapsed = p["elapsed"]
@@ -931,6 +964,7 @@ class RunService:
             vocab=self.tokenizer.labels(),
             dataset=self.dataset,
             num_docs=self.num_docs,
+            held_out=self.held_out,
             probes=list(self.probes),
             segment=self.segment_info(self.segment),
             steps=self.run_settings.get("steps", 500),

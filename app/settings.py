@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     workers: int | None = Field(None, ge=1, le=64)
     checkpoint_every: int = Field(25, ge=1)  # steps between checkpoints during a run
     snapshot_every: int = Field(5, ge=1)  # steps between weight snapshots sent to the web process
+    val_every: int = Field(50, ge=1)  # steps between held-out losses (and at a run's start, end)
     probes: tuple[str, ...] = ("", "e")  # prefixes whose next-char distribution rides on each step
 
     replay_max_events: int = Field(25_000, ge=100)  # hard cap on the replay buffer

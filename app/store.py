@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,15 +106,25 @@ CREATE TABLE IF NOT EXISTS probes (
     probs BLOB NOT NULL,
     PRIMARY KEY (model, prefix, step)
 );
+CREATE TABLE IF NOT EXISTS validation (
+    model INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    loss REAL NOT NULL,
+    PRIMARY KEY (model, step)
+) WITHOUT ROWID;
 """
 
-SCHEMA_VERSION = 6  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 7  # PRAGMA user_version of the layout above
 
 
 def _schema_v5() -> str:
     """The tables as version 5 had them: segments were called runs (and a row's segment its
     run_id), and there was no table of runs."""
-    statements = [s for s in _statements(SCHEMA) if "TABLE IF NOT EXISTS runs" not in s]
+    statements = [
+        s
+        for s in _statements(SCHEMA)
+        if "TABLE IF NOT EXISTS runs" not in s and "TABLE IF NOT EXISTS validation" not in s
+    ]
     text = ";\n".join(statements).replace("segments", "runs")
     return text.replace("segment INTEGER", "run_id INTEGER")
 
@@ -193,6 +203,15 @@ def _runs_from_models(db: sqlite3.Connection) -> None:
         )
 
 
+def _add_validation(db: sqlite3.Connection) -> None:
+    """6 → 7: the ``validation`` table (the loss on each run's held-out documents, every few
+    steps). Steps trained before it have none; a run made then holds out documents only if
+    it has not yet trained past them (engine.checkpoint.n_train_of)."""
+    for statement in _statements(SCHEMA):
+        if "TABLE IF NOT EXISTS validation" in statement:
+            db.execute(statement)
+
+
 def _settings_of(checkpoint: str) -> dict:
     """A stored checkpoint's run settings (what the run list shows); {} if it does not parse."""
     try:
@@ -221,12 +240,22 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _add_weights,
     4: _add_moments_and_probes,
     5: _runs_from_models,
+    6: _add_validation,
 }
 
 MOMENTS_INSERT = "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)"
 PROBES_INSERT = "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)"
 # every table keyed by a run's model: deleting a run deletes its rows in each
-RUN_TABLES = ("segments", "history", "checkpoints", "frames", "weights", "moments", "probes")
+RUN_TABLES = (
+    "segments",
+    "history",
+    "checkpoints",
+    "frames",
+    "weights",
+    "moments",
+    "probes",
+    "validation",
+)
 KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
 # ids a crashed boot may have issued after its last write: far more events than are published
 # between two writes (one checkpoint interval), far fewer than the 2**63 ids SQLite can hold
@@ -446,11 +475,17 @@ class Store:
         elapsed: float = 0.0,
         frame: FrameRow | None = None,
         moments: tuple[bytes, bytes] | None = None,
+        validation: Sequence[tuple[int, float]] = (),
     ) -> None:
         """The checkpoint, the history rows up to it and the run's progress, atomically; and
         ``frame``, the step that made its weights, if given (the model's newest one is kept),
-        and ``moments``, Adam's (m, v) at the checkpoint's step."""
+        ``moments``, Adam's (m, v) at the checkpoint's step, and the held-out losses
+        (step, loss) measured up to it."""
         with self._lock, self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO validation VALUES (?, ?, ?)",
+                [(model, step, loss) for step, loss in validation],
+            )
             if moments is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
@@ -605,6 +640,14 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
+    def validation(self, model: int, up_to: int) -> list[tuple[int, float]]:
+        """(step, held-out loss) at every step up to ``up_to`` that measured it."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT step, loss FROM validation WHERE model=? AND step<=? ORDER BY step",
+                (model, up_to),
+            ).fetchall()
+
     def history(self, model: int, up_to: int) -> list[HistoryRow]:
         with self._lock:
             rows = self._db.execute(
@@ -698,11 +741,16 @@ LAYOUT = _layout(SCHEMA)
 
 
 def _layout_for(version: int) -> dict[str, list[str]]:
-    """The tables and columns a file of schema ``version`` has (before 6: the segments were
-    called runs, and history and checkpoints named theirs run_id)."""
-    if version >= 6:
+    """The tables and columns a file of schema ``version`` has (before 7: no validation;
+    before 6: the segments were called runs, and history and checkpoints named theirs
+    run_id)."""
+    if version >= 7:
         return LAYOUT
-    old = {t: list(cols) for t, cols in LAYOUT.items() if t not in ("runs", "segments")}
+    if version == 6:
+        return {t: cols for t, cols in LAYOUT.items() if t != "validation"}
+    old = {
+        t: list(cols) for t, cols in LAYOUT.items() if t not in ("runs", "segments", "validation")
+    }
     old["runs"] = LAYOUT["segments"]
     for table in ("history", "checkpoints"):
         old[table] = ["run_id" if c == "segment" else c for c in old[table]]

@@ -25,6 +25,9 @@ messages out ``(kind, payload)``:
                 before, grads} of the step that made these weights, else None; m, v: Adam's
                 moments as array('d') (a past step's are replayed from them)
     done        {run_id, step}                       the run's last step is done
+    val         {step, loss}                         the loss on the held-out sample at that
+                step's weights: at the start of every ``train`` command, every ``val_every``
+                steps and at a run's last step (not for a dataset of one document: no held-out)
     diverged    {run_id, step, message, checkpoint_step}  a step's loss or gradient was not
                 finite: the run ended there, and this process went back to its last checkpoint
     reply       {ok, step, reason}                   one per command, after its effects
@@ -82,6 +85,7 @@ class TrainerProcess:
         self.frame_sent_step = -1  # and its step
         self.checkpoint_every = options.get("checkpoint_every", 25)
         self.snapshot_every = options.get("snapshot_every", 5)
+        self.val_every = options.get("val_every", 50)
         self.wanted_probes = list(options.get("probes", ("", "e")))
         self.probes = usable_probes(self.wanted_probes, trainer.predictor())
         self.pace: float | None = options.get("pace")  # steps/s cap; None: full speed
@@ -122,6 +126,7 @@ class TrainerProcess:
                 t.lr = float(payload["lr"])
             t.begin_run(payload["steps"])
             self.run_id, self.elapsed_before = payload["run_id"], 0.0
+            self.send_validation()  # where the new run's held-out line starts
             self.save("start", weights=False)  # a crash before step 25 resumes this run's plan
             self.start_segment(payload["run_id"], 0.0)
             self.reply(True)
@@ -234,6 +239,8 @@ class TrainerProcess:
             t=now,
             weights=values,
         )
+        if t.run_remaining <= 0 or rec.step % self.val_every == 0:
+            self.send_validation()
         if t.run_remaining <= 0:
             self.finish()
             return True
@@ -242,6 +249,13 @@ class TrainerProcess:
         if rec.step % self.checkpoint_every == 0:
             self.save("periodic", weights=False)
         return True
+
+    def send_validation(self) -> None:
+        """The held-out loss at the current weights (~35 ms for the default shape's sample of
+        32 names: every 50 steps, ~6% of the training time)."""
+        loss = self.trainer.validation_loss()
+        if loss is not None:
+            self.send("val", step=self.trainer.step, loss=loss)
 
     def diverged(self, e: Diverged) -> None:
         """The run ends at the step that diverged; the model goes back to the last checkpoint

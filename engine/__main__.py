@@ -102,6 +102,14 @@ def cmd_train(args):
         return 130
     if args.checkpoint:
         checkpoint.save(trainer, args.checkpoint)
+    val = trainer.validation_loss()  # plain floats: leaves the random stream as it was
+    if val is not None:
+        n_val = len(trainer.validation_docs)
+        if args.jsonl:
+            emit({"type": "validation", "step": trainer.step, "loss": val, "docs": n_val})
+        else:
+            # stderr, like the progress bar: stdout stays what the original prints
+            print(f"held-out loss {val:.4f} ({n_val} documents never trained on)", file=sys.stderr)
     # Like the original, sampling continues the training run's random stream.
     samples = trainer.predictor().sample(20, temperature=0.5, rng=trainer.rng)
     if args.jsonl:

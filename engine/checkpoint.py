@@ -14,7 +14,7 @@ import math
 import random
 import unicodedata
 
-from engine.data import MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, Tokenizer, load_names
+from engine.data import MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, Tokenizer, load_names, train_count
 from engine.errors import EngineError
 from engine.errors import short_repr as _show
 from engine.gradcheck import unflatten
@@ -53,6 +53,8 @@ FIELDS = {
     "weights",
     "adam",
 }
+# Optional: checkpoints written before held-out documents have no n_train (see _check_n_train)
+OPTIONAL_FIELDS = {"n_train"}
 MT_STATE = 625  # Mersenne Twister: 624 words and an index
 
 
@@ -76,6 +78,7 @@ def trainer_to_dict(trainer):
         # any other dataset travels inside the checkpoint, already in training order.
         "docs": None if trainer.dataset == "names" else trainer.docs,
         "docs_sha256": _docs_digest(trainer.docs),
+        "n_train": trainer.n_train,
         "rng": [version, list(internal), gauss_next],
         "weights": trainer.weights(),
         "adam": {"t": trainer.adam.t, "m": trainer.adam.m, "v": trainer.adam.v},
@@ -96,6 +99,7 @@ def at_step(d, step, weights, m, v):
     t = d["adam"]["t"] - (d["step"] - step)  # one update per step
     return {
         **d,
+        "n_train": n_train_of(d),  # the model's split, whatever step the copy is at
         "step": step,
         "run": {"start": step, "steps": 0},
         "weights": unflatten(config, weights),
@@ -130,10 +134,10 @@ def _number(x):
     return isinstance(x, float | int) and not isinstance(x, bool)
 
 
-def _fields(d, field, expected):
+def _fields(d, field, expected, optional=frozenset()):
     if not isinstance(d, dict):
         raise _bad(field, d, f"must be an object with {', '.join(sorted(expected))}")
-    missing, extra = expected - d.keys(), d.keys() - expected
+    missing, extra = expected - d.keys(), d.keys() - expected - optional
     if missing:
         raise EngineError(f"invalid checkpoint: {field} has no {', '.join(sorted(missing))}")
     if extra:
@@ -243,6 +247,34 @@ def _check_docs(d, tokenizer):
     return docs
 
 
+def n_train_of(d, n=None):
+    """How many of a checkpoint's documents (in training order) it trains on. One written
+    before documents were held out has no ``n_train``: it trained on all n, which is the same
+    as training on the first ``train_count(n)`` for as long as it has not gone past them; so it
+    takes the split if its step has not, and keeps all n if it has (its past steps stay
+    what they were, and it has no held-out documents)."""
+    if "n_train" in d:
+        return d["n_train"]
+    if n is None:
+        n = len(d["docs"]) if d.get("docs") is not None else len(load_names())
+    split = train_count(n)
+    return split if d["step"] <= split else n
+
+
+def _check_n_train(d, n):
+    if "n_train" not in d:
+        return n_train_of(d, n)
+    n_train = d["n_train"]
+    if not (_is_int(n_train) and n_train in (train_count(n), n)):
+        allowed = (
+            f"must be {train_count(n):,} (the documents trained on: the last tenth is held out)"
+        )
+        if train_count(n) != n:
+            allowed += f" or {n:,} (all of them: a model made before documents were held out)"
+        raise _bad("n_train", n_train, allowed)
+    return n_train
+
+
 def _check_rng(rng):
     if not (isinstance(rng, list) and len(rng) == 3):
         raise _bad("rng", rng, "must be [version, state, gauss_next] of Python's random")
@@ -270,7 +302,7 @@ def _validate(d, full):
     """``full``: the whole training state; else only what inference needs, as
     (config, tokenizer, weights)."""
     _check_header(d)
-    _fields(d, "the checkpoint", FIELDS)
+    _fields(d, "the checkpoint", FIELDS, OPTIONAL_FIELDS)
     config = _check_config(d["config"])
     tokenizer = _check_chars(d["chars"], config)
     weights = _check_weights(d["weights"], config)
@@ -287,6 +319,7 @@ def _validate(d, full):
     steps = _int(run, "steps", 0, MAX_STEP, "run.steps")
     _require(start + steps >= step, f"run ended (step {start + steps}) before step {step}")
     docs = _check_docs(d, tokenizer)
+    n_train = _check_n_train(d, len(docs))
     rng = _check_rng(d["rng"])
     _check_adam(d["adam"], sum(r * c for _, r, c, _ in param_shapes(config)))
     return {
@@ -299,6 +332,7 @@ def _validate(d, full):
         "run": (start, steps),
         "dataset": d["dataset"],
         "docs": docs,
+        "n_train": n_train,
         "rng": rng,
         "adam": (d["adam"]["t"], list(d["adam"]["m"]), list(d["adam"]["v"])),
     }
@@ -340,8 +374,8 @@ def check_runs(trainer):
     one at hand before it replaces a model.
     """
     predictor = trainer.predictor()
-    doc = trainer.docs[trainer.step % len(trainer.docs)]
-    ids = [trainer.tokenizer.bos, *trainer.tokenizer.encode(doc)][: trainer.config.block_size]
+    doc = trainer.docs[trainer.step % trainer.n_train]
+    ids = trainer.tokens(doc)[: trainer.config.block_size]
     logits, _ = predictor.forward(ids)
     if not all(math.isfinite(x) for row in logits for x in row):
         raise EngineError("invalid checkpoint: the model's outputs are not finite numbers")

@@ -1,5 +1,6 @@
 """The dataset (one document per line) and the character-level tokenizer."""
 
+import math
 import unicodedata
 from importlib import resources
 
@@ -13,6 +14,20 @@ MAX_DOCS = 100_000
 MAX_DOC_CHARS = 1_000
 MAX_CHARS = 200  # distinct characters (the vocabulary, [BOS] aside)
 EXAMPLES = ("elements", "countries", "states")  # engine/data/examples/<name>.txt
+
+# Held-out documents: the last tenth of the shuffled list (at least one, when there are two or
+# more) is never trained on; a fixed sample of it (its first VALIDATION_SAMPLE) scores the model.
+HELD_OUT_FRACTION = 0.1
+VALIDATION_SAMPLE = 32
+
+
+def held_out_count(n):
+    """How many of n documents are kept apart: 32,033 names → 3,204 (28,829 to train on)."""
+    return 0 if n < 2 else max(1, math.ceil(n * HELD_OUT_FRACTION))
+
+
+def train_count(n):
+    return n - held_out_count(n)
 
 
 def parse_docs(text):

@@ -6,8 +6,6 @@ log Σ exp(l − max) − (l_target − max). Nudging one weight by ±h and diff
 gives d loss / d w to O(h²), independently of the autograd graph.
 """
 
-import math
-
 from engine.errors import EngineError
 from engine.infer import Predictor
 from engine.model import param_shapes
@@ -26,16 +24,7 @@ def unflatten(config, flat):
 
 def doc_loss(config, weights, tokens):
     """Training's loss of one document (token ids, BOS ... BOS) at ``weights`` {name: rows}."""
-    predictor = Predictor(config, None, weights)
-    cache = predictor.new_cache()
-    n = min(config.block_size, len(tokens) - 1)
-    losses = []
-    for pos in range(n):
-        logits = predictor.step(tokens[pos], cache)
-        max_val = max(logits)
-        total_exp = sum([math.exp(v - max_val) for v in logits])
-        losses.append(math.log(total_exp) - (logits[tokens[pos + 1]] - max_val))
-    return sum(losses) * (1 / n)
+    return Predictor(config, None, weights).loss(tokens)
 
 
 def nudged(weights, name, row, col, delta):

@@ -97,6 +97,20 @@ class Predictor:
         all_logits = [self.step(token_id, cache) for token_id in token_ids]
         return all_logits, cache.attention
 
+    def loss(self, tokens):
+        """Training's loss of one document (token ids, BOS ... BOS), on plain floats: the mean
+        over its positions of −log p(target), by the stable log-softmax
+        log Σ exp(l − max) − (l_target − max)."""
+        cache = self.new_cache()
+        n = min(self.config.block_size, len(tokens) - 1)
+        losses = []
+        for pos in range(n):
+            logits = self.step(tokens[pos], cache)
+            max_val = max(logits)
+            total_exp = sum([math.exp(v - max_val) for v in logits])
+            losses.append(math.log(total_exp) - (logits[tokens[pos + 1]] - max_val))
+        return sum(losses) * (1 / n)
+
     def predict(self, prefix=""):
         """Everything "Ask the model" shows, in one pass over the positions: p(next | [BOS] +
         prefix), the attention over [BOS] + prefix, and the greedy completion."""

@@ -89,10 +89,17 @@ def rmsnorm(x):
 class ReferenceGPT:
     """microgpt as the original script runs it, with its globals gathered into one object."""
 
-    def __init__(self, docs, seed=42, n_embd=16, n_head=4, n_layer=1, block_size=8, lr=0.01):
+    def __init__(
+        self, docs, seed=42, n_embd=16, n_head=4, n_layer=1, block_size=8, lr=0.01, hold_out=False
+    ):
+        """``hold_out``: train on the shuffled list but its last tenth (rounded up, at least
+        one document of two or more), as the live app does; the original trains on them all."""
         self.rng = random.Random(seed)
         self.docs = list(docs)
         self.rng.shuffle(self.docs)
+        kept_apart = -(-len(self.docs) // 10) if hold_out and len(self.docs) > 1 else 0
+        self.train_docs = self.docs[: len(self.docs) - kept_apart]
+        self.held_out = self.docs[len(self.docs) - kept_apart :]
         self.uchars = sorted(set("".join(self.docs)))
         self.bos = len(self.uchars)
         self.vocab_size = len(self.uchars) + 1
@@ -180,7 +187,7 @@ class ReferenceGPT:
         app's runs), if not ``step`` itself as in the original. ``last_before`` and
         ``last_grads`` keep the weights before the update and the gradient there.
         """
-        doc = self.docs[step % len(self.docs)]
+        doc = self.train_docs[step % len(self.train_docs)]
         loss = self.doc_loss(doc)
         loss.backward()
         self.last_before = [p.data for p in self.params]
@@ -196,6 +203,11 @@ class ReferenceGPT:
             p.data -= lr_t * m_hat / (v_hat**0.5 + eps)
             p.grad = 0
         return loss.data
+
+    def held_out_loss(self, sample):
+        """The mean loss of the first ``sample`` held-out documents at the current weights."""
+        docs = self.held_out[:sample]
+        return sum(self.doc_loss(doc).data for doc in docs) / len(docs)
 
     def sample(self, temperature=0.5):
         keys, values = [[] for _ in range(self.n_layer)], [[] for _ in range(self.n_layer)]

@@ -1,6 +1,7 @@
 """A past step recomputed from the weights before it, bit for bit what training computed.
 
-Training is deterministic: step k reads ``docs[(k − 1) mod n]`` and takes its gradient at the
+Training is deterministic: step k reads ``docs[(k − 1) mod n]`` of its n training documents
+(the shuffled list without the held-out ones) and takes its gradient at the
 weights step k − 1 left. Given those weights (the app stores every step's), one forward and
 backward pass with training's own code (``engine.train.forward_backward``) gives the step's
 loss, p(target) at each position and gradient. Adam's m and v depend on every gradient before
@@ -30,7 +31,7 @@ class PastStep:
 
 
 def step_doc(docs, step):
-    """The document step ``step`` (1-based) trains on."""
+    """The document step ``step`` (1-based) trains on; ``docs``: the training documents."""
     return docs[(step - 1) % len(docs)]
 
 

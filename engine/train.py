@@ -1,7 +1,10 @@
 """Training as an iterator: one StepRecord per step, resumable from a checkpoint.
 
-A step: take the next document (sample), run the model over its tokens (forward), average
-−log p(target) (loss), backpropagate (backward), and let Adam move every parameter (update).
+The shuffled documents are split once: the first ``n_train`` are trained on in order, over and
+over; the rest (the last tenth, engine.data.held_out_count) are held out, and a fixed sample of
+them gives ``validation_loss``. A step: take the next training document (sample), run the
+model over its tokens (forward), average −log p(target) (loss), backpropagate (backward), and
+let Adam move every parameter (update).
 """
 
 import gc
@@ -13,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
 from engine.autograd import Tape, cross_entropy, total
-from engine.data import Tokenizer, load_names
+from engine.data import VALIDATION_SAMPLE, Tokenizer, load_names, train_count
 from engine.errors import Diverged, EngineError
 from engine.infer import Predictor
 from engine.model import GPT, GPTConfig, init_weights
@@ -103,6 +106,8 @@ class Trainer:
         self.rng = random.Random(seed)
         self.docs = docs
         self.rng.shuffle(self.docs)  # before any parameter is drawn, as the original does
+        # step k reads docs[(k - 1) % n_train]: the original's docs[k - 1] while k <= n_train
+        self.n_train = train_count(len(self.docs))
         config = config or GPTConfig()
         self.config = replace(config, vocab_size=self.tokenizer.vocab_size)
         self.model = GPT(self.config, init_weights(self.config, self.rng))
@@ -111,10 +116,12 @@ class Trainer:
         self.run_start, self.run_steps = 0, 0
 
     @classmethod
-    def restore(cls, *, config, tokenizer, weights, seed, lr, step, run, dataset, docs, rng, adam):
+    def restore(
+        cls, *, config, tokenizer, weights, seed, lr, step, run, dataset, docs, n_train, rng, adam
+    ):
         """The Trainer a checkpoint describes, from its validated parts (engine.checkpoint)."""
         trainer = cls.__new__(cls)
-        trainer.dataset, trainer.docs = dataset, docs
+        trainer.dataset, trainer.docs, trainer.n_train = dataset, docs, n_train
         trainer.tokenizer, trainer.config = tokenizer, config
         trainer.seed, trainer.lr, trainer.rng = seed, lr, rng
         trainer.model = GPT(config, weights)
@@ -151,8 +158,8 @@ class Trainer:
             self.begin_run(1)
         t0 = time.perf_counter()
         step, run_step = self.step, self.step - self.run_start
-        doc = self.docs[step % len(self.docs)]
-        tokens = [self.tokenizer.bos, *self.tokenizer.encode(doc), self.tokenizer.bos]
+        doc = self.docs[step % self.n_train]
+        tokens = self.tokens(doc)
         loss, target_probs = forward_backward(self.model, tokens)
 
         # A non-finite loss or gradient would poison every weight: stop before the update.
@@ -183,6 +190,24 @@ class Trainer:
             grad_norm=grad_norm,
             elapsed=time.perf_counter() - t0,
         )
+
+    def tokens(self, doc):
+        """A document's token ids as a step reads them: BOS, its characters, BOS."""
+        return [self.tokenizer.bos, *self.tokenizer.encode(doc), self.tokenizer.bos]
+
+    @property
+    def validation_docs(self):
+        """The fixed sample of held-out documents the validation loss is measured on."""
+        return self.docs[self.n_train :][:VALIDATION_SAMPLE]
+
+    def validation_loss(self):
+        """The mean loss over ``validation_docs`` at the current weights (no update), or None
+        when nothing is held out (a dataset of one document)."""
+        docs = self.validation_docs
+        if not docs:
+            return None
+        predictor = self.predictor()
+        return sum([predictor.loss(self.tokens(doc)) for doc in docs]) / len(docs)
 
     def _drop_grads(self):
         for p in self.model.params:

@@ -1,7 +1,7 @@
 // microgpt-live: the only hand-written JavaScript. Everything else is server-rendered HTML that
 // htmx swaps in from the one event stream (#stream, hx-sse:connect="/ui/events").
 // This file does what hypermedia cannot: the uPlot loss chart (fed by the stream's JSON `point`
-// events, seeded from GET /api/history) with its text description for screen readers, the
+// and `val-point` events, seeded from GET /api/history) with its text description for screen readers, the
 // "live / reconnecting…" indicator, and the temperature slider's read-out; and, for time
 // travel, the line of one character's probability after "e" at every step (GET /api/probes).
 // A click on either chart asks static/timeline.js to show that step (`view-request`); the step
@@ -26,6 +26,7 @@
   // ---------- loss chart ----------
 
   const points = new Map(); // step -> [loss, smooth]
+  const val = new Map(); // step -> loss on the held-out documents (every few steps)
   // A forked run: its parent's smoothed curve up to the fork, drawn in a lighter tone
   const parentApi = document.body.dataset.parentApi || null;
   const parentStep = Number(document.body.dataset.parentStep);
@@ -46,13 +47,15 @@
   }
 
   function chartData() {
-    const steps = [...new Set([...parentPoints.keys(), ...points.keys()])].sort((a, b) => a - b);
+    const all = new Set([...parentPoints.keys(), ...points.keys(), ...val.keys()]);
+    const steps = [...all].sort((a, b) => a - b);
     const loss = steps.map((s) => points.get(s)?.[0] ?? null);
     const smooth = steps.map((s) => points.get(s)?.[1] ?? null);
+    const held = steps.map((s) => val.get(s) ?? null);
     const uniform = Math.log(plotVocab ?? vocabSize());
     const ref = steps.map(() => uniform);
-    if (!parentApi) return [steps, loss, smooth, ref];
-    return [steps, loss, smooth, ref, steps.map((s) => parentPoints.get(s) ?? null)];
+    if (!parentApi) return [steps, loss, smooth, held, ref];
+    return [steps, loss, smooth, held, ref, steps.map((s) => parentPoints.get(s) ?? null)];
   }
 
   async function loadParent() {
@@ -89,6 +92,7 @@
     const line = css("--line");
     const accent = css("--accent");
     const faint = css("--faint");
+    const held = css("--val");
     const axis = {
       stroke: ink,
       grid: { stroke: line, width: 1 },
@@ -123,6 +127,15 @@
             stroke: accent,
             width: 2.5,
             points: { show: false },
+            value: (u, v) => fmt(v, 3),
+          },
+          {
+            // measured every few steps: a line through the points, across the steps between
+            label: "held-out",
+            stroke: held,
+            width: 2,
+            spanGaps: true,
+            points: { show: true, size: 5, fill: held },
             value: (u, v) => fmt(v, 3),
           },
           {
@@ -230,6 +243,7 @@
   function showCount() {
     if (!chartBox) return;
     chartBox.dataset.points = String(points.size); // for tests and curious readers
+    chartBox.dataset.valPoints = String(val.size);
     const empty = document.getElementById("loss-empty");
     if (empty) empty.hidden = points.size > 0 || parentPoints.size > 0;
     describe();
@@ -254,9 +268,17 @@
       if (s > last) last = s;
     }
     const [loss, smooth] = points.get(last);
+    let held = "";
+    if (val.size) {
+      const at = Math.max(...val.keys());
+      held =
+        `; on documents it never trains on (held out), the loss at step ${at} is ` +
+        `${fmt(val.get(at), 3)}`;
+    }
     chartDesc.textContent =
       `Loss over steps ${first} to ${last}: at step ${last} the loss is ${fmt(loss, 3)}, ` +
-      `smoothed ${fmt(smooth, 3)}, started at ${fmt(points.get(first)[1], 3)}; ${uniform}.`;
+      `smoothed ${fmt(smooth, 3)}, started at ${fmt(points.get(first)[1], 3)}${held}; ` +
+      `${uniform}.`;
   }
 
   function schedule() {
@@ -269,6 +291,7 @@
   function addPoint(p) {
     if (model != null && p.model != null && p.model !== model) {
       points.clear();
+      val.clear();
     }
     if (p.model != null) model = p.model;
     points.set(p.step, [p.loss, p.smooth]);
@@ -280,9 +303,13 @@
       const resp = await fetch(`${API}/history`, { headers: { Accept: "application/json" } });
       if (!resp.ok) return;
       const hist = await resp.json();
-      if (model != null && hist.model !== model) points.clear();
+      if (model != null && hist.model !== model) {
+        points.clear();
+        val.clear();
+      }
       model = hist.model;
       for (const p of hist.points) points.set(p.step, [p.loss, p.smooth]);
+      for (const p of hist.val ?? []) val.set(p.step, p.loss);
       dirty = true;
       redraw();
     } catch (e) {
@@ -298,11 +325,22 @@
     }
     line.more();
   });
+  document.addEventListener("val-point", (evt) => {
+    try {
+      const p = JSON.parse(evt.detail.data);
+      if (model != null && p.model !== model) return; // a replaced model's: history reloads
+      val.set(p.step, p.val);
+      schedule();
+    } catch (e) {
+      /* malformed point: ignore */
+    }
+  });
   // A run failed or diverged: the model went back to a checkpoint, its later steps are gone.
   document.addEventListener("chart-trim", (evt) => {
     try {
       const step = JSON.parse(evt.detail.data).step;
       for (const s of [...points.keys()]) if (s > step) points.delete(s);
+      for (const s of [...val.keys()]) if (s > step) val.delete(s);
       schedule();
       line.trim(step);
     } catch (e) {

@@ -1,6 +1,7 @@
-// Runs compared: each run's smoothed loss on one uPlot chart, from GET /api/compare (the
-// page's #compare-chart names the query); re-read every 2 s while one of them trains. Each
-// curve takes the colour of its row's swatch, so the table is the legend.
+// Runs compared: each run's smoothed training loss (solid) and held-out loss (dashed, every few
+// steps) on one uPlot chart, from GET /api/compare (the page's #compare-chart names the query);
+// re-read every 2 s while one of them trains. Both curves of a run take the colour of its
+// row's swatch, so the table is the legend.
 (() => {
   "use strict";
   const box = document.getElementById("compare-chart");
@@ -15,14 +16,15 @@
 
   // one x axis: every step any run has; a run without that step has a gap there
   function chartData(runs) {
-    const steps = [...new Set(runs.flatMap((r) => r.steps))].sort((a, b) => a - b);
+    const all = new Set(runs.flatMap((r) => [...r.steps, ...r.val_steps]));
+    const steps = [...all].sort((a, b) => a - b);
     const at = new Map(steps.map((s, i) => [s, i]));
-    const ys = runs.map((r) => {
+    const line = (xs, ys) => {
       const y = new Array(steps.length).fill(null);
-      r.steps.forEach((s, i) => (y[at.get(s)] = r.smooth[i]));
+      xs.forEach((s, i) => (y[at.get(s)] = ys[i]));
       return y;
-    });
-    return [steps, ...ys];
+    };
+    return [steps, ...runs.flatMap((r) => [line(r.steps, r.smooth), line(r.val_steps, r.val)])];
   }
 
   function make(runs) {
@@ -37,14 +39,25 @@
         axes: [{ ...axis, label: "step" }, { ...axis, size: 44 }],
         series: [
           { label: "step" },
-          ...runs.map((r, i) => ({
-            label: r.name,
-            stroke: colour[i],
-            width: 2,
-            spanGaps: true,
-            points: { show: false },
-            value: (u, v) => (v == null ? "–" : v.toFixed(3)),
-          })),
+          ...runs.flatMap((r, i) => [
+            {
+              label: r.name,
+              stroke: colour[i],
+              width: 2,
+              spanGaps: true,
+              points: { show: false },
+              value: (u, v) => (v == null ? "–" : v.toFixed(3)),
+            },
+            {
+              label: `${r.name} held-out`,
+              stroke: colour[i],
+              width: 2,
+              dash: [6, 4],
+              spanGaps: true,
+              points: { show: true, size: 4, fill: colour[i] },
+              value: (u, v) => (v == null ? "–" : v.toFixed(3)),
+            },
+          ]),
         ],
       },
       chartData(runs),
@@ -61,6 +74,7 @@
         if (plot) plot.setData(chartData(runs));
         else make(runs);
         box.dataset.curves = String(runs.filter((r) => r.steps.length).length);
+        box.dataset.valCurves = String(runs.filter((r) => r.val.length).length);
         again = runs.some((r) => r.status === "training" || r.status === "queued");
       }
     } catch (e) {

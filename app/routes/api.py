@@ -25,6 +25,7 @@ from app.schemas import (
     SamplesOut,
     StateOut,
     TrainIn,
+    ValidationPoint,
 )
 from app.service import BadInput, RunService, ServiceError
 
@@ -181,10 +182,11 @@ async def history(
         int, Query(ge=0, description="only the points after this step; 0 (default): all")
     ] = 0,
 ) -> Response:
-    """The run's loss curve (step, loss, smoothed loss) and its training segments.
+    """The run's loss curve (step, loss, smoothed loss), its held-out (validation) losses
+    every few steps, and its training segments.
 
-    ``?since=<step>`` returns only the points after that step (``segments`` and ``model`` in
-    full):
+    ``?since=<step>`` returns only the points (and ``val``) after that step (``segments``
+    and ``model`` in full):
     a chart that already holds the points up to ``since`` fetches just the newer ones when its
     stream reconnects. If ``model`` differs from the chart's, the model was replaced: fetch
     again without ``since``.
@@ -197,12 +199,23 @@ async def history(
     points = service.history
     tail = points[bisect.bisect_right(points, since, key=itemgetter(0)) :]
     model, segments = service.model, [copy.copy(seg) for seg in service.segments]
+    # since=0 is everything: the held-out loss is measured at step 0 too, before any update
+    val = [
+        ValidationPoint(step=s, loss=loss)
+        for s, loss in service.validation
+        if s > since or since == 0
+    ]
+    held_out = service.held_out
 
     def build() -> bytes:
         # In slices: serialising is one long call that holds the GIL, and the event loop
         # needs the GIL too (50,000 points in one piece would still stall it ~20 ms).
         head = HistoryOut(
-            model=model, points=[], segments=[service.segment_info(g) for g in segments]
+            model=model,
+            points=[],
+            val=val,
+            held_out=held_out,
+            segments=[service.segment_info(g) for g in segments],
         )
         parts = []
         for i in range(0, len(tail), HISTORY_SLICE):

@@ -1,4 +1,5 @@
-"""Runs compared: their smoothed loss curves on one chart, with what differs between them.
+"""Runs compared: their smoothed training and held-out loss curves on one chart, with what
+differs between them.
 
 ``GET /api/compare?runs=1&runs=2`` is the data; ``GET /compare?runs=...`` the page (its chart
 is drawn by static/compare.js from that data, refreshed while a run trains).
@@ -59,7 +60,7 @@ def compared(runs: Runs, ids: list[int]) -> CompareOut:
     same = [k for k in keys if all(k in w for w in words) and len({w[k] for w in words}) == 1]
     curves = []
     for service, out, w in zip(services, outs, words, strict=True):
-        rows = spread(service.history)
+        rows, held = spread(service.history), spread(service.validation)
         differs = " · ".join(w[k] for k in keys if k in w and k not in same)
         curves.append(
             CompareRun(
@@ -71,6 +72,8 @@ def compared(runs: Runs, ids: list[int]) -> CompareOut:
                 loss=out.loss,
                 steps=[r[0] for r in rows],
                 smooth=[r[2] for r in rows],
+                val_steps=[v[0] for v in held],
+                val=[v[1] for v in held],
             )
         )
     return CompareOut(runs=curves, common=" · ".join(words[0][k] for k in same))
@@ -97,7 +100,8 @@ async def compare(
         ),
     ],
 ) -> CompareOut:
-    """The smoothed training loss of each run, and what differs between them."""
+    """The smoothed training loss and the held-out loss of each run, and what differs
+    between them."""
     return compared(runs, ids)
 
 

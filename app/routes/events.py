@@ -33,10 +33,12 @@ def service_stream(
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
 )
 async def events(request: Request, service: ServiceDep) -> EventSourceResponse:
-    """Server-Sent Events: ``status``, ``step``, ``done``, ``error``, ``reset``.
+    """Server-Sent Events: ``status``, ``step``, ``validation``, ``done``, ``error``,
+    ``reset``, ``deleted``.
 
     Each message has an ``id:`` (send it back as ``Last-Event-ID`` to resume without gap or
     duplicate), an ``event:`` name and JSON ``data:`` (see the schemas StateOut, StepEvent,
-    DoneEvent, ErrorEvent, ResetEvent). Heartbeat comments keep the connection open.
+    ValidationEvent, DoneEvent, ErrorEvent, ResetEvent, DeletedEvent). Heartbeat comments
+    keep the connection open.
     """
     return service_stream(request, service)

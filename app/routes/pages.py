@@ -2,8 +2,9 @@
 
 Hypermedia first: the page opens one stream (/ui/events) that renders bus events into HTML
 fragments (``<hx-partial>`` blocks that htmx swaps into their places), throttled to a few per
-second per client, plus a small JSON ``point`` event per step that static/app.js feeds to the
-chart and a throttled ``model-updated`` event that makes the prefix box re-ask /ui/predict.
+second per client, plus a small JSON ``point`` event per step (and ``val-point`` per held-out
+loss) that static/app.js feeds to the chart and a throttled ``model-updated`` event that makes
+the prefix box re-ask /ui/predict.
 Controls post to /ui/* routes that call the service and answer with the controls fragment
 (with the service's message inline when it refuses).
 """
@@ -191,6 +192,7 @@ def model_view(state: dict) -> dict:
         "dataset": state["dataset"],
         "num_docs": state["num_docs"],
         "doc_word": doc_word(state, state["num_docs"]),
+        "held_out": state.get("held_out", 0),
         "uniform_loss": uniform_loss(v),
         "uniform_pct": pct(1 / v),
     }
@@ -859,6 +861,11 @@ class FragmentRenderer:
 
     def html(self, *parts: str) -> ServerSentEvent:
         return ServerSentEvent(data="".join(parts))
+
+    def on_validation(self, d: dict) -> list[ServerSentEvent]:
+        """The held-out loss at a step: a point of the chart's validation line."""
+        point = {"step": d["step"], "val": d["loss"], "model": self.model}
+        return [ServerSentEvent(data=json.dumps(point), event="val-point")]
 
     def on_step(self, d: dict) -> list[ServerSentEvent]:
         self.step = d

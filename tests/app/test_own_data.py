@@ -39,11 +39,18 @@ def test_a_pasted_list_of_another_shape_gives_the_textbook_curve_of_that_list(se
         )
     )
 
-    points = server.get(f"/api/runs/{run['id']}/history").json()["points"]
-    ref = ReferenceGPT(DOCS, seed=7, **SHAPE)
+    history = server.get(f"/api/runs/{run['id']}/history").json()
+    # the textbook engine holding out the shuffled list's last document, as every run does
+    ref = ReferenceGPT(DOCS, seed=7, hold_out=True, **SHAPE)
+    held_at_start = ref.held_out_loss(32)
     textbook = [ref.train_step(k, 15, run_step=k) for k in range(15)]
-    worst = max(abs(p["loss"] - t) for p, t in zip(points, textbook, strict=True))
+    worst = max(abs(p["loss"] - t) for p, t in zip(history["points"], textbook, strict=True))
     assert worst <= 1e-9, f"the curve is off the textbook engine's by {worst}"
+    # its validation line: the held-out document's loss where the run started and ended
+    assert history["held_out"] == 1
+    assert [v["step"] for v in history["val"]] == [0, 15]
+    assert abs(history["val"][0]["loss"] - held_at_start) <= 1e-9
+    assert abs(history["val"][1]["loss"] - ref.held_out_loss(32)) <= 1e-9
 
 
 @pytest.mark.parametrize("name", ["elements", "countries", "states"])

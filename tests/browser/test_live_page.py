@@ -57,7 +57,8 @@ def test_page_shows_the_untrained_model(server, open_page, screenshot):
     wait_live(page)
 
     facts = page.inner_text("[data-testid=model-facts]")
-    for fact in ("4,064 parameters", "vocabulary 27", "context 8", "1 layer", "4 heads"):
+    facts_said = ("4,064 parameters", "vocabulary 27", "context 8", "1 layer", "4 heads")
+    for fact in (*facts_said, "dataset 32,033 names, 3,204 held out"):
         assert fact in facts
     assert page.inner_text("[data-testid=status]").strip() == "ready · untrained"
     assert page.inner_text(STEPLINE) == "step    0 /  500"  # as the original prints it

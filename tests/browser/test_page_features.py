@@ -280,7 +280,7 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     )
     assert rows and all((name in ("abba", "bob")) == (known == "true") for name, known in rows)
     note = page.inner_text("[data-testid=samples-note]")
-    assert "documents the model trained on" in note and "real names" not in note
+    assert "documents of its dataset" in note and "real names" not in note
     # the prefix panel catches up with the final weights once the run is over
     wait_for(page, "document.querySelector('#predict .legend').textContent.includes('(step 500)')")
     assert httpx.get(server.url + "/api/state").json()["worker_pid"] is None  # worker freed

@@ -276,6 +276,7 @@ def test_a_run_on_a_pasted_list_learns_that_list(server, open_page, screenshot):
     wait_live(page)
     facts = page.inner_text("[data-testid=model-facts]")
     assert "vocabulary 7" in facts and "dataset 4 documents (its own)" in facts  # abhnot
+    assert "1 held out" in facts  # of 4 documents, a tenth rounded up
     assert page.locator("#dist .bar").count() == 7
     page.click("[data-testid=train]")
     wait_for(
@@ -284,9 +285,13 @@ def test_a_run_on_a_pasted_list_learns_that_list(server, open_page, screenshot):
         timeout=30_000,
     )
     assert "ln 7" in page.inner_text("#loss-chart .u-legend")
+    # its validation line: the held-out document scored where the run started and ended
+    wait_for(page, "document.querySelector('#loss-chart').dataset.valPoints === '2'")
+    assert "held-out" in page.inner_text("#loss-chart .u-legend")
+    assert "held out), the loss at step 40 is" in page.inner_text("#loss-desc")
 
 
-def test_an_example_dataset_is_one_choice_away_and_its_size_is_shown(server, open_page):
+def test_an_example_dataset_is_one_choice_away_and_its_size_is_shown(server, open_page, screenshot):
     page, _ = open_page(server.url)
     wait_live(page)
     open_menu(page, "new-run")
@@ -305,11 +310,21 @@ def test_an_example_dataset_is_one_choice_away_and_its_size_is_shown(server, ope
         "document.querySelector('[data-testid=run-estimate]').textContent.includes('own chara')",
     )
     page.select_option("[data-testid=run-dataset]", "states")
+    page.fill("[data-testid=run-steps]", "60")
     page.click("[data-testid=run-create]")
     page.wait_for_url(re.compile(r"/\?run=\d+$"))
     wait_live(page)
-    assert "dataset 50 documents (its own)" in page.inner_text("[data-testid=model-facts]")
+    assert "dataset 50 documents (its own), 5 held out" in page.inner_text(
+        "[data-testid=model-facts]"
+    )
     assert listed(server)[run_id_of(page)]["dataset"] == "states"
+    # it trains, and its held-out line grows with it, live from the stream
+    page.click("[data-testid=train]")
+    wait_for(page, "Number(document.querySelector('#loss-chart').dataset.valPoints) >= 2")
+    wait_for(page, "document.querySelector('#loss-chart').dataset.valPoints === '3'")  # 0 50 60
+    screenshot(page.locator("#loss-chart").locator(".."), "held-out")
+    history = server.get(f"/api/runs/{run_id_of(page)}/history").json()
+    assert [v["step"] for v in history["val"]] == [0, 50, 60]
 
 
 def test_a_preset_link_opens_the_form_filled_in(server, open_page):
@@ -367,4 +382,9 @@ def test_two_runs_compared_on_one_chart_name_what_differs(server, open_page, scr
     page.reload()
     wait_for(page, "document.querySelector('#compare-chart').dataset.curves === '2'")
     assert page.locator("#compare-chart canvas").count() == 1
+    # each run's held-out loss too (where it started, and at its end), dashed in its colour
+    assert page.get_attribute("#compare-chart", "data-val-curves") == "2"
+    assert "lr 0.05 held-out" in page.inner_text("#compare-chart .u-legend")
+    held = [c.inner_text() for c in page.locator("[data-testid=compare-val]").all()]
+    assert all(re.fullmatch(r"\d\.\d{3}", h) for h in held), held
     screenshot(page, "compare", full_page=False)

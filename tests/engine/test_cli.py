@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from engine.train import Trainer
+
 
 def run(*args, timeout=120):
     return subprocess.run(
@@ -29,13 +31,29 @@ def test_train_prints_what_the_original_prints(trained_checkpoint):
     assert [line[:10] for line in lines[40:]] == [f"sample {i:2d}:" for i in range(1, 21)]
 
 
-def test_train_jsonl_gives_full_precision_steps_and_samples():
+def test_train_jsonl_gives_full_precision_steps_the_held_out_loss_and_samples():
     result = run("train", "--steps", "3", "--jsonl")
     assert result.returncode == 0, result.stderr
     objs = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["step"] for o in objs[:3]] == [1, 2, 3]
     assert objs[0]["loss"] == 3.3630094726947277
-    assert objs[3]["type"] == "samples" and len(objs[3]["samples"]) == 20
+    # after the run: the loss on 32 of the 3,204 names never trained on (the engine's own,
+    # which tests/engine/test_held_out.py checks against the textbook engine)
+    trainer = Trainer()
+    trainer.begin_run(3)
+    for _ in range(3):
+        trainer.train_step()
+    val = objs[3]
+    assert (val["type"], val["step"], val["docs"]) == ("validation", 3, 32)
+    assert val["loss"] == trainer.validation_loss()
+    assert objs[4]["type"] == "samples" and len(objs[4]["samples"]) == 20
+
+
+def test_train_says_the_held_out_loss_beside_the_original_output():
+    result = run("train", "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    assert "held-out loss " in result.stderr and "(32 documents never trained on)" in result.stderr
+    assert "held-out" not in result.stdout
 
 
 def test_predict_lists_the_top_characters(trained_checkpoint):
