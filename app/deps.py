@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from app.classes.roster import Classes
 from app.runs.registry import Runs
 from app.service import RunService
 
@@ -32,6 +33,26 @@ async def get_service(request: Request) -> RunService:
     return run if run is not None else request.app.state.runs.default
 
 
+async def get_classes(request: Request) -> Classes:
+    return request.app.state.classes
+
+
+def identity(request: Request) -> str | None:
+    """This browser's anonymous identity (app.identity's signed cookie)."""
+    return getattr(request.state, "identity", None)
+
+
+async def controlled_service(
+    request: Request, service: Annotated[RunService, Depends(get_service)]
+) -> RunService:
+    """The path's run, if this browser may control it: a class student's run only by that
+    student or the class's teacher (403 saying whose it is); any other run by anyone."""
+    request.app.state.classes.check_control(service, identity(request))
+    return service
+
+
 RunsDep = Annotated[Runs, Depends(get_runs)]
 ServiceDep = Annotated[RunService, Depends(get_service)]
+ControlDep = Annotated[RunService, Depends(controlled_service)]
+ClassesDep = Annotated[Classes, Depends(get_classes)]
 RUN_PATH = [Depends(select_run)]  # dependencies of a router mounted under a run's path

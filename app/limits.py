@@ -46,3 +46,10 @@ GRADCHECK_H = Bound(0.0, 1e-2, 1e-5, lo_open=True)
 
 # runs
 RUN_NAME_CHARS = 60
+
+# classes
+CLASS_NAME_CHARS = 60
+STUDENT_NAME_CHARS = 40
+CLASS_STEPS = Bound(1, 10_000, 2_000)  # steps a student may ask of one segment
+CLASS_RUNS = Bound(1, 20, 3)  # runs a student may have in a class (joining makes the first)
+CLASS_MEMBERS = 500

@@ -6,12 +6,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.classes.roster import Classes
 from app.deps import RUN_PATH
 from app.errors import BodyLimit, install_error_handlers
+from app.identity import Identity, load_secret
 from app.paths import STATIC_DIR
 from app.predictions import KnownQueries
 from app.routes import (
     api,
+    classes,
     compare,
     docs,
     events,
@@ -40,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry = Runs(settings)
         await registry.start()
         app.state.runs = registry
+        registry.classes = app.state.classes = Classes(registry.store, registry)
+        await app.state.classes.load()
         default = registry.default
         log.info(
             "%d runs; the default, run %s, at step %s (%s); %d workers",
@@ -76,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /api/predict with a query string the route has validated before, answered without the
     # framework's CPU (app.predictions); inside Security, which checks and marks it as any other
     app.add_middleware(KnownQueries, path="/api/predict", answer=api.known_prediction)
+    # who is asking (a signed cookie): a class student's run is theirs and the teacher's only
+    app.add_middleware(Identity, secret=load_secret(settings.data_dir))
     # outermost: every answer, refusals and 413s included, carries the security headers
     app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(compare.router)
+    app.include_router(classes.api)
+    app.include_router(classes.pages)
     # every per-run route twice: on the default run, and on the run its path names
     for per_run in (api.router, params.router, timeline.router, graph.router, events.router):
         app.include_router(per_run, prefix="/api")

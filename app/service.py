@@ -206,6 +206,8 @@ class RunService:
         self._worker_error: str | None = None
         self._granted: dict[str, Any] | None = None  # what to do when a worker is free
         self.deleted = False
+        # (most steps a segment may ask, who says so): a class's limit on its students' runs
+        self.step_limit: tuple[int, str] | None = None
         self._diverged = False  # this run has diverged since the server started
         # something the user must be told (a stored model that could not be loaded)
         self.notice: str | None = None
@@ -757,6 +759,9 @@ class RunService:
         async with self._lock:
             queued = self._next(Command.train, why=self._training_now())
             steps = steps or self.run_settings.get("steps", 500)
+            if self.step_limit is not None and steps > self.step_limit[0]:
+                limit, whose = self.step_limit
+                raise BadInput(f"steps {steps:,} is more than {whose} allows: at most {limit:,}")
             await self._abandon_segment("superseded by a new segment")
             seg = await asyncio.to_thread(
                 self.store.create_segment, self.model, self.step, steps, lr or self.lr

@@ -22,7 +22,9 @@ Delivery policy, in one place (``app.bus`` implements the buffers; settings ``MI
   events and go out together, in writes of about ``CHUNK_BYTES`` = 64 KiB (encoded as each
   write is made). One that falls further behind is closed; its browser reconnects after
   ``RETRY_MS`` and catches up from the replay buffer as above. The publisher (the training
-  bridge) never waits for a client.
+  bridge) never waits for a client. A page's stream (``/ui/events``) waits a little after an
+  event for more before it writes (``app.fanout``: from 0.5 ms for one page to 0.1 s for 200
+  or more), so a large audience costs a few writes a second per page, not one per event.
 - **Send timeout** ``SSE_SEND_TIMEOUT`` = 10 s: a write (event or heartbeat) blocks only while
   the connection's outgoing buffer is full; if it stays full that long, the connection is
   reset (``app.transport``: RST, the socket and its kernel buffers freed at once) and one line
@@ -42,8 +44,9 @@ parsed payload, ~3x that, is kept for the newest event only; see ``app.bus.Event
   chunk being written (``CHUNK_BYTES`` plus one event) and the transport's buffer (uvicorn's
   high-water mark, 64 KiB), so ~130 KiB per client at most, plus the kernel's socket buffer
   (up to ``net.ipv4.tcp_wmem``'s maximum, 4 MiB here; ~2.8 MB measured on loopback), freed
-  by the reset after ``SSE_SEND_TIMEOUT``. HTML fragments of ``/ui/events`` are rendered per
-  client, likewise one write at a time.
+  by the reset after ``SSE_SEND_TIMEOUT``. HTML fragments of ``/ui/events`` are rendered once
+  per event for all the streams of a run (``app.fanout``: at most 4 MiB of rendered messages
+  kept per watched run), except what a client renders alone (its first state, an old replay).
 - **Heartbeat** comments every ``SSE_PING`` = 15 s keep idle connections (and proxies) open.
 - **Shutdown**: streams end by themselves (0.5 s grace), queued events are flushed first.
 """
@@ -51,20 +54,20 @@ parsed payload, ~3x that, is kept for the newest event only; see ``app.bus.Event
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import anyio
 from fastapi import Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 
 from app.bus import Event, EventBus, Subscription
+from app.fanout import Render, SharedRender, encode
 from app.transport import abort_from_scope
 
 log = logging.getLogger(__name__)
-
-Render = Callable[[Event], Sequence[ServerSentEvent | bytes] | None]
 
 RETRY_MS = 1000  # tell EventSource to reconnect after a second
 CHUNK_BYTES = 64 * 1024  # a batch goes out in writes of about this size
@@ -79,26 +82,12 @@ def last_event_id(request: Request) -> int | None:
         return None
 
 
-def _encode(event: Event, render: Render | None) -> bytes:
-    if render is None:
-        return event.sse()
-    out = []
-    for item in render(event) or ():
-        if isinstance(item, ServerSentEvent):
-            if item.id is None:
-                item.id = str(event.id)
-            out.append(item.encode())
-        else:
-            out.append(bytes(item))
-    return b"".join(out)
-
-
-def _chunks(batch: list[Event], render: Render | None) -> Iterator[bytes]:
+def _chunks(batch: list[Event], encode_one: Callable[[Event], bytes]) -> Iterator[bytes]:
     """The batch encoded as it is written, in pieces of ``CHUNK_BYTES`` (plus one event)."""
     parts: list[bytes] = []
     size = 0
     for event in batch:
-        if data := _encode(event, render):
+        if data := encode_one(event):
             parts.append(data)
             size += len(data)
             if size >= CHUNK_BYTES:
@@ -179,6 +168,7 @@ def event_stream(
     bus: EventBus,
     render: Render | None = None,
     *,
+    shared: SharedRender | None = None,
     initial: Callable[[], Event | None] | None = None,
     ping: float = 15.0,
     send_timeout: float = 10.0,
@@ -192,6 +182,10 @@ def event_stream(
       bytes); a message without an id gets the bus event's id, so reconnects resume correctly.
       Default: the event as is (``event:`` name, ``data:`` JSON, ``id:``), encoded once per event
       for all clients. Returning nothing skips the event (e.g. to throttle).
+    - ``shared``: instead of ``render``, one renderer for all the streams of ``bus``
+      (``app.fanout``): each event rendered once, the same bytes to every stream; what it did
+      not see (the state a new client starts with, an old replay) is rendered per stream.
+      Such a stream waits ``shared.gather()`` seconds after an event for more before it writes.
     - ``ping``, ``send_timeout``: seconds between heartbeat comments, and how long one write may
       wait on a client that accepts nothing before the connection is reset.
     """
@@ -208,17 +202,24 @@ def event_stream(
         # not in the handler, also means a stream that never starts leaves no subscription.
         sub = bus.subscribe(resume_from)
         event = initial() if initial and (resume_from is None or not sub.replayed) else None
+        encoder = shared.join() if shared is not None else None  # sees what ``sub`` will
         watcher = asyncio.ensure_future(close_on_shutdown(sub))
         try:
             first = [f"retry: {RETRY_MS}\r\n\r\n".encode()]
-            if event is not None:
-                first.append(_encode(event, render))
+            if event is not None:  # not a bus event (it borrows the latest id): ours alone
+                first.append(encoder.own(event) if encoder else encode(event, render))
             yield b"".join(first)
+            each = encoder or partial(encode, render=render)
             while batch := await sub.next_batch():
-                for chunk in _chunks(batch, render):
+                if shared is not None and (wait := shared.gather()):
+                    await asyncio.sleep(wait)
+                    batch += sub.drain()
+                for chunk in _chunks(batch, each):
                     yield chunk
         finally:
             sub.close()
+            if encoder is not None:
+                encoder.close()
             watcher.cancel()
 
     return StreamResponse(

@@ -112,18 +112,47 @@ CREATE TABLE IF NOT EXISTS validation (
     loss REAL NOT NULL,
     PRIMARY KEY (model, step)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS classes (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    limits TEXT NOT NULL,
+    teacher_key TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    closed_at REAL,
+    spotlight INTEGER
+);
+CREATE TABLE IF NOT EXISTS teachers (
+    class TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    PRIMARY KEY (class, identity)
+);
+CREATE TABLE IF NOT EXISTS members (
+    id INTEGER PRIMARY KEY,
+    class TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    name TEXT NOT NULL,
+    run INTEGER,
+    rejoin TEXT NOT NULL,
+    joined_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS member_runs (run INTEGER PRIMARY KEY, member INTEGER NOT NULL);
 """
 
-SCHEMA_VERSION = 7  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 8  # PRAGMA user_version of the layout above
+# the tables each version added (a file of an earlier version has none of them)
+ADDED_IN = {7: ("validation",), 8: ("classes", "teachers", "members", "member_runs")}
 
 
 def _schema_v5() -> str:
     """The tables as version 5 had them: segments were called runs (and a row's segment its
     run_id), and there was no table of runs."""
+    later = [t for tables in ADDED_IN.values() for t in tables]
     statements = [
         s
         for s in _statements(SCHEMA)
-        if "TABLE IF NOT EXISTS runs" not in s and "TABLE IF NOT EXISTS validation" not in s
+        if "TABLE IF NOT EXISTS runs" not in s
+        and not any(f"TABLE IF NOT EXISTS {t} " in s for t in later)
     ]
     text = ";\n".join(statements).replace("segments", "runs")
     return text.replace("segment INTEGER", "run_id INTEGER")
@@ -203,13 +232,21 @@ def _runs_from_models(db: sqlite3.Connection) -> None:
         )
 
 
-def _add_validation(db: sqlite3.Connection) -> None:
-    """6 → 7: the ``validation`` table (the loss on each run's held-out documents, every few
-    steps). Steps trained before it have none; a run made then holds out documents only if
-    it has not yet trained past them (engine.checkpoint.n_train_of)."""
-    for statement in _statements(SCHEMA):
-        if "TABLE IF NOT EXISTS validation" in statement:
-            db.execute(statement)
+def _add_tables(version: int) -> Callable[[sqlite3.Connection], None]:
+    def add(db: sqlite3.Connection) -> None:
+        for statement in _statements(SCHEMA):
+            if any(f"TABLE IF NOT EXISTS {t} " in statement for t in ADDED_IN[version]):
+                db.execute(statement)
+
+    return add
+
+
+# 6 → 7: the ``validation`` table (the loss on each run's held-out documents, every few steps).
+# Steps trained before it have none; a run made then holds out documents only if it has not
+# yet trained past them (engine.checkpoint.n_train_of).
+_add_validation = _add_tables(7)
+# 7 → 8: classes, their teachers, members (a student's name and run) and every run of a member
+_add_classes = _add_tables(8)
 
 
 def _settings_of(checkpoint: str) -> dict:
@@ -241,6 +278,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _add_moments_and_probes,
     5: _runs_from_models,
     6: _add_validation,
+    7: _add_classes,
 }
 
 MOMENTS_INSERT = "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)"
@@ -640,6 +678,17 @@ class Store:
             ).fetchone()
         return row[0] if row else None
 
+    # -- for app.classes: its own statements, under the same lock, in one transaction --
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._tx() as db:
+            yield db
+
+    def read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def validation(self, model: int, up_to: int) -> list[tuple[int, float]]:
         """(step, held-out loss) at every step up to ``up_to`` that measured it."""
         with self._lock:
@@ -744,13 +793,12 @@ def _layout_for(version: int) -> dict[str, list[str]]:
     """The tables and columns a file of schema ``version`` has (before 7: no validation;
     before 6: the segments were called runs, and history and checkpoints named theirs
     run_id)."""
-    if version >= 7:
+    if version >= SCHEMA_VERSION:
         return LAYOUT
-    if version == 6:
-        return {t: cols for t, cols in LAYOUT.items() if t != "validation"}
-    old = {
-        t: list(cols) for t, cols in LAYOUT.items() if t not in ("runs", "segments", "validation")
-    }
+    later = {t for v, tables in ADDED_IN.items() if v > version for t in tables}
+    if version >= 6:
+        return {t: cols for t, cols in LAYOUT.items() if t not in later}
+    old = {t: list(cols) for t, cols in LAYOUT.items() if t not in ("runs", "segments", *later)}
     old["runs"] = LAYOUT["segments"]
     for table in ("history", "checkpoints"):
         old[table] = ["run_id" if c == "segment" else c for c in old[table]]

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 from starlette.datastructures import UploadFile
 
-from app.deps import RunsDep, ServiceDep
+from app.deps import ControlDep, RunsDep, ServiceDep, identity
 from app.schemas import (
     MAX_SAMPLE_SEED,
     MAX_TEMPERATURE,
@@ -33,9 +33,12 @@ router = APIRouter(tags=["api"])
 PREDICT_HOLD = 0.25  # seconds a weight snapshot answers predictions while training
 
 CONFLICT = {409: {"model": ErrorOut, "description": "not possible in the current status"}}
+FORBIDDEN = {
+    403: {"model": ErrorOut, "description": "a class student's run: only theirs or the teacher's"}
+}
 INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
 UNAVAILABLE = {503: {"model": ErrorOut, "description": "the training process is not running"}}
-COMMAND = {**CONFLICT, **UNAVAILABLE}
+COMMAND = {**CONFLICT, **UNAVAILABLE, **FORBIDDEN}
 
 
 @router.get("/state", response_model=StateOut)
@@ -46,7 +49,7 @@ async def get_state(service: ServiceDep) -> StateOut:
 
 
 @router.post("/train", response_model=StateOut, responses={**COMMAND, **INVALID})
-async def train(body: TrainIn, service: ServiceDep) -> StateOut:
+async def train(body: TrainIn, service: ControlDep) -> StateOut:
     """Start a segment of ``steps`` steps (default: the run's setting) from the current weights
     and Adam state, at once if a worker is free, else queued (``status`` says which).
 
@@ -56,31 +59,31 @@ async def train(body: TrainIn, service: ServiceDep) -> StateOut:
 
 
 @router.post("/pause", response_model=StateOut, responses=COMMAND)
-async def pause(service: ServiceDep) -> StateOut:
+async def pause(service: ControlDep) -> StateOut:
     """Pause the training run after its current step (a checkpoint is written)."""
     return await service.pause()
 
 
 @router.post("/resume", response_model=StateOut, responses=COMMAND)
-async def resume(service: ServiceDep) -> StateOut:
+async def resume(service: ControlDep) -> StateOut:
     """Continue a paused, interrupted or failed run (the latter two from the last checkpoint)."""
     return await service.resume()
 
 
 @router.post("/stop", response_model=StateOut, responses=COMMAND)
-async def stop(service: ServiceDep) -> StateOut:
+async def stop(service: ControlDep) -> StateOut:
     """End the current run where it is; the model keeps its weights."""
     return await service.stop()
 
 
 @router.post("/step", response_model=StateOut, responses=COMMAND)
-async def single_step(service: ServiceDep) -> StateOut:
+async def single_step(service: ControlDep) -> StateOut:
     """One step: of the paused run, or else a run of one step."""
     return await service.single_step()
 
 
-@router.post("/pace", response_model=StateOut, responses=INVALID)
-async def pace(body: PaceIn, service: ServiceDep) -> StateOut:
+@router.post("/pace", response_model=StateOut, responses={**INVALID, **FORBIDDEN})
+async def pace(body: PaceIn, service: ControlDep) -> StateOut:
     """Cap the training speed at ``steps_per_sec`` (0.5..200), or null for full speed.
 
     Applies at once, also mid-run, and holds across pause/resume (not across a server restart).
@@ -90,10 +93,12 @@ async def pace(body: PaceIn, service: ServiceDep) -> StateOut:
 
 
 @router.post("/reset", response_model=StateOut, responses={**COMMAND, **INVALID})
-async def reset(runs: RunsDep, service: ServiceDep, body: ResetIn | None = None) -> StateOut:
+async def reset(
+    request: Request, runs: RunsDep, service: ControlDep, body: ResetIn | None = None
+) -> StateOut:
     """A new run with this run's settings (new seed optional; default: the same one): it becomes
     the default run and its state is the answer. This run is kept, unchanged."""
-    new = await runs.reset(service, body.seed if body else None)
+    new = await runs.reset(service, body.seed if body else None, by=identity(request))
     return new.state()
 
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from app.deps import ServiceDep
+from app.fanout import SharedRender
 from app.service import RunService
 from app.sse import Render, event_stream
 
@@ -13,7 +14,11 @@ router = APIRouter(tags=["events"])
 
 
 def service_stream(
-    request: Request, service: RunService, render: Render | None = None
+    request: Request,
+    service: RunService,
+    render: Render | None = None,
+    *,
+    shared: SharedRender | None = None,
 ) -> EventSourceResponse:
     """``event_stream`` over the service's bus: a new client starts with a ``status`` event."""
     s = service.settings
@@ -21,6 +26,7 @@ def service_stream(
         request,
         service.bus,
         render,
+        shared=shared,
         initial=service.status_event,
         ping=s.sse_ping,
         send_timeout=s.sse_send_timeout,

@@ -15,6 +15,7 @@ import html
 import json
 import math
 import time
+import weakref
 from functools import lru_cache
 from operator import itemgetter
 from typing import Annotated, Any
@@ -25,9 +26,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app import limits as L
 from app.bus import Event
-from app.deps import RunsDep, ServiceDep
+from app.deps import RunsDep, ServiceDep, identity
 from app.errors import show
+from app.fanout import SharedRender
 from app.routes.api import checkpoint_upload
+from app.routes.classes import class_bar
 from app.routes.events import service_stream
 from app.routes.run_pages import (
     LIMITS,
@@ -614,6 +617,9 @@ async def run_page(
         "ui": ui_base(state),
         "api": f"/api/runs/{service.id}",
         "parent": parent_of(runs, service),
+        "klass": class_bar(
+            request, request.app.state.classes, service.id, request.query_params.get("projector")
+        ),
     }
     return templates.TemplateResponse(request, "index.html", context)
 
@@ -719,8 +725,18 @@ def parse_int(raw: str | None, name: str, lo: int, hi: int) -> int:
     return value
 
 
+def refusal(request: Request, service: RunService) -> str | None:
+    """Why this browser may not control the run (a class student's, and not theirs), if so."""
+    try:
+        request.app.state.classes.check_control(service, identity(request))
+    except ServiceError as e:
+        return e.detail
+    return None
+
+
 @ui.post("/train", response_class=HTMLResponse)
 async def ui_train(
+    request: Request,
     service: ServiceDep,
     steps: Annotated[str | None, Form()] = None,
     lr: Annotated[str | None, Form()] = None,
@@ -728,6 +744,8 @@ async def ui_train(
 ) -> HTMLResponse:
     """Train N steps. With a run that can be continued, the page asks first (no ``choice``):
     ``continue`` resumes that run, ``new`` starts a new one (POST /api/train never asks)."""
+    if why := refusal(request, service):
+        return controls(service, why)
     try:
         n = DEFAULT_STEPS if steps in (None, "") else parse_int(steps, "steps", 1, MAX_STEPS)
         rate = None
@@ -750,28 +768,35 @@ async def ui_train(
 
 
 @ui.post("/pause", response_class=HTMLResponse)
-async def ui_pause(service: ServiceDep) -> HTMLResponse:
+async def ui_pause(request: Request, service: ServiceDep) -> HTMLResponse:
+    if why := refusal(request, service):
+        return controls(service, why)
     return await command(service, service.pause())
 
 
 @ui.post("/resume", response_class=HTMLResponse)
-async def ui_resume(service: ServiceDep) -> HTMLResponse:
+async def ui_resume(request: Request, service: ServiceDep) -> HTMLResponse:
+    if why := refusal(request, service):
+        return controls(service, why)
     return await command(service, service.resume())
 
 
 @ui.post("/step", response_class=HTMLResponse)
-async def ui_step(service: ServiceDep) -> HTMLResponse:
+async def ui_step(request: Request, service: ServiceDep) -> HTMLResponse:
+    if why := refusal(request, service):
+        return controls(service, why)
     return await command(service, service.single_step())
 
 
 @ui.post("/pace", response_class=HTMLResponse)
 async def ui_pace(
-    service: ServiceDep, steps_per_sec: Annotated[str | None, Form()] = None
+    request: Request, service: ServiceDep, steps_per_sec: Annotated[str | None, Form()] = None
 ) -> HTMLResponse:
     """Set the speed cap; answers the speed menu (other tabs follow by the status event)."""
-    message = None
+    message = refusal(request, service)
     try:
-        await service.set_pace(parse_pace(steps_per_sec))
+        if message is None:
+            await service.set_pace(parse_pace(steps_per_sec))
     except ValueError as e:
         message = str(e)
     except ServiceError as e:
@@ -797,7 +822,7 @@ async def ui_reset(
     if s is not None:
         await asyncio.to_thread(initial_predictor, s)  # warm the ghost bars off the loop
     try:
-        new = await runs.reset(service, s)
+        new = await runs.reset(service, s, by=identity(request))
     except ServiceError as e:
         return problem_page(e.detail, service.id, e.status_code)
     return go_to_run(request, new.id)
@@ -817,7 +842,7 @@ async def ui_fork(
         if k is None:
             raise BadInput(f"step must be a whole number, got {show(step)}")
         service.check_step(k)  # a step outside the history, named with the range
-        new = await runs.fork(service, ForkIn(step=k))
+        new = await runs.fork(service, ForkIn(step=k), by=identity(request))
     except ServiceError as e:
         return HTMLResponse(render("view_bar", view_error=e.detail), e.status_code)
     return go_to_run(request, new.id)
@@ -845,15 +870,27 @@ async def ui_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) ->
 
 
 class FragmentRenderer:
-    """Per client: bus events in, SSE messages out (HTML fragments, chart points, nudges)."""
+    """Bus events in, SSE messages out (HTML fragments, chart points, nudges). One per watched
+    run renders for all its pages (``shared_render``); a client has one of its own only for
+    what it renders alone: the state it starts with, a replay from before the shared one.
 
-    def __init__(self, service: RunService):
+    Its state is that of the stream it renders, the same for every page of the shared one:
+    the model, the latest step and the throttle clocks follow the bus events, which every
+    stream is sent alike. ``pace``, the speed the menus show, too: a page's menu shows the
+    pace of the newest status it was sent, or of the state it started with (rendered alone,
+    menu included, as it joined): the shared renderer's pace, unless a change is under way
+    (``set_pace`` sets it, then publishes a status, under the run's lock); then the next status
+    brings the new pace, unlike the shared one, and re-renders every menu. So "render the menu
+    when a status's pace differs from the last one" is right for every page at once.
+    """
+
+    def __init__(self, service: RunService, pace: object = ...):
         self.service = service
         state = service.state()
         self.model = state.model
         self.last_render = self.last_refresh = self.last_multiples = 0.0
-        self.step: dict | None = service.last_step  # this client's latest step event
-        self.pace: object = ...  # the speed this client's menu shows (unknown: render it)
+        self.step: dict | None = service.last_step  # the stream's latest step event
+        self.pace = pace  # the speed the stream's menu shows (unknown, ``...``: render it)
 
     def __call__(self, event: Event) -> list[ServerSentEvent]:
         handler = getattr(self, f"on_{event.name}", None)
@@ -990,7 +1027,27 @@ class FragmentRenderer:
         ]
 
 
+# The shared renderer of each run (made when a page first watches it); keyed weakly, and its
+# factories hold the run weakly too, so a deleted run does not stay alive for this table.
+SHARED: weakref.WeakKeyDictionary[RunService, SharedRender] = weakref.WeakKeyDictionary()
+
+
+def shared_render(service: RunService) -> SharedRender:
+    """The one renderer of ``service``'s page streams: each event rendered once for all."""
+    shared = SHARED.get(service)
+    if shared is None:
+        run = weakref.ref(service)
+        shared = SHARED[service] = SharedRender(
+            service.bus,
+            # started as the first page's menu: that page has just been sent the pace now
+            shared=lambda: FragmentRenderer(run(), pace=run().pace),
+            own=lambda: FragmentRenderer(run()),
+        )
+    return shared
+
+
 @ui.get("/events", response_class=EventSourceResponse)
 async def ui_events(request: Request, service: ServiceDep) -> EventSourceResponse:
-    """The page's one stream: bus events rendered as HTML fragments for htmx."""
-    return service_stream(request, service, FragmentRenderer(service))
+    """The page's one stream: bus events rendered as HTML fragments for htmx, once per event
+    for every page watching the run (the same bytes to each)."""
+    return service_stream(request, service, shared=shared_render(service))

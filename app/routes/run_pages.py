@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from app import limits as L
-from app.deps import RunsDep
+from app.deps import RunsDep, identity
 from app.errors import describe_validation_error
 from app.runs.registry import Runs
 from app.schemas import DatasetText, RunIn
@@ -249,9 +249,12 @@ async def uploaded_text(request: Request) -> str | None:
 
 
 @router.post("/{run_id}/rename", response_class=HTMLResponse)
-async def ui_rename_run(runs: RunsDep, run_id: int, name: FormStr = None) -> HTMLResponse:
+async def ui_rename_run(
+    request: Request, runs: RunsDep, run_id: int, name: FormStr = None
+) -> HTMLResponse:
     name = (name or "").strip()
     try:
+        request.app.state.classes.check_control(runs.get(run_id), identity(request))
         if not name or len(name) > L.RUN_NAME_CHARS:
             raise ValueError(f"a run's name has 1 to {L.RUN_NAME_CHARS} characters")
         service = await runs.rename(run_id, name)
@@ -259,7 +262,8 @@ async def ui_rename_run(runs: RunsDep, run_id: int, name: FormStr = None) -> HTM
         service = runs.services.get(run_id)
         message = getattr(e, "detail", None) or str(e)
         return HTMLResponse(
-            render("run_manage", run=manage_view(service, message) if service else None), 422
+            render("run_manage", run=manage_view(service, message) if service else None),
+            getattr(e, "status_code", 422),
         )
     return HTMLResponse(render("run_manage", run=manage_view(service, "renamed")))
 
@@ -294,6 +298,10 @@ async def ui_delete_run(
         service = runs.get(run_id)
     except ServiceError as e:
         return HTMLResponse(render("run_manage", run=None, message=e.detail), 404)
+    try:
+        request.app.state.classes.check_control(service, identity(request))
+    except ServiceError as e:
+        return HTMLResponse(render("run_manage", run=manage_view(service, e.detail)), 403)
     if confirm != "yes":
         return HTMLResponse(render("run_manage", run=manage_view(service, ask=True)))
     await runs.delete(run_id)

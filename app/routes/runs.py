@@ -6,10 +6,10 @@ routes as the unprefixed ``/api/…``, which act on the default run: app.main).
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from app.deps import RunsDep
+from app.deps import ClassesDep, RunsDep, identity
 from app.schemas import ErrorOut, ForkIn, RunIn, RunOut, RunPatch, RunsOut
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -17,6 +17,9 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Annotated[int, Path(ge=1, le=2**31, description="the run's id")]
 NOT_FOUND = {404: {"model": ErrorOut, "description": "no run has that id"}}
 INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
+FORBIDDEN = {
+    403: {"model": ErrorOut, "description": "a class student's run: only theirs or the teacher's"}
+}
 
 
 @router.post("", status_code=201, response_model=RunOut, responses=INVALID)
@@ -40,16 +43,27 @@ async def get_run(runs: RunsDep, run_id: RunId) -> RunOut:
     return runs.out(runs.get(run_id))
 
 
-@router.patch("/{run_id}", response_model=RunOut, responses={**NOT_FOUND, **INVALID})
-async def rename_run(runs: RunsDep, run_id: RunId, body: RunPatch) -> RunOut:
+@router.patch("/{run_id}", response_model=RunOut, responses={**NOT_FOUND, **INVALID, **FORBIDDEN})
+async def rename_run(
+    request: Request, runs: RunsDep, classes: ClassesDep, run_id: RunId, body: RunPatch
+) -> RunOut:
     """Rename the run."""
+    classes.check_control(runs.get(run_id), identity(request))
     return runs.out(await runs.rename(run_id, body.name.strip() or f"Run {run_id}"))
 
 
-@router.delete("/{run_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
-async def delete_run(runs: RunsDep, run_id: RunId) -> Response:
+@router.delete(
+    "/{run_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**NOT_FOUND, **FORBIDDEN},
+)
+async def delete_run(
+    request: Request, runs: RunsDep, classes: ClassesDep, run_id: RunId
+) -> Response:
     """Delete the run and everything it stored (stopped first if it trains). The page asks
     for a confirmation first; this does not."""
+    classes.check_control(runs.get(run_id), identity(request))
     await runs.delete(run_id)
     return Response(status_code=204)
 
@@ -61,11 +75,14 @@ async def select_run(runs: RunsDep, run_id: RunId) -> RunOut:
 
 
 @router.post(
-    "/{run_id}/fork", status_code=201, response_model=RunOut, responses={**NOT_FOUND, **INVALID}
+    "/{run_id}/fork",
+    status_code=201,
+    response_model=RunOut,
+    responses={**NOT_FOUND, **INVALID, **FORBIDDEN},
 )
-async def fork_run(runs: RunsDep, run_id: RunId, body: ForkIn) -> RunOut:
+async def fork_run(request: Request, runs: RunsDep, run_id: RunId, body: ForkIn) -> RunOut:
     """A new run that goes on from step ``step`` of this one exactly as it was (weights and
     Adam's moments), with its own ``steps`` and ``lr`` for what follows; its steps are numbered
     on from step + 1. Trained with nothing changed, its first loss is this run's at step + 1.
     It does not start training; it becomes the default run."""
-    return runs.out(await runs.fork(runs.get(run_id), body))
+    return runs.out(await runs.fork(runs.get(run_id), body, by=identity(request)))

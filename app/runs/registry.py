@@ -16,7 +16,16 @@ from app.bus import EventIds, MemoryBus
 from app.graphs import GraphBuilder
 from app.runs.machine import Status
 from app.runs.scheduler import Scheduler, waits
-from app.schemas import DatasetText, DeletedEvent, ForkIn, ResetEvent, RunIn, RunOut, RunsOut
+from app.schemas import (
+    DATASETS,
+    DatasetText,
+    DeletedEvent,
+    ForkIn,
+    ResetEvent,
+    RunIn,
+    RunOut,
+    RunsOut,
+)
 from app.service import (
     BadInput,
     Conflict,
@@ -85,6 +94,8 @@ class Runs:
         self.ids = EventIds()
         self.notice: str | None = None  # shown on every run's page
         self._lock = asyncio.Lock()  # one create/delete at a time
+        self.on_delete: list = []  # called with a deleted run's id (app.classes keeps count)
+        self.classes = None  # app.classes.roster.Classes: whose a run made from a run is
 
     # -------------------------------------------------------------- lifecycle
 
@@ -232,10 +243,18 @@ class Runs:
         self.default_id = run_id
         return service
 
-    async def reset(self, source: RunService, seed: int | None = None) -> RunService:
-        """A fresh run with ``source``'s settings (and maybe another seed): ``source`` is kept,
-        unchanged, in the list. Its streams hear of the new run (a ``reset`` event)."""
+    async def reset(
+        self, source: RunService, seed: int | None = None, by: str | None = None
+    ) -> RunService:
+        """A fresh run with ``source``'s settings and data (and maybe another seed): ``source``
+        is kept, unchanged, in the list. Its streams hear of the new run (a ``reset`` event).
+        ``by``: who asks (a class student's new run counts against their limit)."""
+        if self.classes is not None:
+            self.classes.check_new_run(source, by)
         rs = source.run_settings
+        dataset = rs.get("dataset", "names")
+        if dataset not in DATASETS:  # its own text (or a model file's): the same documents
+            dataset = DatasetText(text="\n".join(sorted(source.documents)))
         spec = RunIn(
             seed=source.seed if seed is None else seed,
             lr=rs.get("lr", source.lr),
@@ -244,8 +263,11 @@ class Runs:
             n_head=source.config.n_head,
             n_layer=source.config.n_layer,
             block_size=source.config.block_size,
+            dataset=dataset,
         )
         service = await self.create(spec)
+        if self.classes is not None:
+            await self.classes.adopt(source, service)
         source.bus.publish(
             "reset",
             ResetEvent(
@@ -277,10 +299,13 @@ class Runs:
             )
         return service
 
-    async def fork(self, source: RunService, spec: ForkIn) -> RunService:
+    async def fork(self, source: RunService, spec: ForkIn, by: str | None = None) -> RunService:
         """A new run from exactly ``source``'s state after step ``spec.step``: its weights and
         Adam moments there (rebuilt by app.past), the same documents in the same order, and its
-        own settings for what follows. Its steps are numbered on from ``spec.step + 1``."""
+        own settings for what follows. Its steps are numbered on from ``spec.step + 1``.
+        ``by``: who asks (a class student's fork is theirs, within their limit)."""
+        if self.classes is not None:
+            self.classes.check_new_run(source, by)
         step = spec.step
         frame = await source.params_at(step)  # BadInput naming the range if not in the history
         if frame.m is None:
@@ -313,7 +338,10 @@ class Runs:
         }
         name = spec.name or f"{source.name} from step {step}"[: L.RUN_NAME_CHARS]
         async with self._lock:
-            return await self._add(name, settings, data, step, "fork")
+            service = await self._add(name, settings, data, step, "fork")
+        if self.classes is not None:
+            await self.classes.adopt(source, service)
+        return service
 
     async def rename(self, run_id: int, name: str) -> RunService:
         service = self.get(run_id)
@@ -337,6 +365,8 @@ class Runs:
             service.bus.publish("deleted", DeletedEvent(run=run_id, name=service.name))
             await service.close()
             await asyncio.to_thread(self.store.delete_run, run_id)
+            for forget in self.on_delete:
+                forget(run_id)
             if self.default_id == run_id:
                 self.default_id = await asyncio.to_thread(self.store.default_run)
         if not self.services:

@@ -40,9 +40,15 @@ def test_no_request_gets_a_server_error(case, base_url):
     # be longer than its context (both depend on the model, which an upload can change): 422.
     # Likewise a gradcheck's matrix name, row and column, a step (of predict, samples and
     # params, graph) that the model's history does not hold yet, and a probe's character.
-    # And a new run's n_head must divide its n_embd (two fields: the schema cannot say it).
+    # And a new run's n_head must divide its n_embd (two fields: the schema cannot say it);
+    # a class's preset steps must be within its steps_per_run, a new student's name not
+    # blank, and a spotlight a run of its own students.
     model_dependent = (
         "/api/runs",
+        "/api/classes",
+        "/api/classes/{code}",
+        "/api/classes/{code}/join",
+        "/api/classes/{code}/spotlight",
         "/api/predict",
         "/api/gradcheck",
         "/api/samples",
