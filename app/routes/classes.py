@@ -21,6 +21,7 @@ from typing import Annotated
 import segno
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from app import limits as L
 from app.classes.roster import Class, Classes
@@ -351,34 +352,38 @@ def parse_class_form(fields: dict[str, str | None]) -> tuple[str, RunIn, ClassLi
 FormStr = Annotated[str | None, Form()]
 
 
+class ClassFields(BaseModel):
+    """The class form's fields as typed (the new class's, and the teacher's new settings):
+    strings, turned into a preset and limits by ``parse_class_form``."""
+
+    name: str | None = None
+    dataset: str | None = None
+    lr: str | None = None
+    steps: str | None = None
+    n_embd: str | None = None
+    n_head: str | None = None
+    n_layer: str | None = None
+    block_size: str | None = None
+    steps_per_run: str | None = None
+    runs_per_student: str | None = None
+
+
+ClassForm = Annotated[ClassFields, Form()]
+
+
+def refused(e: ServiceError) -> HTMLResponse:
+    """A teacher's fragment asked by someone else (or of no class): the reason, in place."""
+    return HTMLResponse(f'<p class="msg" role="alert">{html.escape(e.detail)}</p>', e.status_code)
+
+
 @pages.post("/ui/classes", response_class=HTMLResponse)
 async def create_class_page(
     request: Request,
     classes: ClassesDep,
-    name: FormStr = None,
-    dataset: FormStr = None,
-    lr: FormStr = None,
-    steps: FormStr = None,
-    n_embd: FormStr = None,
-    n_head: FormStr = None,
-    n_layer: FormStr = None,
-    block_size: FormStr = None,
-    steps_per_run: FormStr = None,
-    runs_per_student: FormStr = None,
+    form: ClassForm,
 ) -> Response:
     """The form's class; this browser is its teacher: on to the teacher view."""
-    fields = {
-        "name": name,
-        "dataset": dataset,
-        "lr": lr,
-        "steps": steps,
-        "n_embd": n_embd,
-        "n_head": n_head,
-        "n_layer": n_layer,
-        "block_size": block_size,
-        "steps_per_run": steps_per_run,
-        "runs_per_student": runs_per_student,
-    }
+    fields = form.model_dump()
     typed = {k: v for k, v in fields.items() if v not in (None, "")}
     try:
         class_name, preset, limits = parse_class_form(dict(fields))
@@ -521,7 +526,7 @@ async def actions(request: Request, runs: RunsDep, classes: ClassesDep, code: Co
     try:
         klass = classes.teacher_of(code, identity(request))
     except ServiceError as e:
-        return HTMLResponse(f'<p class="msg" role="alert">{e.detail}</p>', e.status_code)
+        return refused(e)
     return actions_fragment(runs, klass)
 
 
@@ -531,7 +536,7 @@ async def roster(request: Request, runs: RunsDep, classes: ClassesDep, code: Cod
     try:
         klass = classes.teacher_of(code, identity(request))
     except ServiceError as e:
-        return HTMLResponse(f'<p class="msg" role="alert">{e.detail}</p>', e.status_code)
+        return refused(e)
     return roster_fragment(runs, klass)
 
 
@@ -552,7 +557,7 @@ async def act(
     try:
         klass = classes.teacher_of(code, identity(request))
     except ServiceError as e:
-        return HTMLResponse(f'<p class="msg" role="alert">{e.detail}</p>', e.status_code)
+        return refused(e)
     try:
         message = await teacher_action(runs, classes, klass, action, run, member, confirm)
     except ServiceError as e:
@@ -596,33 +601,14 @@ async def preset_form(
     runs: RunsDep,
     classes: ClassesDep,
     code: Code,
-    dataset: FormStr = None,
-    lr: FormStr = None,
-    steps: FormStr = None,
-    n_embd: FormStr = None,
-    n_head: FormStr = None,
-    n_layer: FormStr = None,
-    block_size: FormStr = None,
-    steps_per_run: FormStr = None,
-    runs_per_student: FormStr = None,
+    form: ClassForm,
 ) -> HTMLResponse:
     """Push new settings to the class (as PATCH /api/classes/{code}); answers the roster."""
     try:
         klass = classes.teacher_of(code, identity(request))
     except ServiceError as e:
-        return HTMLResponse(f'<p class="msg" role="alert">{e.detail}</p>', e.status_code)
-    fields = {
-        "name": klass.name,
-        "dataset": dataset,
-        "lr": lr,
-        "steps": steps,
-        "n_embd": n_embd,
-        "n_head": n_head,
-        "n_layer": n_layer,
-        "block_size": block_size,
-        "steps_per_run": steps_per_run,
-        "runs_per_student": runs_per_student,
-    }
+        return refused(e)
+    fields = {**form.model_dump(), "name": klass.name}  # the name stays the class's
     try:
         _, preset, limits = parse_class_form(fields)
         check_preset(preset, limits)
