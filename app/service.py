@@ -190,7 +190,7 @@ class RunService:
         graphs: GraphBuilder,
         scheduler: Scheduler,
         record: RunRecord,
-        runner_factory: Callable[[], JobRunner] = ProcessRunner,
+        runner_factory: Callable[[int], JobRunner] = ProcessRunner,
     ):
         self.settings, self.store, self.bus = settings, store, bus
         self.graphs, self.scheduler = graphs, scheduler
@@ -465,7 +465,7 @@ class RunService:
             if self.runner is not None and self.runner.alive:
                 return self.runner
             ckpt = await asyncio.to_thread(self.store.latest_checkpoint, self.model)
-            runner = self._runner_factory()
+            runner = self._runner_factory(self.id)
             self._worker_error = None
             try:
                 await runner.start(

@@ -5,7 +5,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,20 @@ class Settings(BaseSettings):
     # stopped (a hung worker must not hang every command and the shutdown with it)
     worker_timeout: float = Field(30.0, gt=0)
 
+    # Redis mode (app.jobs): with a URL, training slices go through Redis (Dramatiq) to
+    # `microgpt-live worker` processes on any machine; without one, everything is embedded
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://")
+    # seconds without a heartbeat before a worker counts as dead and its slice is redelivered
+    redis_heartbeat: float = Field(15.0, gt=0)
+    # per million broker commands, how many also re-queue dead workers' slices (10%)
+    redis_maintenance_chance: int = Field(100_000, ge=1, le=1_000_000)
+    # seconds a worker's hold on a session lasts unless renewed (at every step): shorter than
+    # the heartbeat, so a redelivered slice finds it expired
+    redis_lease: float = Field(5.0, gt=0)
+    redis_maxlen: int = Field(20_000, ge=1000)  # entries kept in a run's message stream
+    slice_steps: int = Field(50, ge=1)  # a job trains at most this many steps of a run,
+    slice_seconds: float = Field(1.0, gt=0)  # or this long, then queues the next job
+
     # testing only: the worker makes this global step's loss non-finite once, so the
     # "diverged" path (stop, roll back to the last checkpoint) can be exercised end to end
     fault_nonfinite_at: int | None = Field(None, ge=1)
@@ -64,6 +78,15 @@ class Settings(BaseSettings):
     # checkpoint upload limit, bytes: the largest model a run may have (n_embd 32, 2 layers,
     # block 16) writes ~1.9 MB of JSON (tests/app/test_runs.py uploads one)
     max_upload: int = 4 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _lease_within_heartbeat(self) -> "Settings":
+        if self.redis_lease >= self.redis_heartbeat:
+            raise ValueError(
+                f"redis_lease ({self.redis_lease:g} s) must be shorter than redis_heartbeat "
+                f"({self.redis_heartbeat:g} s): a redelivered slice must find it expired"
+            )
+        return self
 
     @property
     def db_path(self) -> Path:

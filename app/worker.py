@@ -41,7 +41,7 @@ class JobRunner(Protocol):
 class ProcessRunner:
     """The trainer in a child process; its messages are read by one thread into asyncio."""
 
-    def __init__(self) -> None:
+    def __init__(self, run: int | None = None) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue()

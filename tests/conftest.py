@@ -150,7 +150,7 @@ class SSE:
 class EventStream:
     """Reads ``/api/events`` in a thread; ``events`` grows as messages arrive."""
 
-    def __init__(self, url: str, last_event_id: str | None = None):
+    def __init__(self, url: str, last_event_id: str | None = None, path: str = "/api/events"):
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
@@ -160,7 +160,7 @@ class EventStream:
         self._cond = threading.Condition()
         self._client = httpx.Client(timeout=httpx.Timeout(30, read=None))
         self._response = self._client.send(
-            self._client.build_request("GET", f"{url}/api/events", headers=headers),
+            self._client.build_request("GET", f"{url}{path}", headers=headers),
             stream=True,
         )
         assert self._response.status_code == 200

@@ -82,6 +82,9 @@ def checkpoint_settings(d: dict, steps: int) -> dict:
     }
 
 
+REDIS_RUNS = 100_000  # runs training at once in Redis mode (no limit but memory)
+
+
 class Runs:
     def __init__(self, settings: Settings, runner_factory=ProcessRunner):
         self.settings = settings
@@ -89,7 +92,11 @@ class Runs:
         self.store = None
         self.services: dict[int, RunService] = {}
         self.default_id: int | None = None
-        self.scheduler = Scheduler(settings.workers or os.cpu_count() or 1)
+        # embedded: one training process per run training, at most the CPU count at once; Redis
+        # mode: every run trains, slice by slice, on however many workers there are (its
+        # queue is Dramatiq's)
+        embedded = settings.workers or os.cpu_count() or 1
+        self.scheduler = Scheduler(REDIS_RUNS if settings.redis_url else embedded)
         self.graphs = GraphBuilder()  # its process starts on the first /api/graph
         self.ids = EventIds()
         self.notice: str | None = None  # shown on every run's page

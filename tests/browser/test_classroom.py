@@ -8,7 +8,7 @@ from tests.browser.conftest import wait_for
 
 
 def wait_live(page) -> None:
-    wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
+    wait_for(page, "document.querySelector('[data-testid=connection]')?.dataset.conn === 'live'")
 
 
 def test_join_train_the_teachers_overlay_and_the_spotlight(server, open_page, screenshot):
@@ -98,6 +98,7 @@ def test_the_teacher_removes_a_student_after_asking(server, open_page):
     cy.fill("[data-testid=join-name]", "Cy")
     cy.click("[data-testid=join]")
     cy.click("[data-testid=open-my-run]")
+    cy.wait_for_url(re.compile(r"/\?run=\d+$"))
     wait_live(cy)
 
     wait_for(teacher_page, "document.querySelectorAll('[data-testid=roster-row]').length === 1")

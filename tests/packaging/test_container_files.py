@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.jobs import worker_main
+
 DATA_DIR = "/data"
 PORT = "8000"
 
@@ -173,8 +175,26 @@ def test_dockerignore_keeps_local_state_out(repo_root, path):
 def compose_service(repo_root):
     compose = yaml.safe_load((repo_root / "compose.yaml").read_text())
     services = compose["services"]
-    assert list(services) == ["microgpt-live"]
+    assert sorted(services) == ["microgpt-live", "redis", "worker"]
     return compose, services["microgpt-live"]
+
+
+def test_compose_workers_train_for_the_web_service_through_its_redis(compose_service):
+    compose, web = compose_service
+    worker, redis = compose["services"]["worker"], compose["services"]["redis"]
+    url = web["environment"]["MICROGPT_REDIS_URL"]
+    assert worker["environment"]["MICROGPT_REDIS_URL"] == url
+    assert url.startswith("redis://redis:")  # the redis service, by its name
+    assert worker["image"] == web["image"] and worker["restart"] == "unless-stopped"
+    command = worker["command"]
+    assert command[:2] == ["microgpt-live", "worker"]
+    assert worker_main.parse_args(command[2:]).processes == 1  # scaled by container count
+    assert "ports" not in worker  # a worker only talks to Redis
+    for service in (web, worker):
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    # Redis holds only the queue and message streams: the runs live in the web's SQLite
+    assert redis["command"][1:] == ["--save", "", "--appendonly", "no"]
+    assert "volumes" not in redis and "ports" not in redis
 
 
 def test_compose_builds_this_dockerfile(compose_service):

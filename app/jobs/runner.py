@@ -1,0 +1,258 @@
+"""The web process's side of Redis mode: a ``JobRunner`` (``app.worker``) per training session,
+and one reader for all their streams.
+
+``RedisRunner`` looks to ``app.service`` exactly like the embedded ``ProcessRunner``: commands
+in, the trainer's messages out, in order. Underneath, a command is pushed on the session's list
+and, if the session is parked, its next slice is queued (``app.jobs.sessions``); messages come
+from the run's stream. After a redelivered slice (its worker died) the messages up to the last
+one already passed on come again: they are dropped here, so the service sees every step once.
+
+One task (``RedisJobs._read``) reads every attached session's run stream with a single
+blocking XREAD, whatever the number of runs training, and checks every few seconds that the
+sessions still exist: a Redis restarted without persistence has lost them, and their runs fail
+back to their last stored checkpoint (nothing the web process stored is lost) instead of
+waiting for a worker that will never come.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from app.jobs import sessions as keys
+from app.jobs import wire
+from app.jobs.slices import declare, make_broker
+from app.settings import Settings
+from app.worker import Message, WorkerGone
+
+log = logging.getLogger(__name__)
+
+# A step's messages come in this order (app.trainer_process); with the step they make the key
+# that says whether a replayed message was passed on already.
+ORDER = {"params": 0, "step": 1, "val": 2, "weights": 3, "checkpoint": 4, "done": 5}
+CHECK_EVERY = 2.0  # seconds between checks that the attached sessions still exist
+READ_BLOCK = 500  # ms an XREAD waits for new entries (then it re-reads which runs to follow)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.rpartition("@")
+    return f"{head.split('//')[0]}//…@{tail}" if sep else url
+
+
+class RedisJobs:
+    """One per web process: the Redis client, Dramatiq's broker (to queue slices) and the
+    reader of the streams of every run training."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.url = settings.redis_url
+        # no socket timeout: XREAD BLOCK waits longer than redis-py's default 5 s
+        self.client = aioredis.Redis.from_url(
+            self.url, socket_timeout=None, socket_connect_timeout=5
+        )
+        self.broker = make_broker(
+            self.url, settings.redis_heartbeat, settings.redis_maintenance_chance
+        )
+        self.actor = declare(self.broker, settings.redis_lease)
+        self.attached: dict[int, RedisRunner] = {}  # run -> its open session's runner
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.down_since: float | None = None  # Redis has not answered since then
+
+    def runner(self, run: int) -> "RedisRunner":
+        return RedisRunner(self, run)
+
+    async def start(self) -> None:
+        """Check Redis answers (a clear error at startup, not at the first Train), then read."""
+        try:
+            await asyncio.wait_for(self.client.ping(), 10)
+        except (RedisError, OSError, TimeoutError) as e:
+            raise RuntimeError(f"Redis at {redacted(self.url)} does not answer: {e}") from None
+        self._task = asyncio.create_task(self._read(), name="redis-streams")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.client.aclose()
+        self.broker.close()
+
+    async def enqueue(self, sid: str, n: int) -> None:
+        await asyncio.to_thread(self.actor.send, sid, n)  # the broker's client is blocking
+
+    def attach(self, runner: "RedisRunner") -> None:
+        old = self.attached.get(runner.run)
+        if old is not None and old is not runner:
+            old.end("replaced by a new session")
+        self.attached[runner.run] = runner
+        self._changed.set()
+
+    def detach(self, runner: "RedisRunner") -> None:
+        if self.attached.get(runner.run) is runner:
+            del self.attached[runner.run]
+
+    async def _read(self) -> None:
+        checked = time.monotonic()
+        while True:
+            if not self.attached:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            runners = dict(self.attached)
+            streams = {keys.stream_key(run): r.last_id for run, r in runners.items()}
+            try:
+                got = await self.client.xread(streams, block=READ_BLOCK, count=500)
+                if time.monotonic() - checked > CHECK_EVERY:
+                    checked = time.monotonic()
+                    await self._check_sessions(runners)
+            except (RedisError, OSError) as e:
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                    log.warning("Redis at %s: %s; reconnecting", redacted(self.url), e)
+                await asyncio.sleep(0.5)
+                continue
+            if self.down_since is not None:
+                log.info("Redis is back after %.1f s", time.monotonic() - self.down_since)
+                self.down_since = None
+                await self._check_sessions(runners)
+            for stream, entries in got:
+                run = int(stream.decode().split(":")[2])
+                runner = runners.get(run)
+                for entry_id, fields in entries:
+                    if runner is not None:
+                        runner.last_id = entry_id
+                        runner.accept(fields)
+
+    async def _check_sessions(self, runners: dict[int, "RedisRunner"]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for runner in runners.values():
+                pipe.exists(keys.session_key(runner.sid))
+            alive = await pipe.execute()
+        for runner, exists in zip(runners.values(), alive, strict=True):
+            if not exists and runner.alive:
+                runner.end("Redis lost the training job (was it restarted?)")
+
+
+class RedisRunner:
+    """A training session on the Redis workers, behind the JobRunner protocol."""
+
+    def __init__(self, jobs: RedisJobs, run: int):
+        self.jobs, self.run = jobs, run
+        self.sid = uuid.uuid4().hex
+        self.last_id: bytes | str = "0-0"  # the run stream's last entry read
+        self.host: str | None = None
+        self._pid: int | None = None
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._exit: str | None = None
+        self._closed = False
+        self._seen: tuple[int, int] = (-1, -1)  # (step, ORDER) of the last message passed on
+        self._replay_until: tuple[int, int] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    @property
+    def alive(self) -> bool:
+        return self._exit is None and not self._closed
+
+    def describe_exit(self) -> str:
+        return self._exit or ("closed" if self._closed else "still running")
+
+    async def start(self, checkpoint: str, options: dict[str, Any], timeout: float = 60.0) -> None:
+        """Open the session (parked at ``checkpoint``); its first slice is queued by the
+        first command. Does not wait for a worker: the queue is Dramatiq's."""
+        loop = {"running": False, "pace": options.get("pace"), "elapsed": 0.0}
+        loop["poison_at"] = options.get("fault_nonfinite_at")
+        session = {
+            "state": "parked",
+            "slice": 0,
+            "run": self.run,
+            "opts": json.dumps(options),
+            "ckpt": checkpoint,
+            "loop": json.dumps(loop),
+        }
+        client = self.jobs.client
+        try:
+            async with asyncio.timeout(timeout):
+                last = await client.xrevrange(keys.stream_key(self.run), count=1)
+                self.last_id = last[0][0] if last else "0-0"
+                await client.hset(keys.session_key(self.sid), mapping=session)
+        except (RedisError, OSError, TimeoutError) as e:
+            raise WorkerGone(f"Redis at {redacted(self.jobs.url)} did not answer: {e}") from None
+        self.jobs.attach(self)
+
+    async def send(self, kind: str, **payload: Any) -> None:
+        if not self.alive:
+            raise WorkerGone(f"the training session is {self.describe_exit()}")
+        session = keys.session_key(self.sid)
+        try:
+            async with self.jobs.client.pipeline(transaction=True) as pipe:
+                pipe.rpush(keys.commands_key(self.sid), json.dumps([kind, payload]))
+                pipe.eval(keys.WAKE, 1, session)
+                _, queue_slice = await pipe.execute()
+            if queue_slice:
+                await self.jobs.enqueue(self.sid, queue_slice)
+        except (RedisError, OSError) as e:
+            raise WorkerGone(f"Redis at {redacted(self.jobs.url)} is unreachable: {e}") from None
+
+    def accept(self, fields: dict[bytes, bytes]) -> None:
+        """One entry of the run's stream (the reader calls this, in stream order)."""
+        sid, kind, payload = wire.decode(fields)
+        if sid != self.sid or not self.alive:
+            return
+        if kind == "ready":  # a slice began on a worker
+            self._pid, self.host = payload["pid"], payload["host"]
+            if payload.get("replay"):  # redelivered: its first messages may be old news
+                log.warning("run %s: slice redelivered to %s on %s", self.run, self._pid, self.host)
+                self._replay_until = self._seen
+            return
+        order = ORDER.get(kind)
+        if order is not None:
+            key = (payload["step"], order)
+            if self._replay_until is not None:
+                if key <= self._replay_until:
+                    return
+                self._replay_until = None
+            self._seen = key
+        self._queue.put_nowait((kind, payload))
+        if kind == "error":
+            self.end(payload["message"])
+
+    def end(self, reason: str) -> None:
+        """No more messages: the service sees the worker gone (``reason``)."""
+        if self._exit is None:
+            self._exit = reason
+            self.jobs.detach(self)
+            self._queue.put_nowait(None)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        while (msg := await self._queue.get()) is not None:
+            yield msg
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close the session: a worker holding it stops at its next step, a queued slice
+        finds it closed. Its keys expire after an hour."""
+        if self._closed:
+            return
+        self._closed = True
+        self.jobs.detach(self)
+        self._queue.put_nowait(None)
+        session, commands = keys.session_key(self.sid), keys.commands_key(self.sid)
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.jobs.client.pipeline(transaction=True) as pipe:
+                    pipe.hset(session, "state", "closed")
+                    pipe.rpush(commands, json.dumps(["shutdown", {}]))
+                    pipe.expire(session, keys.CLOSED_TTL)
+                    pipe.expire(commands, keys.CLOSED_TTL)
+                    await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as e:
+            log.warning("could not close session %s of run %s: %s", self.sid, self.run, e)

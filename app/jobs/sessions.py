@@ -1,0 +1,98 @@
+"""A training session in Redis: one segment of one run, trained slice by slice.
+
+The web process opens a session when a run's segment gets a worker (``RedisRunner.start``)
+and closes it when the segment ends. Its keys:
+
+- ``mgl:session:{sid}`` (hash) ``state``, ``slice`` (the number of the slice queued or
+  running), ``run``, ``opts`` (the worker options), ``ckpt`` (the newest checkpoint, JSON) and
+  ``loop`` (the training loop's own state at that checkpoint: running, segment, elapsed, pace),
+  ``holder`` (``pid@host`` of the worker that took the latest slice)
+- ``mgl:session:{sid}:cmd`` (list) the web's commands (JSON), oldest first
+- ``mgl:session:{sid}:lease`` the token of the worker running a slice, expiring unless renewed
+  at every step: a worker that dies stops renewing it
+- ``mgl:run:{run}:out`` (stream, trimmed with MAXLEN) every message of every session of the
+  run, in order (``app.jobs.wire``)
+
+``state``: ``parked`` (no slice: waiting for a command), ``queued`` (slice ``slice`` is in
+Dramatiq's queue), ``running`` (a worker holds the lease), ``closed``. Handing the session from
+one to the next is a Lua script, so two workers never train the same session at once and a
+command that arrives as a slice ends is never left unread.
+"""
+
+PREFIX = "mgl"
+CLOSED_TTL = 3600  # seconds a closed session's keys stay (a late worker reads "closed")
+QUEUE = "microgpt-train"
+
+
+def session_key(sid: str) -> str:
+    return f"{PREFIX}:session:{sid}"
+
+
+def commands_key(sid: str) -> str:
+    return f"{PREFIX}:session:{sid}:cmd"
+
+
+def lease_key(sid: str) -> str:
+    return f"{PREFIX}:session:{sid}:lease"
+
+
+def stream_key(run: int) -> str:
+    return f"{PREFIX}:run:{run}:out"
+
+
+# KEYS: session. A parked session gets its next slice number (the caller queues that slice),
+# else 0 (a worker holds it or a slice is queued: the command is read there).
+WAKE = """
+if redis.call('HGET', KEYS[1], 'state') == 'parked' then
+  redis.call('HSET', KEYS[1], 'state', 'queued')
+  return redis.call('HINCRBY', KEYS[1], 'slice', 1)
+end
+return 0
+"""
+
+# KEYS: session, lease. ARGV: slice n, token, lease ms, holder ("pid@host", kept in the
+# session for the curious and for tests that kill it). 1: the slice is this worker's; 2: it
+# is, and it was redelivered (its first worker died holding it: the messages after the last
+# checkpoint may come twice); 0: not to be run (closed, a stale copy, or held by a live worker).
+# A redelivered slice n may meet n + 1 queued (its worker died right after queueing it): it
+# runs in n + 1's place, and n + 1 finds the session taken.
+CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+local slice = tonumber(redis.call('HGET', KEYS[1], 'slice') or '-1')
+local n = tonumber(ARGV[1])
+if slice ~= n and slice ~= n + 1 then return 0 end
+if state == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'holder', ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+if state == 'running' and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('HSET', KEYS[1], 'holder', ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 2
+end
+return 0
+"""
+
+# KEYS: lease, commands. ARGV: token, lease ms. The lease renewed and the waiting commands
+# (taken off the list), or nil if the lease is no longer this worker's.
+RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('LPOP', KEYS[2], 64) or {}
+"""
+
+# KEYS: session, lease, commands. ARGV: token, "more" (steps left) or "idle". The next
+# slice's number if one must be queued (steps left, or a command came meanwhile), 0 if the
+# session is parked or closed, -1 if the lease was lost (another worker has the session).
+YIELD = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[2])
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+if ARGV[2] == 'more' or redis.call('LLEN', KEYS[3]) > 0 then
+  redis.call('HSET', KEYS[1], 'state', 'queued')
+  return redis.call('HINCRBY', KEYS[1], 'slice', 1)
+end
+redis.call('HSET', KEYS[1], 'state', 'parked')
+return 0
+"""

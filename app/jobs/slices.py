@@ -1,0 +1,216 @@
+"""The Dramatiq actor: a slice of a training session, on whichever worker takes it.
+
+A slice loads the session's newest checkpoint, obeys the commands waiting for it, trains at
+most ``slice_steps`` steps (or ``slice_seconds``), saves a checkpoint and queues the next
+slice at the back of the queue, so every run of a class moves on and a paused run frees its
+worker. The training itself is ``app.trainer_process.TrainerProcess``, the embedded worker's
+loop, unchanged: only its pipes are replaced by the session's command list and the run's
+stream.
+
+At-least-once delivery: a worker killed mid-slice leaves its message unacknowledged, and
+Dramatiq's Redis broker puts it back once that worker's heartbeat is ``heartbeat_timeout`` old.
+The slice then starts again from the session's last checkpoint (at most ``checkpoint_every``
+steps back) and says so (``ready`` with ``replay``): the web process drops the messages it has
+seen already (``app.jobs.runner``), and the steps trained again are the same numbers, so the
+history keeps each step once and the curve is the one an unbroken run draws.
+"""
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from app.jobs import sessions as keys
+from app.jobs import wire
+from app.trainer_process import TrainerProcess
+from engine import EngineError, Trainer
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(url: str, heartbeat_timeout: float, maintenance_chance: int) -> RedisBroker:
+    """Dramatiq's Redis broker. ``heartbeat_timeout`` (s): how long a silent worker counts as
+    alive (its slices are redelivered after it); ``maintenance_chance`` (per million broker
+    commands): how often a command also re-queues dead workers' messages."""
+    return RedisBroker(
+        url=url,
+        namespace=f"{keys.PREFIX}:dramatiq",
+        heartbeat_timeout=int(heartbeat_timeout * 1000),
+        maintenance_chance=maintenance_chance,
+    )
+
+
+def redis_trouble(retries: int, exception: BaseException) -> bool:
+    """Retry a slice only if Redis failed under it (a restart, a dropped connection), a few
+    times: a slice that fails otherwise has told the web process why (an ``error`` message)."""
+    return isinstance(exception, redis.RedisError) and retries < 10
+
+
+def declare(broker: RedisBroker, lease: float) -> dramatiq.Actor:
+    """The slice actor on ``broker`` (the web process sends with it, workers run it). A retry
+    waits out the failed slice's lease (``lease`` s), so it can take the session over."""
+    return dramatiq.actor(
+        train_slice,
+        broker=broker,
+        actor_name="train_slice",
+        queue_name=keys.QUEUE,
+        retry_when=redis_trouble,
+        min_backoff=int(lease * 1000) + 1000,
+        max_backoff=60_000,
+        time_limit=60 * 60 * 1000,
+    )
+
+
+class Stream:
+    """The trainer's ``out`` pipe: messages go to the run's stream, a step's in one round
+    trip; a checkpoint is kept in the session in the same transaction as its message."""
+
+    def __init__(self, client: redis.Redis, sid: str, run: int, maxlen: int):
+        self.client, self.sid, self.maxlen = client, sid, maxlen
+        self.key = keys.stream_key(run)
+        self.pending: list[dict] = []
+        self.keep: dict[str, str] | None = None
+
+    def send(self, message: tuple[str, dict[str, Any]]) -> None:
+        kind, payload = message
+        self.pending.append(wire.encode(kind, payload, self.sid))
+
+    def flush(self) -> None:
+        if not self.pending and self.keep is None:
+            return
+        with self.client.pipeline(transaction=True) as pipe:
+            for fields in self.pending:
+                pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+            if self.keep is not None:
+                pipe.hset(keys.session_key(self.sid), mapping=self.keep)
+            pipe.execute()
+        self.pending, self.keep = [], None
+
+
+class SliceTrainer(TrainerProcess):
+    """The embedded loop, whose every checkpoint is also the session's restart point."""
+
+    out: Stream
+
+    saved_step = -1  # the step of the newest checkpoint saved in the session
+
+    def save(self, reason: str, weights: bool = True) -> None:
+        super().save(reason, weights)
+        self.saved_step = self.trainer.step
+        self.out.keep = {"ckpt": self.last_checkpoint, "loop": json.dumps(self.loop_state())}
+
+    def loop_state(self) -> dict[str, Any]:
+        running_for = time.time() - self.segment_start if self.running else 0.0
+        return {
+            "running": self.running,
+            "run_id": self.run_id,
+            "elapsed": self.elapsed_before + running_for,
+            "pace": self.pace,
+            "poison_at": self.poison_at,
+        }
+
+    def restore_loop(self, loop: dict[str, Any]) -> None:
+        self.pace, self.poison_at = loop.get("pace"), loop.get("poison_at")
+        if loop.get("running"):
+            self.start_segment(loop["run_id"], loop["elapsed"])
+        else:
+            self.run_id, self.elapsed_before = loop.get("run_id"), loop.get("elapsed", 0.0)
+
+
+class Config:
+    """What a worker process was started with (``configure``)."""
+
+    client: redis.Redis | None = None
+    actor: dramatiq.Actor | None = None
+    lease: float = 5.0  # seconds
+    slice_steps = 50
+    slice_seconds = 1.0
+    maxlen = 20_000
+
+
+def configure(client: redis.Redis, actor: dramatiq.Actor, **options: Any) -> None:
+    Config.client, Config.actor = client, actor
+    for name, value in options.items():
+        setattr(Config, name, value)
+
+
+def train_slice(sid: str, n: int) -> None:
+    """Dramatiq's entry point: run slice ``n`` of session ``sid`` if it is still this one's."""
+    client = Config.client
+    token = uuid.uuid4().hex
+    lease_ms = int(Config.lease * 1000)
+    session, lease = keys.session_key(sid), keys.lease_key(sid)
+    holder = f"{os.getpid()}@{socket.gethostname()}"
+    claimed = client.eval(keys.CLAIM, 2, session, lease, n, token, lease_ms, holder)
+    if not claimed:
+        return
+    fields = client.hgetall(session)
+    run = int(fields[b"run"])
+    out = Stream(client, sid, run, Config.maxlen)
+    try:
+        outcome = _serve(client, sid, token, lease_ms, fields, out, replay=claimed == 2)
+    except EngineError as e:
+        outcome = _fail(out, str(e))
+    except redis.RedisError:
+        raise  # retried once Redis is back and this slice's lease has expired (declare)
+    except Exception as e:
+        log.exception("slice %s of session %s failed", n, sid)
+        outcome = _fail(out, f"training failed: {type(e).__name__}: {e}")
+    out.flush()
+    after = client.eval(keys.YIELD, 3, session, lease, keys.commands_key(sid), token, outcome)
+    if after > 0:
+        Config.actor.send(sid, after)
+
+
+def _fail(out: Stream, message: str) -> str:
+    out.send(("error", {"message": message}))
+    return "idle"
+
+
+def _serve(client, sid, token, lease_ms, fields, out: Stream, replay: bool) -> str:
+    """Commands, then steps, until the slice is spent ("more") or nothing is left to do
+    ("idle"); a ``shutdown`` or a lost lease ends it at once ("idle")."""
+    options = json.loads(fields[b"opts"])
+    worker = SliceTrainer(Trainer.from_dict(json.loads(fields[b"ckpt"])), out, options)
+    worker.restore_loop(json.loads(fields[b"loop"]))
+    worker.saved_step = worker.trainer.step
+    here = {"pid": os.getpid(), "host": socket.gethostname()}
+    worker.send("ready", **here, step=worker.trainer.step, replay=replay)
+    out.flush()
+    lease, commands = keys.lease_key(sid), keys.commands_key(sid)
+    started, steps = time.monotonic(), 0
+    while True:
+        waiting = client.eval(keys.RENEW, 2, lease, commands, token, lease_ms)
+        if waiting is None:
+            log.warning("session %s: the lease went to another worker", sid)
+            return "idle"
+        for raw in waiting:
+            kind, payload = json.loads(raw)
+            if kind == "shutdown":
+                out.flush()
+                return "idle"
+            worker.handle(kind, payload)
+        out.flush()
+        if not worker.running:
+            return "idle"
+        spent = steps >= Config.slice_steps or time.monotonic() - started >= Config.slice_seconds
+        if spent and not waiting:
+            if worker.trainer.step != worker.saved_step:
+                worker.save("periodic", weights=False)  # where the next slice starts
+            out.flush()
+            return "more"
+        if (wait := worker.wait_time()) > 0:  # paced: sleep, but answer a command at once
+            got = client.blpop([commands], timeout=min(wait, 1.0))
+            if got is not None:
+                client.lpush(commands, got[1])  # read with the lease renewed, above
+            continue
+        worker.one_step()
+        out.flush()
+        steps += 1

@@ -1,0 +1,119 @@
+"""``microgpt-live worker --redis-url URL [--processes N]``: train slices from Redis.
+
+N worker processes (default: the CPU count), each a Dramatiq worker with one thread (the
+training loop is pure Python: threads would share one core) that prefetches one slice only (a
+slice it cannot start at once belongs to another worker). This process watches them: one that
+dies (killed, out of memory) is started again, and its slice goes to another worker once its
+heartbeat is ``--heartbeat`` s old. SIGTERM or Ctrl-C: each worker finishes its slice (at most
+``slice_seconds``), then all exit.
+"""
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+
+log = logging.getLogger("microgpt-live.worker")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="microgpt-live worker",
+        description="Train the slices the web process queues in Redis (Redis mode).",
+    )
+    parser.add_argument("--redis-url", help="redis://HOST:PORT/DB (or MICROGPT_REDIS_URL)")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="worker processes (default: CPU count)"
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser.parse_args(argv)
+
+
+def serve(settings_fields: dict) -> None:
+    """One worker process: Dramatiq's worker with one thread, until SIGTERM/SIGINT."""
+    import dramatiq
+    import redis
+
+    from app.jobs import slices
+    from app.settings import Settings
+
+    settings = Settings(**settings_fields)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    broker = slices.make_broker(
+        settings.redis_url, settings.redis_heartbeat, settings.redis_maintenance_chance
+    )
+    actor = slices.declare(broker, settings.redis_lease)
+    slices.configure(
+        redis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5),
+        actor,
+        lease=settings.redis_lease,
+        slice_steps=settings.slice_steps,
+        slice_seconds=settings.slice_seconds,
+        maxlen=settings.redis_maxlen,
+    )
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=250)
+    worker.queue_prefetch = 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    log.info("worker process %s ready", os.getpid())
+    stop.wait()
+    worker.stop(timeout=30_000)
+    broker.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from app.jobs.runner import redacted
+    from app.settings import Settings
+
+    args = parse_args(argv)
+    given = {"redis_url": args.redis_url, "log_level": args.log_level}
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not settings.redis_url:
+        print("microgpt-live worker: give --redis-url (or MICROGPT_REDIS_URL)", file=sys.stderr)
+        raise SystemExit(2)
+    processes = args.processes or os.cpu_count() or 1
+    if not 1 <= processes <= 256:
+        print(f"microgpt-live worker: --processes {processes}: 1 to 256", file=sys.stderr)
+        raise SystemExit(2)
+    fields = settings.model_dump(mode="json", exclude={"data_dir"})
+    ctx = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    def spawn():
+        proc = ctx.Process(target=serve, args=(fields,), name="microgpt-worker", daemon=False)
+        proc.start()
+        return proc
+
+    procs = [spawn() for _ in range(processes)]
+    log.info(
+        "%d worker processes on %s: %s",
+        processes,
+        redacted(settings.redis_url),
+        " ".join(str(p.pid) for p in procs),
+    )
+    while not stopping.wait(0.5):
+        for i, proc in enumerate(procs):
+            if not proc.is_alive():
+                log.warning(
+                    "worker process %s exited (%s); starting another", proc.pid, proc.exitcode
+                )
+                procs[i] = spawn()
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()  # SIGTERM: finish the slice, then exit
+    for proc in procs:
+        proc.join(40)
+        if proc.is_alive():
+            proc.kill()

@@ -1,0 +1,162 @@
+"""Redis mode: runs train in slices on `microgpt-live worker` processes through Dramatiq, and
+come back through Redis Streams, to the same numbers as an embedded run.
+
+- six runs at once on two worker processes, each the engine's curve for its seed, every step
+  once, both workers used;
+- a worker SIGKILLed mid-slice: the run goes on from its last checkpoint on another worker
+  within the redelivery time, the history and the event stream have every step once, and the
+  curve is still the original microgpt's (the reference figures);
+- Redis restarted empty: the web process and the workers reconnect by themselves, the run
+  that was training fails back to its stored checkpoint (nothing stored is lost) and resumes
+  to the reference curve.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+import redis
+
+from engine import Trainer
+from tests.conftest import EventStream
+
+REFERENCE_LOSS = {  # ../shared/docs/microgpt-reference.md: seed 42, names.txt, 500 steps
+    1: 3.3630094726947277,
+    50: 2.4203954240114873,
+    100: 4.009267876995115,
+    500: 2.085911542417134,
+}
+
+
+def engine_losses(seed: int, steps: int) -> list[float]:
+    trainer = Trainer(seed=seed)
+    trainer.begin_run(steps)
+    return [rec.loss for rec in trainer.steps()]
+
+
+def create(web, **settings) -> int:
+    made = web.post("/api/runs", settings)
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+def run_state(web, run: int) -> dict:
+    return web.get(f"/api/runs/{run}/state").json()
+
+
+def history(web, run: int) -> list[tuple[int, float]]:
+    points = web.get(f"/api/runs/{run}/history").json()["points"]
+    return [(p["step"], p["loss"]) for p in points]
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def holder(redis_server) -> tuple[int, int] | None:
+    """(pid, step) of the worker holding a running slice now, if one does."""
+    client = redis.Redis.from_url(redis_server.url)
+    for key in client.scan_iter("mgl:session:*"):
+        if key.count(b":") != 2:
+            continue
+        state, who = client.hmget(key, "state", "holder")
+        lease_key = key + b":lease"
+        if state == b"running" and who and client.exists(lease_key):
+            return int(who.split(b"@")[0])
+    return None
+
+
+def assert_reference_curve(points: list[tuple[int, float]], steps: int = 500) -> None:
+    assert [s for s, _ in points] == list(range(1, steps + 1))  # every step, once, in order
+    losses = dict(points)
+    for step, loss in REFERENCE_LOSS.items():
+        assert abs(losses[step] - loss) < 1e-9, (step, losses[step], loss)
+    assert [loss for _, loss in points] == engine_losses(42, steps)
+
+
+def test_six_runs_on_two_workers_each_give_their_seeds_curve(web, workers):
+    steps = 60
+    runs = {seed: create(web, seed=seed, steps=steps) for seed in range(1, 7)}
+    for run in runs.values():
+        assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
+    pids = set()
+
+    def all_done():
+        states = [run_state(web, run) for run in runs.values()]
+        pids.update(s["worker_pid"] for s in states if s["worker_pid"])
+        return all(s["status"] == "idle" and s["step"] == steps for s in states)
+
+    wait_until(all_done, 90, "six runs to finish")
+    for seed, run in runs.items():
+        points = history(web, run)
+        assert [s for s, _ in points] == list(range(1, steps + 1))
+        assert [loss for _, loss in points] == engine_losses(seed, steps), f"seed {seed}"
+    assert pids <= set(workers.children()) and len(pids) == 2  # both workers trained
+
+
+def test_a_killed_worker_s_run_goes_on_elsewhere_from_its_checkpoint(web, workers, redis_server):
+    run = create(web)  # the default: seed 42, 500 steps
+    events = EventStream(web.url, path=f"/api/runs/{run}/events")
+    try:
+        assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
+        wait_until(lambda: run_state(web, run)["step"] >= 130, 60, "step 130")
+        victim = wait_until(lambda: holder(redis_server), 10, "a worker holding the slice")
+        before = run_state(web, run)["step"]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: run_state(web, run)["step"] > before + 30, 30, "training to go on")
+        redelivered = time.monotonic() - killed_at
+        print(f"a SIGKILLed worker's slice went on after {redelivered:.1f} s (heartbeat 2 s)")
+        state = wait_until(
+            lambda: (s := run_state(web, run))["status"] == "idle" and s["step"] == 500 and s,
+            60,
+            "the run to finish",
+        )
+        assert state["step"] == 500
+        assert_reference_curve(history(web, run))
+        events.wait_event("step", step=500, timeout=10)
+        steps, ids = events.steps(), [int(e.id) for e in events.named("step")]
+        assert steps == sorted(set(steps)), "a step was seen twice or out of order"
+        assert ids == sorted(set(ids))
+        assert "slice redelivered" in web.log()  # the replayed messages were dropped
+        assert victim not in workers.children()  # it is dead, and was replaced
+        wait_until(lambda: len(workers.children()) == 2, 10, "the supervisor's new worker")
+    finally:
+        events.close()
+
+
+def test_redis_restarted_runs_fail_back_to_their_checkpoint_and_resume(web, redis_server):
+    run = create(web)
+    assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
+    wait_until(lambda: run_state(web, run)["step"] >= 60, 60, "step 60")
+    redis_server.restart()  # empty: no persistence
+    failed = wait_until(
+        lambda: (s := run_state(web, run))["status"] == "failed" and s, 20, "the run to fail"
+    )
+    assert failed["step"] == failed["checkpoint_step"] >= 50  # back at its stored checkpoint
+    kept = history(web, run)
+    assert [s for s, _ in kept] == list(range(1, failed["step"] + 1))
+    # the workers reconnect by themselves: the run resumes and ends as an unbroken one would
+    resumed = wait_until(
+        lambda: web.post(f"/api/runs/{run}/resume").status_code == 200, 20, "resume"
+    )
+    assert resumed
+    wait_until(
+        lambda: (s := run_state(web, run))["status"] == "idle" and s["step"] == 500,
+        90,
+        "the resumed run to finish",
+    )
+    assert_reference_curve(history(web, run))
+
+
+@pytest.fixture(autouse=True)
+def _quiet(web):
+    """Each test starts with no run training (the six of the first are done by then)."""
+    yield
+    web.stop_all()
