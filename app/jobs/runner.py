@@ -7,6 +7,9 @@ and, if the session is parked, its next slice is queued (``app.jobs.sessions``);
 from the run's stream. After a redelivered slice (its worker died) the messages up to the last
 one already passed on come again: they are dropped here, so the service sees every step once.
 
+Commands are numbered by their place on the session's list; a worker's reply names its
+command, so a command a redelivered slice applies again is answered once.
+
 One task (``RedisJobs._read``) reads every attached session's run stream with a single
 blocking XREAD, whatever the number of runs training, and checks every few seconds that the
 sessions still exist: a Redis restarted without persistence has lost them, and their runs fail
@@ -36,8 +39,16 @@ log = logging.getLogger(__name__)
 # A step's messages come in this order (app.trainer_process); with the step they make the key
 # that says whether a replayed message was passed on already.
 ORDER = {"params": 0, "step": 1, "val": 2, "weights": 3, "checkpoint": 4, "done": 5}
+ANSWERED_HERE = {"train", "resume"}  # replied at once: the slice may wait in the queue
+HALTS = {"pause", "stop"}  # answered without a worker if the session's slice is still queued
 CHECK_EVERY = 2.0  # seconds between checks that the attached sessions still exist
 READ_BLOCK = 500  # ms an XREAD waits for new entries (then it re-reads which runs to follow)
+
+
+def stream_id(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id (``ms-seq``) as a pair that orders as the stream does."""
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    return int(ms), int(seq or 0)
 
 
 def redacted(url: str) -> str:
@@ -154,6 +165,9 @@ class RedisRunner:
         self._closed = False
         self._seen: tuple[int, int] = (-1, -1)  # (step, ORDER) of the last message passed on
         self._replay_until: tuple[int, int] | None = None
+        self._replied = 0  # commands before this index have had their reply passed on
+        self._answered: set[int] = set()  # commands answered here (their worker reply is not)
+        self._halt_at: tuple[int, int] | None = None  # a pause answered once this is read
 
     @property
     def pid(self) -> int | None:
@@ -190,21 +204,43 @@ class RedisRunner:
         self.jobs.attach(self)
 
     async def send(self, kind: str, **payload: Any) -> None:
+        """Put a command on the session's list (queueing its next slice if it was parked).
+        Train and resume are answered here at once (the run is in the queue: a worker may
+        be a while); a pause or stop of a run whose slice is still queued is too, once every
+        message before it is read (no worker needed)."""
         if not self.alive:
             raise WorkerGone(f"the training session is {self.describe_exit()}")
-        session = keys.session_key(self.sid)
+        session, commands = keys.session_key(self.sid), keys.commands_key(self.sid)
+        stream = keys.stream_key(self.run)
+        here = "1" if kind in HALTS else "0"
         try:
-            async with self.jobs.client.pipeline(transaction=True) as pipe:
-                pipe.rpush(keys.commands_key(self.sid), json.dumps([kind, payload]))
-                pipe.eval(keys.WAKE, 1, session)
-                _, queue_slice = await pipe.execute()
+            queue_slice, index = await self.jobs.client.eval(
+                keys.COMMAND, 3, session, commands, stream, json.dumps([kind, payload]), here
+            )
+            if queue_slice == -1:  # parked before its queued slice began
+                self._halt_at = stream_id(index)
+                self._answer_halt()
+                return
+            if kind in ANSWERED_HERE:
+                self._answered.add(index)
+                self._queue.put_nowait(("reply", {"ok": True, "step": None, "reason": None}))
             if queue_slice:
                 await self.jobs.enqueue(self.sid, queue_slice)
         except (RedisError, OSError) as e:
             raise WorkerGone(f"Redis at {redacted(self.jobs.url)} is unreachable: {e}") from None
 
+    def _answer_halt(self) -> None:
+        if self._halt_at is not None and stream_id(self.last_id) >= self._halt_at:
+            self._halt_at = None
+            self._queue.put_nowait(("reply", {"ok": True, "step": None, "reason": None}))
+
     def accept(self, fields: dict[bytes, bytes]) -> None:
-        """One entry of the run's stream (the reader calls this, in stream order)."""
+        """One entry of the run's stream (the reader calls this, in stream order, after
+        setting ``last_id`` to its id)."""
+        self._accept(fields)
+        self._answer_halt()
+
+    def _accept(self, fields: dict[bytes, bytes]) -> None:
         sid, kind, payload = wire.decode(fields)
         if sid != self.sid or not self.alive:
             return
@@ -214,6 +250,11 @@ class RedisRunner:
                 log.warning("run %s: slice redelivered to %s on %s", self.run, self._pid, self.host)
                 self._replay_until = self._seen
             return
+        if kind == "reply":
+            index = payload.pop("cmd")
+            if index < self._replied or index in self._answered:
+                return  # answered here already, or again by a redelivered slice
+            self._replied = index + 1
         order = ORDER.get(kind)
         if order is not None:
             key = (payload["step"], order)

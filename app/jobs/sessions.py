@@ -7,7 +7,8 @@ and closes it when the segment ends. Its keys:
   running), ``run``, ``opts`` (the worker options), ``ckpt`` (the newest checkpoint, JSON) and
   ``loop`` (the training loop's own state at that checkpoint: running, segment, elapsed, pace),
   ``holder`` (``pid@host`` of the worker that took the latest slice)
-- ``mgl:session:{sid}:cmd`` (list) the web's commands (JSON), oldest first
+- ``mgl:session:{sid}:cmd`` (list) the web's commands (JSON), oldest first, kept for the
+  session's life; ``applied`` in the hash counts those a checkpoint has seen
 - ``mgl:session:{sid}:lease`` the token of the worker running a slice, expiring unless renewed
   at every step: a worker that dies stops renewing it
 - ``mgl:run:{run}:out`` (stream, trimmed with MAXLEN) every message of every session of the
@@ -40,14 +41,26 @@ def stream_key(run: int) -> str:
     return f"{PREFIX}:run:{run}:out"
 
 
-# KEYS: session. A parked session gets its next slice number (the caller queues that slice),
-# else 0 (a worker holds it or a slice is queued: the command is read there).
-WAKE = """
-if redis.call('HGET', KEYS[1], 'state') == 'parked' then
-  redis.call('HSET', KEYS[1], 'state', 'queued')
-  return redis.call('HINCRBY', KEYS[1], 'slice', 1)
+# KEYS: session, commands, stream. ARGV: the command (JSON), "1" if it may be answered here
+# (a pause or stop). Returns {slice, index}: the command is number ``index`` on the list, and
+# ``slice`` (if not 0) must be queued: the session was parked. A pause or stop of a session
+# whose slice waits in the queue needs no worker: the session is parked there instead (the
+# queued slice will find it not queued and do nothing) and {-1, the stream's last id} comes
+# back: the web process has every message of the session once it has read up to that id.
+COMMAND = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if ARGV[2] == '1' and state == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'parked')
+  local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  if #last == 0 then return {-1, '0-0'} end
+  return {-1, last[1][1]}
 end
-return 0
+local index = redis.call('RPUSH', KEYS[2], ARGV[1]) - 1
+if state == 'parked' then
+  redis.call('HSET', KEYS[1], 'state', 'queued')
+  return {redis.call('HINCRBY', KEYS[1], 'slice', 1), index}
+end
+return {0, index}
 """
 
 # KEYS: session, lease. ARGV: slice n, token, lease ms, holder ("pid@host", kept in the
@@ -74,22 +87,25 @@ end
 return 0
 """
 
-# KEYS: lease, commands. ARGV: token, lease ms. The lease renewed and the waiting commands
-# (taken off the list), or nil if the lease is no longer this worker's.
+# KEYS: lease, commands. ARGV: token, lease ms, index of the first command not yet applied.
+# The lease renewed and the commands from that index on, or nil if the lease is no longer
+# this worker's. Commands stay on the list: the session's ``applied`` (kept with every
+# checkpoint) says where a redelivered slice, restarting from that checkpoint, reads on.
 RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('LPOP', KEYS[2], 64) or {}
+return redis.call('LRANGE', KEYS[2], ARGV[3], tonumber(ARGV[3]) + 63)
 """
 
-# KEYS: session, lease, commands. ARGV: token, "more" (steps left) or "idle". The next
-# slice's number if one must be queued (steps left, or a command came meanwhile), 0 if the
-# session is parked or closed, -1 if the lease was lost (another worker has the session).
+# KEYS: session, lease, commands. ARGV: token, "more" (steps left) or "idle", index of the
+# first command not yet applied. The next slice's number if one must be queued (steps left,
+# or a command came meanwhile), 0 if the session is parked or closed, -1 if the lease was
+# lost (another worker has the session).
 YIELD = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[2])
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
-if ARGV[2] == 'more' or redis.call('LLEN', KEYS[3]) > 0 then
+if ARGV[2] == 'more' or redis.call('LLEN', KEYS[3]) > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'state', 'queued')
   return redis.call('HINCRBY', KEYS[1], 'slice', 1)
 end

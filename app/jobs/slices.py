@@ -100,11 +100,20 @@ class SliceTrainer(TrainerProcess):
     out: Stream
 
     saved_step = -1  # the step of the newest checkpoint saved in the session
+    applied = 0  # commands on the session's list applied so far (the one being applied too)
 
     def save(self, reason: str, weights: bool = True) -> None:
+        """Also the session's restart point: the checkpoint, the loop, the commands seen."""
         super().save(reason, weights)
         self.saved_step = self.trainer.step
-        self.out.keep = {"ckpt": self.last_checkpoint, "loop": json.dumps(self.loop_state())}
+        self.out.keep = {
+            "ckpt": self.last_checkpoint,
+            "loop": json.dumps(self.loop_state()),
+            "applied": self.applied,
+        }
+
+    def reply(self, ok: bool, reason: str | None = None) -> None:
+        self.send("reply", ok=ok, step=self.trainer.step, reason=reason, cmd=self.applied - 1)
 
     def loop_state(self) -> dict[str, Any]:
         running_for = time.time() - self.segment_start if self.running else 0.0
@@ -147,15 +156,28 @@ def train_slice(sid: str, n: int) -> None:
     token = uuid.uuid4().hex
     lease_ms = int(Config.lease * 1000)
     session, lease = keys.session_key(sid), keys.lease_key(sid)
+    commands = keys.commands_key(sid)
     holder = f"{os.getpid()}@{socket.gethostname()}"
     claimed = client.eval(keys.CLAIM, 2, session, lease, n, token, lease_ms, holder)
     if not claimed:
         return
     fields = client.hgetall(session)
-    run = int(fields[b"run"])
-    out = Stream(client, sid, run, Config.maxlen)
+    out = Stream(client, sid, int(fields[b"run"]), Config.maxlen)
+    applied = int(fields.get(b"applied", 0))
+    worker = None
     try:
-        outcome = _serve(client, sid, token, lease_ms, fields, out, replay=claimed == 2)
+        worker = SliceTrainer(
+            Trainer.from_dict(json.loads(fields[b"ckpt"])), out, json.loads(fields[b"opts"])
+        )
+        worker.restore_loop(json.loads(fields[b"loop"]))
+        worker.saved_step, worker.applied = worker.trainer.step, applied
+        here = {"pid": os.getpid(), "host": socket.gethostname()}
+        worker.send("ready", **here, step=worker.trainer.step, replay=claimed == 2)
+        out.flush()
+        outcome = _serve(client, worker, lease, commands, token, lease_ms)
+        applied = worker.applied
+        if outcome != "lost" and out.keep is None:  # where the next slice starts
+            out.keep = {"loop": json.dumps(worker.loop_state()), "applied": applied}
     except EngineError as e:
         outcome = _fail(out, str(e))
     except redis.RedisError:
@@ -164,7 +186,9 @@ def train_slice(sid: str, n: int) -> None:
         log.exception("slice %s of session %s failed", n, sid)
         outcome = _fail(out, f"training failed: {type(e).__name__}: {e}")
     out.flush()
-    after = client.eval(keys.YIELD, 3, session, lease, keys.commands_key(sid), token, outcome)
+    if outcome == "lost":
+        return
+    after = client.eval(keys.YIELD, 3, session, lease, commands, token, outcome, applied)
     if after > 0:
         Config.actor.send(sid, after)
 
@@ -174,27 +198,20 @@ def _fail(out: Stream, message: str) -> str:
     return "idle"
 
 
-def _serve(client, sid, token, lease_ms, fields, out: Stream, replay: bool) -> str:
-    """Commands, then steps, until the slice is spent ("more") or nothing is left to do
-    ("idle"); a ``shutdown`` or a lost lease ends it at once ("idle")."""
-    options = json.loads(fields[b"opts"])
-    worker = SliceTrainer(Trainer.from_dict(json.loads(fields[b"ckpt"])), out, options)
-    worker.restore_loop(json.loads(fields[b"loop"]))
-    worker.saved_step = worker.trainer.step
-    here = {"pid": os.getpid(), "host": socket.gethostname()}
-    worker.send("ready", **here, step=worker.trainer.step, replay=replay)
-    out.flush()
-    lease, commands = keys.lease_key(sid), keys.commands_key(sid)
+def _serve(client, worker: SliceTrainer, lease, commands, token, lease_ms) -> str:
+    """Commands, then steps, until the slice is spent ("more"), nothing is left to do or the
+    session is shut down ("idle"), or another worker has it ("lost")."""
+    out: Stream = worker.out
     started, steps = time.monotonic(), 0
     while True:
-        waiting = client.eval(keys.RENEW, 2, lease, commands, token, lease_ms)
+        waiting = client.eval(keys.RENEW, 2, lease, commands, token, lease_ms, worker.applied)
         if waiting is None:
-            log.warning("session %s: the lease went to another worker", sid)
-            return "idle"
+            log.warning("%s: the lease went to another worker", commands)
+            return "lost"
         for raw in waiting:
             kind, payload = json.loads(raw)
+            worker.applied += 1
             if kind == "shutdown":
-                out.flush()
                 return "idle"
             worker.handle(kind, payload)
         out.flush()
@@ -204,12 +221,9 @@ def _serve(client, sid, token, lease_ms, fields, out: Stream, replay: bool) -> s
         if spent and not waiting:
             if worker.trainer.step != worker.saved_step:
                 worker.save("periodic", weights=False)  # where the next slice starts
-            out.flush()
             return "more"
-        if (wait := worker.wait_time()) > 0:  # paced: sleep, but answer a command at once
-            got = client.blpop([commands], timeout=min(wait, 1.0))
-            if got is not None:
-                client.lpush(commands, got[1])  # read with the lease renewed, above
+        if (wait := worker.wait_time()) > 0:  # paced: a command is read within 50 ms
+            time.sleep(min(wait, 0.05))
             continue
         worker.one_step()
         out.flush()

@@ -3,6 +3,7 @@ come back through Redis Streams, to the same numbers as an embedded run.
 
 - six runs at once on two worker processes, each the engine's curve for its seed, every step
   once, both workers used;
+- runs whose next slice waits behind others' pause at once and resume to the same curves;
 - a worker SIGKILLed mid-slice: the run goes on from its last checkpoint on another worker
   within the redelivery time, the history and the event stream have every step once, and the
   curve is still the original microgpt's (the reference figures);
@@ -98,6 +99,32 @@ def test_six_runs_on_two_workers_each_give_their_seeds_curve(web, workers):
         assert [s for s, _ in points] == list(range(1, steps + 1))
         assert [loss for _, loss in points] == engine_losses(seed, steps), f"seed {seed}"
     assert pids <= set(workers.children()) and len(pids) == 2  # both workers trained
+
+
+def test_runs_queued_behind_others_pause_at_once_and_resume_to_their_curves(web):
+    steps, seeds = 150, (11, 12, 13, 14)
+    runs = {seed: create(web, seed=seed, steps=steps) for seed in seeds}
+    for run in runs.values():  # four runs on two workers: a slice of each waits its turn
+        assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
+    wait_until(lambda: all(run_state(web, r)["step"] >= 20 for r in runs.values()), 30, "20")
+    for run in runs.values():
+        started = time.monotonic()
+        paused = web.post(f"/api/runs/{run}/pause")
+        assert paused.status_code == 200, paused.text
+        assert time.monotonic() - started < 5  # not a whole rotation of the queue
+    for run in runs.values():
+        state = run_state(web, run)
+        assert state["status"] == "paused" and state["step"] == state["checkpoint_step"]
+        assert [s for s, _ in history(web, run)] == list(range(1, state["step"] + 1))
+    for run in runs.values():
+        assert web.post(f"/api/runs/{run}/resume").status_code == 200
+    wait_until(
+        lambda: all(run_state(web, r)["status"] == "idle" for r in runs.values()), 60, "the end"
+    )
+    for seed, run in runs.items():
+        points = history(web, run)
+        assert [s for s, _ in points] == list(range(1, steps + 1))
+        assert [loss for _, loss in points] == engine_losses(seed, steps), f"seed {seed}"
 
 
 def test_a_killed_worker_s_run_goes_on_elsewhere_from_its_checkpoint(web, workers, redis_server):
