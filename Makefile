@@ -1,7 +1,8 @@
 # microgpt-live: `make run` to watch it train, `make test` to check everything.
 #
 #   make run     create .venv if missing, install, serve the app on http://127.0.0.1:8000
-#   make worker  Redis mode: training workers for REDIS_URL (make run REDIS_URL=... serves)
+#   make worker  Redis mode: training workers (REDIS_URL=redis://..., PROCESSES=N); make run
+#                REDIS_URL=... serves in Redis mode
 #   make test    .venv with the test extra, Chromium, redis-server, lint, the whole test suite
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
@@ -9,7 +10,7 @@
 #   make screenshots  the README's pictures (docs/*.png), taken by the browser tests
 #   make clean   remove build outputs and caches (make distclean also removes .venv)
 #
-# Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000),
+# Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000), REDIS_URL, PROCESSES,
 # CHROMIUM (/usr/bin/chromium, or $MICROGPT_CHROMIUM if set).
 
 SHELL := /bin/bash
@@ -29,7 +30,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: help run test lint format bench screenshots chromium redis-server clean distclean
+.PHONY: help run worker test lint format bench screenshots chromium redis-server clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -50,8 +51,16 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	@touch $@ $(RUN_STAMP)
 
+# REDIS_URL (optional): Redis mode, training on `make worker` processes
+REDIS_URL ?=
+PROCESSES ?=
+
 run: $(RUN_STAMP)
-	$(BIN)/microgpt-live --host $(HOST) --port $(PORT)
+	$(BIN)/microgpt-live --host $(HOST) --port $(PORT) $(if $(REDIS_URL),--redis-url $(REDIS_URL))
+
+worker: $(RUN_STAMP)
+	@test -n "$(REDIS_URL)" || { echo "make worker needs REDIS_URL=redis://HOST:PORT/DB" >&2; exit 2; }
+	$(BIN)/microgpt-live worker --redis-url $(REDIS_URL) $(if $(PROCESSES),--processes $(PROCESSES))
 
 # The Redis-mode tests start Debian's redis-server on a free port (no persistence).
 REDIS_SERVER ?= /usr/bin/redis-server

@@ -57,6 +57,18 @@ def redacted(url: str) -> str:
     return f"{head.split('//')[0]}//…@{tail}" if sep else url
 
 
+async def close_session(client: aioredis.Redis, sid: str) -> None:
+    """A worker holding the session stops at its next step, a queued slice finds it closed;
+    its keys expire after an hour."""
+    session, commands = keys.session_key(sid), keys.commands_key(sid)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(session, "state", "closed")
+        pipe.rpush(commands, json.dumps(["shutdown", {}]))
+        pipe.expire(session, keys.CLOSED_TTL)
+        pipe.expire(commands, keys.CLOSED_TTL)
+        await pipe.execute()
+
+
 class RedisJobs:
     """One per web process: the Redis client, Dramatiq's broker (to queue slices) and the
     reader of the streams of every run training."""
@@ -86,7 +98,23 @@ class RedisJobs:
             await asyncio.wait_for(self.client.ping(), 10)
         except (RedisError, OSError, TimeoutError) as e:
             raise RuntimeError(f"Redis at {redacted(self.url)} does not answer: {e}") from None
+        await self._close_orphans()
         self._task = asyncio.create_task(self._read(), name="redis-streams")
+
+    async def _close_orphans(self) -> None:
+        """Sessions left open by a web process that was killed: workers would go on training
+        them for nobody (their runs resume from this process's checkpoints instead). One web
+        process per Redis database: every open session is an orphan at its start."""
+        closed = 0
+        async for key in self.client.scan_iter(match=f"{keys.PREFIX}:session:*", count=500):
+            if key.count(b":") != 2:
+                continue  # a session's command list or lease
+            sid = key.decode().rsplit(":", 1)[1]
+            if await self.client.hget(key, "state") not in (None, b"closed"):
+                await close_session(self.client, sid)
+                closed += 1
+        if closed:
+            log.warning("closed %d training sessions left open by an earlier web process", closed)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -286,14 +314,8 @@ class RedisRunner:
         self._closed = True
         self.jobs.detach(self)
         self._queue.put_nowait(None)
-        session, commands = keys.session_key(self.sid), keys.commands_key(self.sid)
         try:
             async with asyncio.timeout(timeout):
-                async with self.jobs.client.pipeline(transaction=True) as pipe:
-                    pipe.hset(session, "state", "closed")
-                    pipe.rpush(commands, json.dumps(["shutdown", {}]))
-                    pipe.expire(session, keys.CLOSED_TTL)
-                    pipe.expire(commands, keys.CLOSED_TTL)
-                    await pipe.execute()
+                await close_session(self.jobs.client, self.sid)
         except (RedisError, OSError, TimeoutError) as e:
             log.warning("could not close session %s of run %s: %s", self.sid, self.run, e)

@@ -3,7 +3,7 @@
 A slice loads the session's newest checkpoint, obeys the commands waiting for it, trains at
 most ``slice_steps`` steps (or ``slice_seconds``), saves a checkpoint and queues the next
 slice at the back of the queue, so every run of a class moves on and a paused run frees its
-worker. The training itself is ``app.trainer_process.TrainerProcess``, the embedded worker's
+worker; with no other slice waiting, it goes on training instead of handing over. The training itself is ``app.trainer_process.TrainerProcess``, the embedded worker's
 loop, unchanged: only its pipes are replaced by the session's command list and the run's
 stream.
 
@@ -33,6 +33,8 @@ from app.trainer_process import TrainerProcess
 from engine import EngineError, Trainer
 
 log = logging.getLogger(__name__)
+NAMESPACE = f"{keys.PREFIX}:dramatiq"
+QUEUE_KEY = f"{NAMESPACE}:{keys.QUEUE}"  # the broker's list of the slices waiting (dispatch.lua)
 
 
 def make_broker(url: str, heartbeat_timeout: float, maintenance_chance: int) -> RedisBroker:
@@ -41,7 +43,7 @@ def make_broker(url: str, heartbeat_timeout: float, maintenance_chance: int) -> 
     commands): how often a command also re-queues dead workers' messages."""
     return RedisBroker(
         url=url,
-        namespace=f"{keys.PREFIX}:dramatiq",
+        namespace=NAMESPACE,
         heartbeat_timeout=int(heartbeat_timeout * 1000),
         maintenance_chance=maintenance_chance,
     )
@@ -219,6 +221,9 @@ def _serve(client, worker: SliceTrainer, lease, commands, token, lease_ms) -> st
             return "idle"
         spent = steps >= Config.slice_steps or time.monotonic() - started >= Config.slice_seconds
         if spent and not waiting:
+            if not client.llen(QUEUE_KEY):  # no other slice waits: no need to hand over
+                started, steps = time.monotonic(), 0
+                continue
             if worker.trainer.step != worker.saved_step:
                 worker.save("periodic", weights=False)  # where the next slice starts
             return "more"

@@ -56,7 +56,9 @@ def serve(settings_fields: dict) -> None:
         slice_seconds=settings.slice_seconds,
         maxlen=settings.redis_maxlen,
     )
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=250)
+    # an idle consumer polls Redis at most this many ms apart: also the gap between a slice's
+    # end and the next (the consumer does not fetch while its one prefetched slice runs)
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.queue_prefetch = 1
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

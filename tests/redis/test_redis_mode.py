@@ -1,12 +1,15 @@
 """Redis mode: runs train in slices on `microgpt-live worker` processes through Dramatiq, and
 come back through Redis Streams, to the same numbers as an embedded run.
 
-- six runs at once on two worker processes, each the engine's curve for its seed, every step
-  once, both workers used;
-- runs whose next slice waits behind others' pause at once and resume to the same curves;
+- six runs at once on two worker processes (a slice of each waits behind the others'):
+  paused at once, resumed, each the engine's curve for its seed, every step once, both
+  workers used;
 - a worker SIGKILLed mid-slice: the run goes on from its last checkpoint on another worker
   within the redelivery time, the history and the event stream have every step once, and the
   curve is still the original microgpt's (the reference figures);
+- the web process SIGKILLed mid-run: restarted, it closes the sessions it left open (no
+  worker trains for nobody), and the run resumes from its stored checkpoint, event ids above
+  every earlier one;
 - Redis restarted empty: the web process and the workers reconnect by themselves, the run
   that was training fails back to its stored checkpoint (nothing stored is lost) and resumes
   to the reference curve.
@@ -81,32 +84,19 @@ def assert_reference_curve(points: list[tuple[int, float]], steps: int = 500) ->
     assert [loss for _, loss in points] == engine_losses(42, steps)
 
 
-def test_six_runs_on_two_workers_each_give_their_seeds_curve(web, workers):
-    steps = 60
-    runs = {seed: create(web, seed=seed, steps=steps) for seed in range(1, 7)}
-    for run in runs.values():
+def test_six_runs_on_two_workers_pause_at_once_and_resume_to_their_seeds_curves(web, workers):
+    steps, seeds = 100, range(1, 7)
+    runs = {seed: create(web, seed=seed, steps=steps) for seed in seeds}
+    for run in runs.values():  # six runs on two workers: a slice of each waits its turn
         assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
     pids = set()
 
-    def all_done():
-        states = [run_state(web, run) for run in runs.values()]
-        pids.update(s["worker_pid"] for s in states if s["worker_pid"])
-        return all(s["status"] == "idle" and s["step"] == steps for s in states)
+    def states() -> list[dict]:
+        got = [run_state(web, run) for run in runs.values()]
+        pids.update(s["worker_pid"] for s in got if s["worker_pid"])
+        return got
 
-    wait_until(all_done, 90, "six runs to finish")
-    for seed, run in runs.items():
-        points = history(web, run)
-        assert [s for s, _ in points] == list(range(1, steps + 1))
-        assert [loss for _, loss in points] == engine_losses(seed, steps), f"seed {seed}"
-    assert pids <= set(workers.children()) and len(pids) == 2  # both workers trained
-
-
-def test_runs_queued_behind_others_pause_at_once_and_resume_to_their_curves(web):
-    steps, seeds = 150, (11, 12, 13, 14)
-    runs = {seed: create(web, seed=seed, steps=steps) for seed in seeds}
-    for run in runs.values():  # four runs on two workers: a slice of each waits its turn
-        assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
-    wait_until(lambda: all(run_state(web, r)["step"] >= 20 for r in runs.values()), 30, "20")
+    wait_until(lambda: all(s["step"] >= 10 for s in states()), 30, "step 10 in every run")
     for run in runs.values():
         started = time.monotonic()
         paused = web.post(f"/api/runs/{run}/pause")
@@ -119,12 +109,13 @@ def test_runs_queued_behind_others_pause_at_once_and_resume_to_their_curves(web)
     for run in runs.values():
         assert web.post(f"/api/runs/{run}/resume").status_code == 200
     wait_until(
-        lambda: all(run_state(web, r)["status"] == "idle" for r in runs.values()), 60, "the end"
+        lambda: all(s["status"] == "idle" and s["step"] == steps for s in states()), 60, "the end"
     )
     for seed, run in runs.items():
         points = history(web, run)
-        assert [s for s, _ in points] == list(range(1, steps + 1))
+        assert [s for s, _ in points] == list(range(1, steps + 1))  # every step, once
         assert [loss for _, loss in points] == engine_losses(seed, steps), f"seed {seed}"
+    assert pids <= set(workers.children()) and len(pids) == 2  # both workers trained
 
 
 def test_a_killed_worker_s_run_goes_on_elsewhere_from_its_checkpoint(web, workers, redis_server):
@@ -180,6 +171,39 @@ def test_redis_restarted_runs_fail_back_to_their_checkpoint_and_resume(web, redi
         "the resumed run to finish",
     )
     assert_reference_curve(history(web, run))
+
+
+def test_a_killed_web_process_closes_its_orphans_at_restart_and_the_run_resumes(
+    web, redis_server
+):
+    run = create(web)
+    before = EventStream(web.url, path=f"/api/runs/{run}/events")
+    assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
+    wait_until(lambda: run_state(web, run)["step"] >= 80, 60, "step 80")
+    web.kill()  # nothing gets to pause the run or close its session
+    last_id = max(int(e.id) for e in before.events if e.id)
+    before.close()
+    web.start()
+    client = redis.Redis.from_url(redis_server.url)
+    sessions = [k for k in client.scan_iter("mgl:session:*") if k.count(b":") == 2]
+    assert sessions and {client.hget(k, "state") for k in sessions} == {b"closed"}
+    state = run_state(web, run)
+    assert state["status"] == "interrupted" and state["step"] == state["checkpoint_step"]
+    after = EventStream(web.url, last_event_id=str(last_id), path=f"/api/runs/{run}/events")
+    try:
+        assert web.post(f"/api/runs/{run}/resume").status_code == 200
+        wait_until(
+            lambda: (s := run_state(web, run))["status"] == "idle" and s["step"] == 500,
+            60,
+            "the resumed run to finish",
+        )
+        assert_reference_curve(history(web, run))
+        after.wait_event("step", step=500, timeout=10)
+        assert all(int(e.id) > last_id for e in after.events if e.id)  # ids only grow
+        steps = after.steps()
+        assert steps == sorted(set(steps)) and steps[0] == state["step"] + 1
+    finally:
+        after.close()
 
 
 @pytest.fixture(autouse=True)
