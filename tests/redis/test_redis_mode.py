@@ -22,7 +22,8 @@ import time
 import pytest
 import redis
 
-from engine import Trainer
+from engine import Trainer, load_names
+from engine.reference import ReferenceGPT
 from tests.conftest import EventStream
 
 REFERENCE_LOSS = {  # ../shared/docs/microgpt-reference.md: seed 42, names.txt, 500 steps
@@ -34,6 +35,7 @@ REFERENCE_LOSS = {  # ../shared/docs/microgpt-reference.md: seed 42, names.txt, 
 
 
 def engine_losses(seed: int, steps: int) -> list[float]:
+    """Every step's loss of the fast engine, which tests/engine ties to the textbook one."""
     trainer = Trainer(seed=seed)
     trainer.begin_run(steps)
     return [rec.loss for rec in trainer.steps()]
@@ -114,7 +116,11 @@ def test_six_runs_on_two_workers_pause_at_once_and_resume_to_their_seeds_curves(
     for seed, run in runs.items():
         points = history(web, run)
         assert [s for s, _ in points] == list(range(1, steps + 1))  # every step, once
-        assert [loss for _, loss in points] == engine_losses(seed, steps), f"seed {seed}"
+        losses = [loss for _, loss in points]
+        assert losses == engine_losses(seed, steps), f"seed {seed}"
+        textbook = ReferenceGPT(load_names(), seed=seed)  # the independent oracle, 2 steps
+        for step in range(2):
+            assert abs(textbook.train_step(step, steps) - losses[step]) < 1e-9
     assert pids <= set(workers.children()) and len(pids) == 2  # both workers trained
 
 
@@ -173,9 +179,7 @@ def test_redis_restarted_runs_fail_back_to_their_checkpoint_and_resume(web, redi
     assert_reference_curve(history(web, run))
 
 
-def test_a_killed_web_process_closes_its_orphans_at_restart_and_the_run_resumes(
-    web, redis_server
-):
+def test_a_killed_web_process_closes_its_orphans_at_restart_and_the_run_resumes(web, redis_server):
     run = create(web)
     before = EventStream(web.url, path=f"/api/runs/{run}/events")
     assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
