@@ -30,6 +30,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def settings_or_exit(given: dict, prog: str = "microgpt-live"):
+    """The settings, or one line per bad value (flag or MICROGPT_* variable) and exit 2."""
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        for error in e.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            shown = f" (got {error['input']!r})" if name != "settings" else ""
+            print(f"{prog}: {name}: {error['msg']}{shown}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def redis_or_exit(url: str, hint: str, prog: str = "microgpt-live") -> None:
+    """Exit 2 with one line if Redis at ``url`` does not answer a PING within 3 s."""
+    import redis
+
+    from app.jobs.runner import redacted
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except (redis.RedisError, OSError) as e:
+        print(f"{prog}: Redis at {redacted(url)} does not answer ({e}); {hint}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["worker"]:  # microgpt-live worker --redis-url URL --processes N
@@ -40,13 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from app.main import create_app
-    from app.settings import Settings
     from app.store import StoreError, preflight
     from app.transport import http_protocol
 
     access_log = args.access_log
     given = {k: v for k, v in vars(args).items() if v is not None and k != "access_log"}
-    settings = Settings(**given)
+    settings = settings_or_exit(given)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -55,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     except StoreError as e:
         print(f"microgpt-live: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    if settings.redis_url:
+        redis_or_exit(settings.redis_url, "or leave out --redis-url to train in this process")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     # seconds a worker's hold on a session lasts unless renewed (at every step): shorter than
     # the heartbeat, so a redelivered slice finds it expired
     redis_lease: float = Field(5.0, gt=0)
-    redis_maxlen: int = Field(20_000, ge=1000)  # entries kept in a run's message stream
+    # entries a run's message stream keeps if the web process does not read them (it trims
+    # what it has read): ~35 KB each, 3-4 a step; one that falls further behind fails the run
+    redis_maxlen: int = Field(5_000, ge=1000)
     slice_steps: int = Field(50, ge=1)  # a job trains at most this many steps of a run,
     slice_seconds: float = Field(1.0, gt=0)  # or this long, then queues the next job
 

@@ -168,6 +168,14 @@ class RedisJobs:
                     if runner is not None:
                         runner.last_id = entry_id
                         runner.accept(fields)
+            if got:  # what is read is done with: a stream holds what is not read yet
+                try:
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for stream, entries in got:
+                            pipe.xtrim(stream, minid=entries[-1][0], approximate=True)
+                        await pipe.execute()
+                except (RedisError, OSError):
+                    pass  # trimmed with the next batch
 
     async def _check_sessions(self, runners: dict[int, "RedisRunner"]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -193,6 +201,7 @@ class RedisRunner:
         self._closed = False
         self._seen: tuple[int, int] = (-1, -1)  # (step, ORDER) of the last message passed on
         self._replay_until: tuple[int, int] | None = None
+        self._next = 0  # the number of the session's next message (app.jobs.slices.Stream)
         self._replied = 0  # commands before this index have had their reply passed on
         self._answered: set[int] = set()  # commands answered here (their worker reply is not)
         self._halt_at: tuple[int, int] | None = None  # a pause answered once this is read
@@ -272,6 +281,13 @@ class RedisRunner:
         sid, kind, payload = wire.decode(fields)
         if sid != self.sid or not self.alive:
             return
+        number = int(fields[b"q"])
+        if number != self._next:  # MAXLEN trimmed entries this reader had not read
+            self.end(
+                f"the web process fell behind its training messages ({number - self._next} lost)"
+            )
+            return
+        self._next = number + 1
         if kind == "ready":  # a slice began on a worker
             self._pid, self.host = payload["pid"], payload["host"]
             if payload.get("replay"):  # redelivered: its first messages may be old news

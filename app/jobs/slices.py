@@ -3,9 +3,9 @@
 A slice loads the session's newest checkpoint, obeys the commands waiting for it, trains at
 most ``slice_steps`` steps (or ``slice_seconds``), saves a checkpoint and queues the next
 slice at the back of the queue, so every run of a class moves on and a paused run frees its
-worker; with no other slice waiting, it goes on training instead of handing over. The training itself is ``app.trainer_process.TrainerProcess``, the embedded worker's
-loop, unchanged: only its pipes are replaced by the session's command list and the run's
-stream.
+worker; with no other slice waiting, it goes on training instead of handing over. The
+training itself is ``app.trainer_process.TrainerProcess``, the embedded worker's loop,
+unchanged: only its pipes are replaced by the session's command list and the run's stream.
 
 At-least-once delivery: a worker killed mid-slice leaves its message unacknowledged, and
 Dramatiq's Redis broker puts it back once that worker's heartbeat is ``heartbeat_timeout`` old.
@@ -74,26 +74,31 @@ class Stream:
     """The trainer's ``out`` pipe: messages go to the run's stream, a step's in one round
     trip; a checkpoint is kept in the session in the same transaction as its message."""
 
-    def __init__(self, client: redis.Redis, sid: str, run: int, maxlen: int):
+    def __init__(self, client: redis.Redis, sid: str, run: int, maxlen: int, sent: int):
         self.client, self.sid, self.maxlen = client, sid, maxlen
         self.key = keys.stream_key(run)
         self.pending: list[dict] = []
         self.keep: dict[str, str] | None = None
+        # messages of the session sent so far, by every slice: each entry is numbered, so a
+        # reader that fell further behind than MAXLEN sees the gap
+        self.sent = sent
 
     def send(self, message: tuple[str, dict[str, Any]]) -> None:
         kind, payload = message
-        self.pending.append(wire.encode(kind, payload, self.sid))
+        fields = wire.encode(kind, payload, self.sid)
+        fields["q"] = str(self.sent + len(self.pending))
+        self.pending.append(fields)
 
     def flush(self) -> None:
         if not self.pending and self.keep is None:
             return
+        sent = self.sent + len(self.pending)
         with self.client.pipeline(transaction=True) as pipe:
             for fields in self.pending:
                 pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-            if self.keep is not None:
-                pipe.hset(keys.session_key(self.sid), mapping=self.keep)
+            pipe.hset(keys.session_key(self.sid), mapping={**(self.keep or {}), "sent": sent})
             pipe.execute()
-        self.pending, self.keep = [], None
+        self.pending, self.keep, self.sent = [], None, sent
 
 
 class SliceTrainer(TrainerProcess):
@@ -143,7 +148,7 @@ class Config:
     lease: float = 5.0  # seconds
     slice_steps = 50
     slice_seconds = 1.0
-    maxlen = 20_000
+    maxlen = 5_000
 
 
 def configure(client: redis.Redis, actor: dramatiq.Actor, **options: Any) -> None:
@@ -164,7 +169,7 @@ def train_slice(sid: str, n: int) -> None:
     if not claimed:
         return
     fields = client.hgetall(session)
-    out = Stream(client, sid, int(fields[b"run"]), Config.maxlen)
+    out = Stream(client, sid, int(fields[b"run"]), Config.maxlen, int(fields.get(b"sent", 0)))
     applied = int(fields.get(b"applied", 0))
     worker = None
     try:

@@ -71,22 +71,24 @@ def serve(settings_fields: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from app.__main__ import redis_or_exit, settings_or_exit
     from app.jobs.runner import redacted
-    from app.settings import Settings
 
     args = parse_args(argv)
     given = {"redis_url": args.redis_url, "log_level": args.log_level}
-    settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    prog = "microgpt-live worker"
+    settings = settings_or_exit({k: v for k, v in given.items() if v is not None}, prog)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if not settings.redis_url:
         print("microgpt-live worker: give --redis-url (or MICROGPT_REDIS_URL)", file=sys.stderr)
         raise SystemExit(2)
-    processes = args.processes or os.cpu_count() or 1
+    processes = args.processes if args.processes is not None else os.cpu_count() or 1
     if not 1 <= processes <= 256:
-        print(f"microgpt-live worker: --processes {processes}: 1 to 256", file=sys.stderr)
+        print(f"{prog}: --processes {processes}: give 1 to 256", file=sys.stderr)
         raise SystemExit(2)
+    redis_or_exit(settings.redis_url, "start it, or check the URL", prog)
     fields = settings.model_dump(mode="json", exclude={"data_dir"})
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
