@@ -5,7 +5,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # checkpoint upload limit, bytes: the largest model a run may have (n_embd 32, 2 layers,
     # block 16) writes ~1.9 MB of JSON (tests/app/test_runs.py uploads one)
     max_upload: int = 4 * 1024 * 1024
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_embedded(cls, value):
+        return None if value == "" else value  # MICROGPT_REDIS_URL= (set, empty): embedded
 
     @model_validator(mode="after")
     def _lease_within_heartbeat(self) -> "Settings":

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # A step's messages come in this order (app.trainer_process); with the step they make the key
 # that says whether a replayed message was passed on already.
 ORDER = {"params": 0, "step": 1, "val": 2, "weights": 3, "checkpoint": 4, "done": 5}
-ANSWERED_HERE = {"train", "resume"}  # replied at once: the slice may wait in the queue
+ANSWERED_HERE = {"train", "resume", "pace"}  # replied at once: the slice may wait in the queue
 HALTS = {"pause", "stop"}  # answered without a worker if the session's slice is still queued
 CHECK_EVERY = 2.0  # seconds between checks that the attached sessions still exist
 READ_BLOCK = 500  # ms an XREAD waits for new entries (then it re-reads which runs to follow)
@@ -76,10 +76,9 @@ class RedisJobs:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.url = settings.redis_url
-        # no socket timeout: XREAD BLOCK waits longer than redis-py's default 5 s
-        self.client = aioredis.Redis.from_url(
-            self.url, socket_timeout=None, socket_connect_timeout=5
-        )
+        # a bounded wait on every command (XREAD blocks READ_BLOCK ms, far less): a half-open
+        # connection fails and is replaced instead of stalling every run
+        self.client = aioredis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
         self.broker = make_broker(
             self.url, settings.redis_heartbeat, settings.redis_maintenance_chance
         )
@@ -100,6 +99,15 @@ class RedisJobs:
             raise RuntimeError(f"Redis at {redacted(self.url)} does not answer: {e}") from None
         await self._close_orphans()
         self._task = asyncio.create_task(self._read(), name="redis-streams")
+        self._task.add_done_callback(self._reader_ended)
+
+    def _reader_ended(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        log.error("the Redis stream reader stopped: %r", error)
+        for runner in list(self.attached.values()):
+            runner.end(f"the web process stopped reading its training messages ({error!r})")
 
     async def _close_orphans(self) -> None:
         """Sessions left open by a web process that was killed: workers would go on training
@@ -115,6 +123,9 @@ class RedisJobs:
                 closed += 1
         if closed:
             log.warning("closed %d training sessions left open by an earlier web process", closed)
+        # and what the runs' streams still hold is nobody's now
+        async for key in self.client.scan_iter(match=f"{keys.PREFIX}:run:*:out", count=500):
+            await self.client.delete(key)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -165,9 +176,13 @@ class RedisJobs:
                 run = int(stream.decode().split(":")[2])
                 runner = runners.get(run)
                 for entry_id, fields in entries:
-                    if runner is not None:
+                    if runner is not None and runner.alive:
                         runner.last_id = entry_id
-                        runner.accept(fields)
+                        try:
+                            runner.accept(fields)
+                        except Exception as e:  # a malformed entry: this run, not all
+                            log.exception("run %s: a message from its worker", run)
+                            runner.end(f"a training message could not be read ({e!r})")
             if got:  # what is read is done with: a stream holds what is not read yet
                 try:
                     async with self.client.pipeline(transaction=False) as pipe:
@@ -178,13 +193,33 @@ class RedisJobs:
                     pass  # trimmed with the next batch
 
     async def _check_sessions(self, runners: dict[int, "RedisRunner"]) -> None:
+        """Every attached session: still there (else Redis lost it: the run fails back to its
+        stored checkpoint), kept from expiring, and, if its slice's worker has let its lease
+        expire (killed, or its slice failed), its slice queued again: taken over at once,
+        rather than after Dramatiq's heartbeat timeout."""
         async with self.client.pipeline(transaction=False) as pipe:
             for runner in runners.values():
-                pipe.exists(keys.session_key(runner.sid))
-            alive = await pipe.execute()
-        for runner, exists in zip(runners.values(), alive, strict=True):
-            if not exists and runner.alive:
-                runner.end("Redis lost the training job (was it restarted?)")
+                pipe.hmget(keys.session_key(runner.sid), "state", "slice")
+                pipe.exists(keys.lease_key(runner.sid))
+                pipe.expire(keys.session_key(runner.sid), keys.OPEN_TTL)
+                pipe.expire(keys.commands_key(runner.sid), keys.OPEN_TTL)
+            got = await pipe.execute()
+        for i, runner in enumerate(runners.values()):
+            (state, slice_number), leased = got[4 * i], got[4 * i + 1]
+            if state is None:
+                if runner.alive:
+                    runner.end("Redis lost the training job (was it restarted?)")
+                continue
+            stranded = state == b"running" and not leased
+            if stranded and runner.stranded:  # two checks apart: not a claim under way
+                log.warning(
+                    "run %s: its worker let go of slice %s; queued again",
+                    runner.run,
+                    slice_number.decode(),
+                )
+                await self.enqueue(runner.sid, int(slice_number))
+                stranded = False
+            runner.stranded = stranded
 
 
 class RedisRunner:
@@ -205,6 +240,7 @@ class RedisRunner:
         self._replied = 0  # commands before this index have had their reply passed on
         self._answered: set[int] = set()  # commands answered here (their worker reply is not)
         self._halt_at: tuple[int, int] | None = None  # a pause answered once this is read
+        self.stranded = False  # the last check saw the session running with no lease
 
     @property
     def pid(self) -> int | None:
@@ -236,6 +272,7 @@ class RedisRunner:
                 last = await client.xrevrange(keys.stream_key(self.run), count=1)
                 self.last_id = last[0][0] if last else "0-0"
                 await client.hset(keys.session_key(self.sid), mapping=session)
+                await client.expire(keys.session_key(self.sid), keys.OPEN_TTL)
         except (RedisError, OSError, TimeoutError) as e:
             raise WorkerGone(f"Redis at {redacted(self.jobs.url)} did not answer: {e}") from None
         self.jobs.attach(self)

@@ -41,8 +41,10 @@ def make_broker(url: str, heartbeat_timeout: float, maintenance_chance: int) -> 
     """Dramatiq's Redis broker. ``heartbeat_timeout`` (s): how long a silent worker counts as
     alive (its slices are redelivered after it); ``maintenance_chance`` (per million broker
     commands): how often a command also re-queues dead workers' messages."""
+    # a bounded wait on every command: a half-open connection fails instead of hanging
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     return RedisBroker(
-        url=url,
+        client=client,
         namespace=NAMESPACE,
         heartbeat_timeout=int(heartbeat_timeout * 1000),
         maintenance_chance=maintenance_chance,
@@ -72,16 +74,19 @@ def declare(broker: RedisBroker, lease: float) -> dramatiq.Actor:
 
 class Stream:
     """The trainer's ``out`` pipe: messages go to the run's stream, a step's in one round
-    trip; a checkpoint is kept in the session in the same transaction as its message."""
+    trip, written only while this worker holds the session (``sessions.FLUSH``); a checkpoint
+    is kept in the session in the same script as its message."""
 
-    def __init__(self, client: redis.Redis, sid: str, run: int, maxlen: int, sent: int):
-        self.client, self.sid, self.maxlen = client, sid, maxlen
-        self.key = keys.stream_key(run)
+    def __init__(self, client: redis.Redis, sid: str, run: int, token: str, sent: int, high: int):
+        self.client, self.sid, self.token = client, sid, token
+        self.keys = (keys.lease_key(sid), keys.session_key(sid), keys.stream_key(run))
         self.pending: list[dict] = []
-        self.keep: dict[str, str] | None = None
+        self.keep: dict[str, Any] | None = None
         # messages of the session sent so far, by every slice: each entry is numbered, so a
         # reader that fell further behind than MAXLEN sees the gap
         self.sent = sent
+        self.lost = False  # another worker has the session: nothing more is written
+        self.high = high  # the highest step this session's slices have sent (``step``)
 
     def send(self, message: tuple[str, dict[str, Any]]) -> None:
         kind, payload = message
@@ -89,15 +94,25 @@ class Stream:
         fields["q"] = str(self.sent + len(self.pending))
         self.pending.append(fields)
 
-    def flush(self) -> None:
-        if not self.pending and self.keep is None:
+    def flush(self, step: int | None = None) -> None:
+        """Write what is pending; ``step``: the trainer's step now (a redelivered slice
+        obeys no command before it has trained back to it)."""
+        if self.lost or (not self.pending and self.keep is None):
             return
         sent = self.sent + len(self.pending)
-        with self.client.pipeline(transaction=True) as pipe:
-            for fields in self.pending:
-                pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-            pipe.hset(keys.session_key(self.sid), mapping={**(self.keep or {}), "sent": sent})
-            pipe.execute()
+        keep = {**(self.keep or {}), "sent": sent}
+        if step is not None and step > self.high:
+            keep["step"] = self.high = step
+        args = [self.token, int(Config.lease * 1000), Config.maxlen, len(keep)]
+        for name, value in keep.items():
+            args += [name, value]
+        for fields in self.pending:
+            args.append(len(fields))
+            for name, value in fields.items():
+                args += [name, value]
+        if not self.client.eval(keys.FLUSH, 3, *self.keys, *args):
+            log.warning("session %s is another worker's now: this slice stops", self.sid)
+            self.lost = True
         self.pending, self.keep, self.sent = [], None, sent
 
 
@@ -118,6 +133,18 @@ class SliceTrainer(TrainerProcess):
             "loop": json.dumps(self.loop_state()),
             "applied": self.applied,
         }
+
+    def handle(self, kind: str, payload: dict) -> None:
+        super().handle(kind, payload)
+        if self.out.keep is not None and "loop" in self.out.keep:
+            # a command that saved (train saves, then starts the segment) restarts from its
+            # effects: the loop as it is now, not as it was at the save
+            self.out.keep["loop"] = json.dumps(self.loop_state())
+
+    def diverged(self, e) -> None:
+        super().diverged(e)  # back at the last checkpoint: the steps after it are not replays
+        self.out.high = self.trainer.step
+        self.out.keep = {**(self.out.keep or {}), "step": self.trainer.step}
 
     def reply(self, ok: bool, reason: str | None = None) -> None:
         self.send("reply", ok=ok, step=self.trainer.step, reason=reason, cmd=self.applied - 1)
@@ -149,6 +176,8 @@ class Config:
     slice_steps = 50
     slice_seconds = 1.0
     maxlen = 5_000
+    hold = 60.0  # seconds a slice may go on with nobody waiting, then it hands over anyway
+    stopping = False  # the worker was told to stop: hand over at the next step
 
 
 def configure(client: redis.Redis, actor: dramatiq.Actor, **options: Any) -> None:
@@ -169,7 +198,8 @@ def train_slice(sid: str, n: int) -> None:
     if not claimed:
         return
     fields = client.hgetall(session)
-    out = Stream(client, sid, int(fields[b"run"]), Config.maxlen, int(fields.get(b"sent", 0)))
+    high = int(fields.get(b"step", 0))
+    out = Stream(client, sid, int(fields[b"run"]), token, int(fields.get(b"sent", 0)), high)
     applied = int(fields.get(b"applied", 0))
     worker = None
     try:
@@ -180,11 +210,12 @@ def train_slice(sid: str, n: int) -> None:
         worker.saved_step, worker.applied = worker.trainer.step, applied
         here = {"pid": os.getpid(), "host": socket.gethostname()}
         worker.send("ready", **here, step=worker.trainer.step, replay=claimed == 2)
-        out.flush()
+        out.flush(worker.trainer.step)
+        # after a redelivery (or a hand-over during one) the steps sent before come again,
+        # and no command is obeyed before them (a pause was meant after them)
         outcome = _serve(client, worker, lease, commands, token, lease_ms)
-        applied = worker.applied
-        if outcome != "lost" and out.keep is None:  # where the next slice starts
-            out.keep = {"loop": json.dumps(worker.loop_state()), "applied": applied}
+        if out.keep is None:  # where the next slice starts
+            out.keep = {"loop": json.dumps(worker.loop_state()), "applied": worker.applied}
     except EngineError as e:
         outcome = _fail(out, str(e))
     except redis.RedisError:
@@ -192,10 +223,12 @@ def train_slice(sid: str, n: int) -> None:
     except Exception as e:
         log.exception("slice %s of session %s failed", n, sid)
         outcome = _fail(out, f"training failed: {type(e).__name__}: {e}")
-    out.flush()
-    if outcome == "lost":
+    if worker is not None:
+        applied = worker.applied
+    out.flush(worker.trainer.step if worker is not None else None)
+    if out.lost:
         return
-    after = client.eval(keys.YIELD, 3, session, lease, commands, token, outcome, applied)
+    after = client.eval(keys.YIELD, 3, session, lease, commands, token, outcome, applied, lease_ms)
     if after > 0:
         Config.actor.send(sid, after)
 
@@ -206,28 +239,36 @@ def _fail(out: Stream, message: str) -> str:
 
 
 def _serve(client, worker: SliceTrainer, lease, commands, token, lease_ms) -> str:
-    """Commands, then steps, until the slice is spent ("more"), nothing is left to do or the
-    session is shut down ("idle"), or another worker has it ("lost")."""
+    """Commands, then steps, until the slice is spent ("more") or nothing is left to do or
+    the session is shut down ("idle"). Returns at once if another worker has it."""
     out: Stream = worker.out
-    started, steps = time.monotonic(), 0
-    while True:
-        waiting = client.eval(keys.RENEW, 2, lease, commands, token, lease_ms, worker.applied)
+    session = keys.session_key(out.sid)
+    held = started = time.monotonic()
+    steps = 0
+    while not out.lost:
+        args = (token, lease_ms, worker.applied)
+        waiting = client.eval(keys.RENEW, 3, lease, commands, session, *args)
         if waiting is None:
-            log.warning("%s: the lease went to another worker", commands)
-            return "lost"
+            log.warning("%s: the session went to another worker", session)
+            out.lost = True
+            break
+        if worker.running and worker.trainer.step < out.high:
+            waiting = []  # still replaying what an earlier worker had sent
         for raw in waiting:
             kind, payload = json.loads(raw)
             worker.applied += 1
             if kind == "shutdown":
                 return "idle"
             worker.handle(kind, payload)
-        out.flush()
+        out.flush(worker.trainer.step)
         if not worker.running:
             return "idle"
-        spent = steps >= Config.slice_steps or time.monotonic() - started >= Config.slice_seconds
-        if spent and not waiting:
-            if not client.llen(QUEUE_KEY):  # no other slice waits: no need to hand over
-                started, steps = time.monotonic(), 0
+        now = time.monotonic()
+        spent = steps >= Config.slice_steps or now - started >= Config.slice_seconds
+        if Config.stopping or (spent and not waiting):
+            alone = now - held < Config.hold and not client.llen(QUEUE_KEY)
+            if alone and not Config.stopping:  # no other slice waits: no need to hand over
+                started, steps = now, 0
                 continue
             if worker.trainer.step != worker.saved_step:
                 worker.save("periodic", weights=False)  # where the next slice starts
@@ -236,5 +277,6 @@ def _serve(client, worker: SliceTrainer, lease, commands, token, lease_ms) -> st
             time.sleep(min(wait, 0.05))
             continue
         worker.one_step()
-        out.flush()
+        out.flush(worker.trainer.step)
         steps += 1
+    return "idle"

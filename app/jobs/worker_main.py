@@ -4,8 +4,8 @@ N worker processes (default: the CPU count), each a Dramatiq worker with one thr
 training loop is pure Python: threads would share one core) that prefetches one slice only (a
 slice it cannot start at once belongs to another worker). This process watches them: one that
 dies (killed, out of memory) is started again, and its slice goes to another worker once its
-heartbeat is ``--heartbeat`` s old. SIGTERM or Ctrl-C: each worker finishes its slice (at most
-``slice_seconds``), then all exit.
+heartbeat is MICROGPT_REDIS_HEARTBEAT s old (or, sooner, once the web process sees its lease
+expired). SIGTERM or Ctrl-C: each worker hands its slice over at its next step, then all exit.
 """
 
 import argparse
@@ -61,8 +61,13 @@ def serve(settings_fields: dict) -> None:
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.queue_prefetch = 1
     stop = threading.Event()
+
+    def on_signal(*_):
+        slices.Config.stopping = True  # the slice under way hands over at its next step
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     worker.start()
     log.info("worker process %s ready", os.getpid())
     stop.wait()

@@ -4,9 +4,10 @@ come back through Redis Streams, to the same numbers as an embedded run.
 - six runs at once on two worker processes (a slice of each waits behind the others'):
   paused at once, resumed, each the engine's curve for its seed, every step once, both
   workers used;
-- a worker SIGKILLed mid-slice: the run goes on from its last checkpoint on another worker
-  within the redelivery time, the history and the event stream have every step once, and the
-  curve is still the original microgpt's (the reference figures);
+- workers SIGKILLed mid-slice (once before the run's first checkpoint, once with a Pause
+  pressed before the slice is redelivered): the run goes on from its last checkpoint on
+  another worker, the pause is obeyed where the page saw the run, the history and the event
+  stream have every step once, and the curve is still the original microgpt's;
 - the web process SIGKILLed mid-run: restarted, it closes the sessions it left open (no
   worker trains for nobody), and the run resumes from its stored checkpoint, event ids above
   every earlier one;
@@ -132,33 +133,49 @@ def test_six_runs_on_two_workers_pause_at_once_and_resume_to_their_seeds_curves(
     assert pids <= set(workers.children()) and len(pids) == 2  # both workers trained
 
 
-def test_a_killed_worker_s_run_goes_on_elsewhere_from_its_checkpoint(web, workers, redis_server):
+def kill_the_holder(web, run, redis_server) -> tuple[int, int]:
+    """SIGKILL the worker training ``run``'s slice now: (its pid, the run's step then)."""
+    victim = wait_until(lambda: holder(redis_server), 10, "a worker holding the slice")
+    step = run_state(web, run)["step"]
+    os.kill(victim, signal.SIGKILL)
+    return victim, step
+
+
+def test_killed_workers_runs_go_on_elsewhere_from_their_checkpoints(web, workers, redis_server):
     run = create(web)  # the default: seed 42, 500 steps
     events = EventStream(web.url, path=f"/api/runs/{run}/events")
     try:
         assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
-        wait_until(lambda: run_state(web, run)["step"] >= 130, 60, "step 130")
-        victim = wait_until(lambda: holder(redis_server), 10, "a worker holding the slice")
-        before = run_state(web, run)["step"]
-        os.kill(victim, signal.SIGKILL)
+        # killed before the run's first periodic checkpoint (step 25): it starts again there
+        wait_until(lambda: run_state(web, run)["step"] >= 3, 30, "step 3")
+        first, before = kill_the_holder(web, run, redis_server)
         killed_at = time.monotonic()
         wait_until(lambda: run_state(web, run)["step"] > before + 30, 30, "training to go on")
-        redelivered = time.monotonic() - killed_at
-        print(f"a SIGKILLed worker's slice went on after {redelivered:.1f} s (heartbeat 2 s)")
+        went_on = time.monotonic() - killed_at
+        print(f"a SIGKILLed worker's slice went on after {went_on:.1f} s (lease 1 s)")
+        # killed mid-slice, and Pause pressed before another worker has the slice: it is
+        # obeyed after the steps already sent, where the page saw the run
+        wait_until(lambda: run_state(web, run)["step"] >= 130, 60, "step 130")
+        second, _ = kill_the_holder(web, run, redis_server)
+        paused = web.post(f"/api/runs/{run}/pause")
+        assert paused.status_code == 200, paused.text
+        state = run_state(web, run)
+        assert state["status"] == "paused" and state["step"] == state["checkpoint_step"] >= 130
+        assert [s for s, _ in history(web, run)] == list(range(1, state["step"] + 1))
+        assert web.post(f"/api/runs/{run}/resume").status_code == 200
         state = wait_until(
             lambda: (s := run_state(web, run))["status"] == "idle" and s["step"] == 500 and s,
             60,
             "the run to finish",
         )
-        assert state["step"] == 500
         assert_reference_curve(history(web, run))
         events.wait_event("step", step=500, timeout=10)
         steps, ids = events.steps(), [int(e.id) for e in events.named("step")]
-        assert steps == sorted(set(steps)), "a step was seen twice or out of order"
+        assert steps == list(range(1, 501)), "a step was seen twice, out of order or not at all"
         assert ids == sorted(set(ids))
         assert "slice redelivered" in web.log()  # the replayed messages were dropped
-        assert victim not in workers.children()  # it is dead, and was replaced
-        wait_until(lambda: len(workers.children()) == 2, 10, "the supervisor's new worker")
+        assert {first, second}.isdisjoint(workers.children())  # dead, and replaced
+        wait_until(lambda: len(workers.children()) == 2, 10, "the supervisor's new workers")
     finally:
         events.close()
 
