@@ -2,9 +2,10 @@
 
 Hypermedia first: the page opens one stream (/ui/events) that renders bus events into HTML
 fragments (``<hx-partial>`` blocks that htmx swaps into their places), throttled to a few per
-second per client, plus a small JSON ``point`` event per step (and ``val-point`` per held-out
-loss) that static/app.js feeds to the chart and a throttled ``model-updated`` event that makes
-the prefix box re-ask /ui/predict.
+second per run (rendered once, the same bytes to every page of the run: app.fanout), plus a
+small JSON ``point`` event per step (and ``val-point`` per held-out loss) that static/app.js
+feeds to the chart and a throttled ``model-updated`` event that makes the prefix box re-ask
+/ui/predict.
 Controls post to /ui/* routes that call the service and answer with the controls fragment
 (with the service's message inline when it refuses).
 """
@@ -68,7 +69,7 @@ DEFAULT_STEPS = 500
 MAX_STEPS = 10_000
 DEFAULT_TEMPERATURE = 0.5
 N_SAMPLES = 10
-FRAGMENT_INTERVAL = 0.25  # seconds between fragment renders per client (a run's last step always)
+FRAGMENT_INTERVAL = 0.25  # seconds between a run's fragment renders (its last step always)
 WALK_PACE = 5.0  # steps/s: at this speed or slower every step is rendered and walked through
 WALK_SINGLE = 2.5  # seconds to walk through a single step's phases (Step once)
 WALK_SHARE = 0.8  # of a paced step's time, spent walking (the rest shows the whole step)
