@@ -30,6 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def setup_logging(level: str) -> None:
+    """One format for the web process and the workers."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
 def settings_or_exit(given: dict, prog: str = "microgpt-live"):
     """The settings, or one line per bad value (flag or MICROGPT_* variable) and exit 2."""
     from pydantic import ValidationError
@@ -75,9 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     access_log = args.access_log
     given = {k: v for k, v in vars(args).items() if v is not None and k != "access_log"}
     settings = settings_or_exit(given)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level)
     try:  # a database this release must not touch: one line, not a failed startup's traceback
         preflight(settings.db_path)
     except StoreError as e:

@@ -35,21 +35,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def serve(settings_fields: dict) -> None:
     """One worker process: Dramatiq's worker with one thread, until SIGTERM/SIGINT."""
     import dramatiq
-    import redis
 
+    from app.__main__ import setup_logging
     from app.jobs import slices
     from app.settings import Settings
 
     settings = Settings(**settings_fields)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level)
     broker = slices.make_broker(
         settings.redis_url, settings.redis_heartbeat, settings.redis_maintenance_chance
     )
     actor = slices.declare(broker, settings.redis_lease)
     slices.configure(
-        redis.Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5),
+        broker.client,  # the slices' own commands share the broker's connections
         actor,
         lease=settings.redis_lease,
         slice_steps=settings.slice_steps,
@@ -76,18 +74,16 @@ def serve(settings_fields: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from app.__main__ import redis_or_exit, settings_or_exit
+    from app.__main__ import redis_or_exit, settings_or_exit, setup_logging
     from app.jobs.runner import redacted
 
     args = parse_args(argv)
     given = {"redis_url": args.redis_url, "log_level": args.log_level}
     prog = "microgpt-live worker"
     settings = settings_or_exit({k: v for k, v in given.items() if v is not None}, prog)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level)
     if not settings.redis_url:
-        print("microgpt-live worker: give --redis-url (or MICROGPT_REDIS_URL)", file=sys.stderr)
+        print(f"{prog}: give --redis-url (or MICROGPT_REDIS_URL)", file=sys.stderr)
         raise SystemExit(2)
     processes = args.processes if args.processes is not None else os.cpu_count() or 1
     if not 1 <= processes <= 256:

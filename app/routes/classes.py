@@ -27,7 +27,7 @@ from app import limits as L
 from app.classes.roster import Class, Classes
 from app.deps import ClassesDep, RunsDep, identity
 from app.routes.compare import spread
-from app.routes.run_pages import dataset_choices, parse_form
+from app.routes.run_pages import FormStr, dataset_choices, parse_form
 from app.runs.registry import Runs
 from app.schemas import (
     ClassCommandOut,
@@ -347,9 +347,6 @@ def parse_class_form(fields: dict[str, str | None]) -> tuple[str, RunIn, ClassLi
                 raise ValueError(f"{key} must be {bound.allowed()}, got {limits[key]}")
     spec, _ = parse_form(fields)
     return name, spec, ClassLimits(**limits)
-
-
-FormStr = Annotated[str | None, Form()]
 
 
 class ClassFields(BaseModel):
