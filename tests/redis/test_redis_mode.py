@@ -185,10 +185,18 @@ def test_redis_restarted_runs_fail_back_to_their_checkpoint_and_resume(web, redi
     assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
     wait_until(lambda: run_state(web, run)["step"] >= 60, 60, "step 60")
     redis_server.restart()  # empty: no persistence
+    # failed, and back at its stored checkpoint (the status turns first, then the model is
+    # reloaded from the store: a state read in between shows the old step)
     failed = wait_until(
-        lambda: (s := run_state(web, run))["status"] == "failed" and s, 20, "the run to fail"
+        lambda: (
+            (s := run_state(web, run))["status"] == "failed"
+            and s["step"] == s["checkpoint_step"]
+            and s
+        ),
+        20,
+        "the run to fail back to its checkpoint",
     )
-    assert failed["step"] == failed["checkpoint_step"] >= 50  # back at its stored checkpoint
+    assert failed["checkpoint_step"] >= 50
     kept = history(web, run)
     assert [s for s, _ in kept] == list(range(1, failed["step"] + 1))
     # the workers reconnect by themselves: the run resumes and ends as an unbroken one would
