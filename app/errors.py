@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.schemas import ErrorOut
+from app.contract.api import ErrorOut
 from app.service import ServiceError
 from engine.errors import short_repr
 

@@ -19,7 +19,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.schemas import PARAM_LENSES
+from app.contract.api import PARAM_LENSES
 from app.store import FrameRow
 from engine.model import param_shapes
 

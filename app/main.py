@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.classes.roster import Classes
+from app.contract.api import ErrorOut
 from app.deps import RUN_PATH
 from app.errors import BodyLimit, install_error_handlers
 from app.identity import Identity, load_secret
@@ -27,7 +28,6 @@ from app.routes import (
     timeline,
 )
 from app.runs.registry import Runs
-from app.schemas import ErrorOut
 from app.security import Security, allowed_hosts
 from app.settings import Settings, get_settings
 from app.worker import ProcessRunner

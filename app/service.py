@@ -23,6 +23,16 @@ from functools import cache
 from typing import Any
 
 from app.bus import Event, EventBus
+from app.contract.api import MAX_GRADCHECK_H, GradcheckOut, PredictOut, SamplesOut, TopK
+from app.contract.events import (
+    DoneEvent,
+    ErrorEvent,
+    ModelConfig,
+    SegmentInfo,
+    StateOut,
+    Status,
+    ValidationEvent,
+)
 from app.frames import ParamsFrame, from_le_bytes, to_le_bytes
 from app.graphs import GraphBuilder
 from app.past import History, LostStep, step_event
@@ -30,20 +40,6 @@ from app.predictions import PredictionCache
 from app.runs.machine import SUSPENDED, Command, Refused, transition
 from app.runs.machine import Status as S
 from app.runs.scheduler import Scheduler
-from app.schemas import (
-    MAX_GRADCHECK_H,
-    DoneEvent,
-    ErrorEvent,
-    GradcheckOut,
-    ModelConfig,
-    PredictOut,
-    SamplesOut,
-    SegmentInfo,
-    StateOut,
-    Status,
-    TopK,
-    ValidationEvent,
-)
 from app.settings import Settings
 from app.store import CheckpointRow, FrameRow, HistoryRow, RunRecord, SegmentRow, Store
 from app.trainer_process import usable_probes

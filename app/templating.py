@@ -1,6 +1,6 @@
 """Jinja2 for the page: one Templates object, and the small view models its partials render.
 
-The view functions turn the service's contract (app.schemas) into plain dicts of display values
+The view functions turn the service's contract (app.contract) into plain dicts of display values
 (percentages as text, bar heights, colours), so the templates stay free of arithmetic.
 """
 

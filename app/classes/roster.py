@@ -24,8 +24,9 @@ import time
 from dataclasses import dataclass, field
 
 from app import limits as L
+from app.contract.api import RunIn
+from app.contract.classes import ClassLimits
 from app.runs.machine import Status
-from app.schemas import ClassLimits, RunIn
 from app.service import BadInput, Conflict, Forbidden, NotFound, RunService, ServiceError
 from app.store import Store
 

@@ -11,11 +11,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 from starlette.datastructures import UploadFile
 
-from app.deps import ControlDep, RunsDep, ServiceDep, identity
-from app.schemas import (
-    MAX_SAMPLE_SEED,
-    MAX_TEMPERATURE,
-    MIN_TEMPERATURE,
+from app.contract.api import (
     ErrorOut,
     HistoryOut,
     HistoryPoint,
@@ -23,10 +19,12 @@ from app.schemas import (
     PredictOut,
     ResetIn,
     SamplesOut,
-    StateOut,
     TrainIn,
     ValidationPoint,
 )
+from app.contract.events import StateOut
+from app.contract.fields import MAX_SAMPLE_SEED, MAX_TEMPERATURE, MIN_TEMPERATURE
+from app.deps import ControlDep, RunsDep, ServiceDep, identity
 from app.service import BadInput, RunService, ServiceError
 
 router = APIRouter(tags=["api"])

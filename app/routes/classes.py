@@ -25,24 +25,23 @@ from pydantic import BaseModel
 
 from app import limits as L
 from app.classes.roster import Class, Classes
-from app.deps import ClassesDep, RunsDep, identity
-from app.routes.compare import spread
-from app.routes.run_pages import FormStr, dataset_choices, parse_form
-from app.runs.registry import Runs
-from app.schemas import (
+from app.contract.api import ErrorOut, RunIn
+from app.contract.classes import (
     ClassCommandOut,
     ClassCreated,
     ClassIn,
     ClassLimits,
     ClassOut,
     ClassPresetIn,
-    ErrorOut,
     Joined,
     JoinIn,
     MemberOut,
-    RunIn,
     SpotlightIn,
 )
+from app.deps import ClassesDep, RunsDep, identity
+from app.routes.compare import spread
+from app.routes.run_pages import FormStr, dataset_choices, parse_form
+from app.runs.registry import Runs
 from app.service import BadInput, ServiceError
 from app.templating import templates
 

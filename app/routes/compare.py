@@ -12,9 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
+from app.contract.api import CompareOut, CompareRun, ErrorOut, RunOut
 from app.deps import RunsDep
 from app.runs.registry import Runs
-from app.schemas import CompareOut, CompareRun, ErrorOut, RunOut
 from app.service import BadInput, ServiceError
 from app.templating import templates
 

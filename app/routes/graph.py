@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from app.contract.api import ErrorOut, GraphOut
 from app.deps import ServiceDep
-from app.schemas import ErrorOut, GraphOut
 
 router = APIRouter(tags=["graph"])
 

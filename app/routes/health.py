@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.schemas import Health
+from app.contract.api import Health
 
 router = APIRouter(tags=["health"])
 

@@ -27,6 +27,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app import limits as L
 from app.bus import Event
+from app.contract.api import PACE_MAX, PACE_MIN, ForkIn, RunIn
+from app.contract.fields import MAX_TEMPERATURE, MIN_TEMPERATURE
 from app.deps import RunsDep, ServiceDep, identity
 from app.errors import show
 from app.fanout import SharedRender
@@ -42,7 +44,6 @@ from app.routes.run_pages import (
     runs_view,
 )
 from app.runs.registry import Runs
-from app.schemas import MAX_TEMPERATURE, MIN_TEMPERATURE, PACE_MAX, PACE_MIN, ForkIn, RunIn
 from app.service import RESUMABLE, BadInput, RunService, ServiceError
 from app.templating import (
     attention_view,

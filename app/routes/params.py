@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from app.contract.api import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, HealthOut, ParamsOut
 from app.deps import ServiceDep
-from app.schemas import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, HealthOut, ParamsOut
 
 router = APIRouter(tags=["params"])
 

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from app import limits as L
+from app.contract.api import DatasetText, RunIn
 from app.deps import RunsDep, identity
 from app.errors import describe_validation_error
 from app.runs.registry import Runs
-from app.schemas import DatasetText, RunIn
 from app.service import ServiceError, estimate_step_seconds, shipped_names
 from app.templating import duration, templates
 from engine import GPTConfig

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from app.contract.api import ErrorOut, ForkIn, RunIn, RunOut, RunPatch, RunsOut
 from app.deps import ClassesDep, RunsDep, identity
-from app.schemas import ErrorOut, ForkIn, RunIn, RunOut, RunPatch, RunsOut
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from app.contract.api import ErrorOut, ProbeLineOut
 from app.deps import ServiceDep
 from app.errors import show
-from app.schemas import ErrorOut, ProbeLineOut
 from app.service import BadInput
 
 router = APIRouter(tags=["timeline"])

@@ -13,19 +13,11 @@ import os
 
 from app import limits as L
 from app.bus import EventIds, MemoryBus
+from app.contract.api import DATASETS, DatasetText, ForkIn, RunIn, RunOut, RunsOut
+from app.contract.events import DeletedEvent, ResetEvent
 from app.graphs import GraphBuilder
 from app.runs.machine import Status
 from app.runs.scheduler import Scheduler, waits
-from app.schemas import (
-    DATASETS,
-    DatasetText,
-    DeletedEvent,
-    ForkIn,
-    ResetEvent,
-    RunIn,
-    RunOut,
-    RunsOut,
-)
 from app.service import (
     BadInput,
     Conflict,

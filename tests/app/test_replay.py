@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.bus import MemoryBus
-from app.schemas import HistoryOut
+from app.contract.api import HistoryOut
 from app.settings import Settings
 from app.store import HistoryRow, Store
 from tests.conftest import EventStream

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from app.schemas import StateOut, StepEvent
+from app.contract.events import StateOut, StepEvent
 
 FIRST_LOSS = 3.3630094726947277  # step 1 of a fresh seed-42 model
 STEP50_LOSS = 2.4203954240114873  # step 50 of the 500-step reference run

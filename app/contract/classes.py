@@ -1,0 +1,100 @@
+"""The classroom API's request and response models."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import limits as L
+from app.contract.api import RunIn
+from app.contract.events import Status
+from app.contract.fields import bounded
+
+
+class ClassLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps_per_run: bounded(L.CLASS_STEPS) = Field(
+        L.CLASS_STEPS.default, description="the most steps a student may ask of one segment"
+    )
+    runs_per_student: bounded(L.CLASS_RUNS) = Field(
+        L.CLASS_RUNS.default, description="the most runs a student may have (Reset makes one)"
+    )
+
+
+class ClassIn(BaseModel):
+    """A new class: its name, the settings of every student's run, and the students' limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=L.CLASS_NAME_CHARS)
+    preset: RunIn = Field(default_factory=RunIn, description="every student's run settings")
+    limits: ClassLimits = Field(default_factory=ClassLimits)
+
+
+class ClassPresetIn(BaseModel):
+    """New settings for the class's runs (PATCH): the preset, the limits, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: RunIn | None = None
+    limits: ClassLimits | None = None
+
+
+class ClassCreated(BaseModel):
+    code: str = Field(description="the short code students type (or the join link has)")
+    join_url: str = Field(description="where students join: give it out, or show its QR code")
+    teacher_url: str = Field(
+        description="the teacher's private link: opening it makes that browser the teacher's "
+        "(its secret is traded for a cookie and dropped from the address bar)"
+    )
+
+
+class JoinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        "", max_length=L.STUDENT_NAME_CHARS, description="shown to all (not needed to rejoin)"
+    )
+    rejoin: str | None = Field(
+        None, max_length=16, description="the rejoin code shown at joining, from another browser"
+    )
+
+
+class Joined(BaseModel):
+    member: int
+    name: str
+    run: int = Field(description="the student's run: /?run=<run>")
+    rejoin: str = Field(description="type it to rejoin from another browser; shown once")
+    again: bool = Field(description="this browser had already joined: the same run")
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+    run: int | None = Field(description="the student's current run (null: deleted)")
+    status: Status | None
+    step: int
+    loss: float | None = Field(description="the latest smoothed training loss")
+    val: float | None = Field(description="the latest held-out loss")
+    joined_at: float
+
+
+class ClassOut(BaseModel):
+    code: str
+    name: str
+    preset: dict
+    limits: ClassLimits
+    closed: bool
+    spotlight: int | None = Field(description="the run shown to everyone, if any")
+    join_url: str
+    members: list[MemberOut]
+
+
+class SpotlightIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: int | None = Field(description="a student's run to show everyone; null: none")
+
+
+class ClassCommandOut(BaseModel):
+    command: str
+    done: list[int] = Field(description="the runs it applied to")
+    skipped: dict[str, str] = Field(description="run id → why it did not apply")
