@@ -7,10 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# Install the project (and its pinned-range dependencies) from the build context; .dockerignore
-# keeps the context to what the wheel needs.
+# Install the project (and its pinned-range dependencies) from the build context, with the redis
+# extra: compose runs the image as the web service and as Redis-mode workers. .dockerignore keeps
+# the context to what the wheel needs.
 COPY . /tmp/src
-RUN pip install --no-cache-dir /tmp/src \
+RUN pip install --no-cache-dir "/tmp/src[redis]" \
     && rm -rf /tmp/src
 
 RUN groupadd --gid 10001 microgpt \

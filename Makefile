@@ -29,6 +29,7 @@ BIN := $(VENV)/bin
 # Stamps: reinstall only when pyproject.toml changes (or the venv is new).
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+REDIS_STAMP := $(VENV)/.installed-redis
 
 .PHONY: help run worker test lint format bench screenshots chromium redis-server clean distclean
 
@@ -47,18 +48,23 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable .
 	@touch $@
 
+# Redis mode's packages (dramatiq, redis) are the `redis` extra; the test extra includes it.
+$(REDIS_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --editable '.[redis]'
+	@touch $@ $(RUN_STAMP)
+
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
-	@touch $@ $(RUN_STAMP)
+	@touch $@ $(RUN_STAMP) $(REDIS_STAMP)
 
 # REDIS_URL (optional): Redis mode, training on `make worker` processes
 REDIS_URL ?=
 PROCESSES ?=
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(if $(REDIS_URL),$(REDIS_STAMP))
 	$(BIN)/microgpt-live --host $(HOST) --port $(PORT) $(if $(REDIS_URL),--redis-url $(REDIS_URL))
 
-worker: $(RUN_STAMP)
+worker: $(REDIS_STAMP)
 	@test -n "$(REDIS_URL)" || { echo "make worker needs REDIS_URL=redis://HOST:PORT/DB" >&2; exit 2; }
 	$(BIN)/microgpt-live worker --redis-url $(REDIS_URL) $(if $(PROCESSES),--processes $(PROCESSES))
 

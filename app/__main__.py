@@ -53,8 +53,26 @@ def settings_or_exit(given: dict, prog: str = "microgpt-live"):
         raise SystemExit(2) from None
 
 
+REDIS_EXTRA = "pip install 'microgpt-live[redis]'"
+
+
+def redis_extra_or_exit(prog: str = "microgpt-live") -> None:
+    """Exit 2 with one line if Redis mode's packages (the ``redis`` extra) are not installed."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("dramatiq", "redis") if find_spec(name) is None]
+    if missing:
+        print(
+            f"{prog}: Redis mode needs {' and '.join(missing)}, which this install lacks: "
+            f"{REDIS_EXTRA} (or leave out the Redis URL to train in this process)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
 def redis_or_exit(url: str, hint: str, prog: str = "microgpt-live") -> None:
     """Exit 2 with one line if Redis at ``url`` does not answer a PING within 3 s."""
+    redis_extra_or_exit(prog)
     import redis
 
     from app.jobs.runner import redacted
@@ -69,6 +87,7 @@ def redis_or_exit(url: str, hint: str, prog: str = "microgpt-live") -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["worker"]:  # microgpt-live worker --redis-url URL --processes N
+        redis_extra_or_exit("microgpt-live worker")
         from app.jobs.worker_main import main as worker_main
 
         return worker_main(argv[1:])

@@ -286,3 +286,27 @@ def test_installed_server_stops_on_sigterm(venv_bin, tmp_path):
     assert code in {0, -signal.SIGTERM}, f"exit code {code} after SIGTERM:\n{server.output()}"
     assert "Application shutdown complete" in server.output()
     assert not leftovers, "processes (the worker?) outlived the server after SIGTERM"
+
+
+def test_installed_embedded_app_pulls_neither_dramatiq_nor_redis(venv_bin):
+    result = run([venv_bin / "python", "-m", "pip", "list", "--format=json"], env=clean_env())
+    installed = {p["name"].lower() for p in json.loads(result.stdout)}
+
+    assert "microgpt-live" in installed
+    assert not installed & {"dramatiq", "redis"}, "Redis mode's packages belong to the extra"
+
+
+@pytest.mark.parametrize("command", [["--redis-url"], ["worker", "--redis-url"]])
+def test_installed_redis_mode_without_the_extra_says_how_to_install_it(venv_bin, command):
+    result = subprocess.run(
+        [venv_bin / "microgpt-live", *command, "redis://127.0.0.1:1/0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+        cwd="/",
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'microgpt-live[redis]'" in result.stderr
+    assert "Traceback" not in result.stderr
