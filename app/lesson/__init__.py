@@ -1,0 +1,1 @@
+"""The lesson: what the page says about training, computed from the run's own numbers."""
