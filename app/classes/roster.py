@@ -12,39 +12,22 @@ why not (403). Runs outside a class are anyone's, as in single-user mode. A stud
 or Fork makes another run of theirs, up to the class's ``runs_per_student``; a segment may ask
 for at most ``steps_per_run`` steps.
 
-Everything is kept in memory and written through to the store (tables classes, teachers,
-members, member_runs), so a restart keeps the classes.
+Everything is kept in memory and written through to the store (``app.store.classes``), so a
+restart keeps the classes. This module holds the state, the lookups, who may control a run,
+and joining; the teacher's commands are in ``app.classes.teacher``.
 """
 
 import asyncio
-import hashlib
-import json
 import secrets
 import time
-from dataclasses import dataclass, field
 
 from app import limits as L
+from app.classes.codes import hashed, new_code, normal_code
+from app.classes.records import Class, Member
+from app.classes.teacher import TeacherCommands
 from app.contract.api import RunIn
-from app.contract.classes import ClassLimits
-from app.runs.machine import Status
-from app.service import BadInput, Conflict, Forbidden, NotFound, RunService, ServiceError
+from app.service import BadInput, Conflict, Forbidden, NotFound, RunService
 from app.store import Store
-
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read off a projector
-CODE_CHARS = 6
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_CHARS))
-
-
-def normal_code(code: str) -> str:
-    """A code as typed: case and surrounding spaces do not matter."""
-    return code.strip().upper()
 
 
 def display_name(name: str) -> str:
@@ -57,40 +40,7 @@ def display_name(name: str) -> str:
     return shown[: L.STUDENT_NAME_CHARS]
 
 
-@dataclass
-class Member:
-    id: int
-    code: str
-    identity: str
-    name: str
-    run: int | None
-    rejoin: str  # sha256 of the rejoin code
-    joined_at: float
-    runs: set[int] = field(default_factory=set)  # every run of theirs still kept
-
-
-@dataclass
-class Class:
-    code: str
-    name: str
-    preset: dict  # RunIn fields (no name)
-    limits: ClassLimits
-    teacher_key: str  # sha256 of the teacher link's secret
-    created_at: float
-    closed_at: float | None = None
-    spotlight: int | None = None
-    teachers: set[str] = field(default_factory=set)
-    members: dict[int, Member] = field(default_factory=dict)
-
-    @property
-    def closed(self) -> bool:
-        return self.closed_at is not None
-
-    def member_of(self, identity: str) -> Member | None:
-        return next((m for m in self.members.values() if m.identity == identity), None)
-
-
-class Classes:
+class Classes(TeacherCommands):
     def __init__(self, store: Store, runs):
         self.store, self.runs = store, runs  # runs: app.runs.registry.Runs
         self.classes: dict[str, Class] = {}
@@ -101,30 +51,17 @@ class Classes:
     # ------------------------------------------------------------------ loading
 
     async def load(self) -> None:
-        rows = await asyncio.to_thread(self.store.read, "SELECT * FROM classes")
-        for code, name, preset, limits, key, created, closed, spot in rows:
-            self.classes[code] = Class(
-                code,
-                name,
-                json.loads(preset),
-                ClassLimits(**json.loads(limits)),
-                key,
-                created,
-                closed,
-                spot,
-            )
-        for code, ident in await asyncio.to_thread(self.store.read, "SELECT * FROM teachers"):
+        stored = await asyncio.to_thread(self.store.read_classes)
+        for row in stored.classes:
+            self.classes[row.code] = Class.from_row(row)
+        for code, ident in stored.teachers:
             if code in self.classes:
                 self.classes[code].teachers.add(ident)
-        for mid, code, ident, name, run, rejoin, joined in await asyncio.to_thread(
-            self.store.read, "SELECT * FROM members"
-        ):
-            if code in self.classes:
-                self.classes[code].members[mid] = Member(
-                    mid, code, ident, name, run, rejoin, joined
-                )
+        for row in stored.members:
+            if row.code in self.classes:
+                self.classes[row.code].members[row.id] = Member.from_row(row)
         members = {m.id: m for c in self.classes.values() for m in c.members.values()}
-        for run, mid in await asyncio.to_thread(self.store.read, "SELECT * FROM member_runs"):
+        for run, mid in stored.member_runs:
             if mid in members and run in self.runs.services:
                 members[mid].runs.add(run)
                 self.by_run[run] = members[mid]
@@ -133,14 +70,6 @@ class Classes:
                 m.run = None
         for run, m in self.by_run.items():
             self._limit(self.runs.services[run], self.classes[m.code])
-
-    async def _write(self, *statements: tuple[str, tuple]) -> None:
-        def write() -> None:
-            with self.store.writing() as db:
-                for sql, args in statements:
-                    db.execute(sql, args)
-
-        await asyncio.to_thread(write)
 
     # ------------------------------------------------------------------ lookups
 
@@ -185,146 +114,6 @@ class Classes:
     def _limit(self, service: RunService, klass: Class) -> None:
         service.step_limit = (klass.limits.steps_per_run, f"class {klass.name!r}")
 
-    # ------------------------------------------------------------------ the teacher
-
-    async def create(
-        self, spec_name: str, preset: RunIn, limits: ClassLimits, identity: str | None
-    ):
-        """A new class; its teacher is ``identity`` (the page that made it). Returns the class
-        and the teacher link's secret (shown once: only its hash is kept)."""
-        key = secrets.token_urlsafe(18)
-        async with self._lock:
-            code = _code()
-            while code in self.classes:
-                code = _code()
-            klass = Class(
-                code,
-                " ".join(spec_name.split())[: L.CLASS_NAME_CHARS] or "Class",
-                preset.model_dump(exclude={"name"}, mode="json"),
-                limits,
-                _hash(key),
-                time.time(),
-            )
-            statements = [
-                (
-                    "INSERT INTO classes VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
-                    (
-                        code,
-                        klass.name,
-                        json.dumps(klass.preset),
-                        limits.model_dump_json(),
-                        klass.teacher_key,
-                        klass.created_at,
-                    ),
-                )
-            ]
-            if identity is not None:
-                klass.teachers.add(identity)
-                statements.append(("INSERT INTO teachers VALUES (?, ?)", (code, identity)))
-            await self._write(*statements)
-            self.classes[code] = klass
-        return klass, key
-
-    async def teacher_login(self, code: str, key: str, identity: str) -> Class:
-        klass = self.get(code)
-        if not secrets.compare_digest(_hash(key), klass.teacher_key):
-            raise Forbidden("this teacher link is not the class's: ask its teacher for the link")
-        if identity not in klass.teachers:
-            klass.teachers.add(identity)
-            await self._write(("INSERT OR IGNORE INTO teachers VALUES (?, ?)", (code, identity)))
-        return klass
-
-    async def configure(self, klass: Class, preset: RunIn | None, limits: ClassLimits | None):
-        """New settings: joins from now on get ``preset``; a student whose run has not trained
-        yet gets a fresh run of it (the old one deleted); ``limits`` apply at once."""
-        if limits is not None:
-            klass.limits = limits
-            for member in klass.members.values():
-                for run in member.runs:
-                    self._limit(self.runs.services[run], klass)
-        if preset is not None:
-            klass.preset = preset.model_dump(exclude={"name"}, mode="json")
-        await self._write(
-            (
-                "UPDATE classes SET preset=?, limits=? WHERE code=?",
-                (json.dumps(klass.preset), klass.limits.model_dump_json(), klass.code),
-            )
-        )
-        if preset is None:
-            return []
-        renewed = []
-        for member in list(klass.members.values()):
-            service = self.runs.services.get(member.run) if member.run else None
-            if service is not None and service.step == 0 and service.status == Status.idle:
-                old = service.id
-                await self._new_run(klass, member)
-                await self.runs.delete(old)
-                renewed.append(member.id)
-        return renewed
-
-    async def command_all(self, klass: Class, command: str, steps: int | None = None):
-        """``command`` (train, pause, resume, stop) on every student's current run; the runs it
-        does not apply to are named with the reason."""
-        done, skipped = [], {}
-        for member in klass.members.values():
-            service = self.runs.services.get(member.run) if member.run else None
-            if service is None:
-                continue
-            try:
-                if command == "train":
-                    await service.train(steps)
-                else:
-                    await getattr(service, command)()
-                done.append(service.id)
-            except ServiceError as e:
-                skipped[str(service.id)] = e.detail
-        return done, skipped
-
-    async def set_spotlight(self, klass: Class, run: int | None) -> None:
-        if run is not None and (run not in self.by_run or self.by_run[run].code != klass.code):
-            mine = sorted(r for m in klass.members.values() for r in m.runs)
-            raise BadInput(
-                f"run {run} is not a run of this class's students; theirs are: "
-                f"{', '.join(map(str, mine)) or 'none yet'}"
-            )
-        klass.spotlight = run
-        await self._write(("UPDATE classes SET spotlight=? WHERE code=?", (run, klass.code)))
-
-    async def remove(self, klass: Class, member_id: int) -> None:
-        """The student leaves the class; their runs are deleted (their pages are told)."""
-        member = klass.members.get(member_id)
-        if member is None:
-            known = ", ".join(f"{m.id} ({m.name})" for m in klass.members.values()) or "none"
-            raise NotFound(f"class {klass.name!r} has no member {member_id}; its members: {known}")
-        for run in sorted(member.runs):
-            if run in self.runs.services:
-                await self.runs.delete(run)
-        del klass.members[member_id]
-        if klass.spotlight in member.runs:
-            klass.spotlight = None
-        await self._write(
-            ("DELETE FROM members WHERE id=?", (member_id,)),
-            ("DELETE FROM member_runs WHERE member=?", (member_id,)),
-            ("UPDATE classes SET spotlight=? WHERE code=?", (klass.spotlight, klass.code)),
-        )
-
-    async def close(self, klass: Class) -> None:
-        """No more joins; every student's run stops (and can be watched, not trained)."""
-        if klass.closed:
-            return
-        klass.closed_at = time.time()
-        await self._write(
-            ("UPDATE classes SET closed_at=? WHERE code=?", (klass.closed_at, klass.code))
-        )
-        for member in klass.members.values():
-            for run in member.runs:
-                service = self.runs.services.get(run)
-                if service is not None and service.status in (Status.training, Status.queued):
-                    try:
-                        await service.stop()
-                    except ServiceError:
-                        pass  # it ended meanwhile
-
     # ------------------------------------------------------------------ students
 
     async def join(self, code: str, identity: str, name: str, rejoin: str | None = None):
@@ -335,7 +124,7 @@ class Classes:
         async with self._lock:
             member = klass.member_of(identity)
             if member is None and rejoin:
-                wanted = _hash(normal_code(rejoin))
+                wanted = hashed(normal_code(rejoin))
                 member = next(
                     (m for m in klass.members.values() if secrets.compare_digest(m.rejoin, wanted)),
                     None,
@@ -346,9 +135,7 @@ class Classes:
                         f"{rejoin.strip()[:16]!r}: check it, or join as someone new"
                     )
                 member.identity = identity
-                await self._write(
-                    ("UPDATE members SET identity=? WHERE id=?", (identity, member.id))
-                )
+                await asyncio.to_thread(self.store.set_member_identity, member.id, identity)
             if member is not None:
                 if member.run is None or member.run not in self.runs.services:
                     self._check_closed(klass)
@@ -358,19 +145,16 @@ class Classes:
             if len(klass.members) >= L.CLASS_MEMBERS:
                 raise Conflict(f"class {klass.name!r} is full: {L.CLASS_MEMBERS} students")
             shown = display_name(name)
-            code_text = _code()
-            member = Member(0, klass.code, identity, shown, None, _hash(code_text), time.time())
-
-            def insert() -> int:
-                with self.store.writing() as db:
-                    cur = db.execute(
-                        "INSERT INTO members (class, identity, name, run, rejoin, joined_at)"
-                        " VALUES (?, ?, ?, NULL, ?, ?)",
-                        (klass.code, identity, shown, member.rejoin, member.joined_at),
-                    )
-                    return cur.lastrowid
-
-            member.id = await asyncio.to_thread(insert)
+            code_text = new_code()
+            member = Member(0, klass.code, identity, shown, None, hashed(code_text), time.time())
+            member.id = await asyncio.to_thread(
+                self.store.add_member,
+                klass.code,
+                identity,
+                shown,
+                member.rejoin,
+                member.joined_at,
+            )
             klass.members[member.id] = member
             await self._new_run(klass, member)
             return member, code_text, False
@@ -403,6 +187,8 @@ class Classes:
             await self.runs.rename(new.id, member.name[: L.RUN_NAME_CHARS])
         await self._own(klass, member, new)
 
+    # ------------------------------------------------------------------ whose run is whose
+
     async def _new_run(self, klass: Class, member: Member) -> RunService:
         spec = RunIn(**{**klass.preset, "name": member.name[: L.RUN_NAME_CHARS]})
         service = await self.runs.create(spec)
@@ -414,10 +200,7 @@ class Classes:
         member.runs.add(service.id)
         self.by_run[service.id] = member
         self._limit(service, klass)
-        await self._write(
-            ("INSERT OR REPLACE INTO member_runs VALUES (?, ?)", (service.id, member.id)),
-            ("UPDATE members SET run=? WHERE id=?", (service.id, member.id)),
-        )
+        await asyncio.to_thread(self.store.add_member_run, member.id, service.id)
 
     def _forget_run(self, run: int) -> None:
         """A run was deleted (by its student, the teacher, or a removal)."""
@@ -430,13 +213,5 @@ class Classes:
         klass = self.classes[member.code]
         if klass.spotlight == run:
             klass.spotlight = None
-
-        def write() -> None:
-            with self.store.writing() as db:
-                db.execute("DELETE FROM member_runs WHERE run=?", (run,))
-                db.execute("UPDATE members SET run=? WHERE id=?", (member.run, member.id))
-                db.execute(
-                    "UPDATE classes SET spotlight=? WHERE code=?", (klass.spotlight, klass.code)
-                )
-
-        write()  # small, and called where the deletion already waits on the store
+        # small, and called where the deletion already waits on the store
+        self.store.forget_member_run(run, member.id, member.run, klass.code, klass.spotlight)

@@ -16,9 +16,9 @@ from app.store import (
     HistoryRow,
     Store,
     StoreError,
-    _schema_v5,
     open_store,
 )
+from app.store.schema import schema_v5
 
 CHECKPOINT = '{"weights": [0.5, -0.25], "step": 0}'
 
@@ -244,7 +244,7 @@ def test_a_taken_name_gets_a_unique_one(db, caplog, monkeypatch):
 
             return datetime.strptime(first.name.rsplit("-", 1)[1], "%Y%m%dT%H%M%SZ")
 
-    monkeypatch.setattr("app.store.datetime", Frozen)
+    monkeypatch.setattr("app.store.recovery.datetime", Frozen)
     store, notice = open_store(db)
     store.close()
     assert notice.moved_to == first.with_name(first.name + "-2")
@@ -258,7 +258,7 @@ def test_an_older_unversioned_store_is_migrated_with_all_its_data(db, caplog):
     db.parent.mkdir(parents=True)
     old = sqlite3.connect(db, isolation_level=None)
     old.execute("PRAGMA journal_mode=WAL")
-    old.executescript(_schema_v5())
+    old.executescript(schema_v5())
     old.executescript(
         """
         INSERT INTO meta VALUES ('model', '1'), ('last_event_id', '123');

@@ -1,0 +1,107 @@
+"""Checkpoints, written in one transaction together with the history rows up to their step and
+their run's progress, so what is on disk always agrees with itself: after a crash the model,
+its step count and its loss curve come back from the same instant."""
+
+import json
+import time
+from collections.abc import Sequence
+
+from app.store.database import Database
+from app.store.rows import CheckpointRow, FrameRow, HistoryRow
+
+KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadable
+
+
+class CheckpointsRepo(Database):
+    def latest_checkpoint(self, model: int) -> CheckpointRow | None:
+        row = self._row(
+            "SELECT id, model, step, segment, data FROM checkpoints WHERE model=?"
+            " ORDER BY id DESC LIMIT 1",
+            (model,),
+        )
+        return CheckpointRow(*row) if row else None
+
+    def save_checkpoint(
+        self,
+        model: int,
+        step: int,
+        segment: int | None,
+        data: str,
+        reason: str,
+        history: list[HistoryRow],
+        elapsed: float = 0.0,
+        frame: FrameRow | None = None,
+        moments: tuple[bytes, bytes] | None = None,
+        validation: Sequence[tuple[int, float]] = (),
+    ) -> None:
+        """The checkpoint, the history rows up to it and the run's progress, atomically; and
+        ``frame``, the step that made its weights, if given (the model's newest one is kept),
+        ``moments``, Adam's (m, v) at the checkpoint's step, and the held-out losses
+        (step, loss) measured up to it."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO validation VALUES (?, ?, ?)",
+                [(model, step, loss) for step, loss in validation],
+            )
+            if moments is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
+                )
+            db.executemany(
+                "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)",
+                [
+                    (model, p, h.step, probs)
+                    for h in history
+                    for p, probs in (h.probes or {}).items()
+                ],
+            )
+            if frame is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?)",
+                    (model, frame.step, json.dumps(frame.tokens), frame.before, frame.grads),
+                )
+            db.executemany(
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
+                [(model, h.step, h.segment, h.loss, h.smooth, h.lr) for h in history],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
+                [(model, h.step, h.weights) for h in history if h.weights is not None],
+            )
+            db.execute(
+                "INSERT INTO checkpoints (model, step, segment, reason, created_at, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (model, step, segment, reason, time.time(), data),
+            )
+            if segment is not None:
+                db.execute(
+                    "UPDATE segments SET step=?, elapsed=? WHERE id=?", (step, elapsed, segment)
+                )
+            db.execute(
+                "DELETE FROM checkpoints WHERE model=? AND id NOT IN"
+                " (SELECT id FROM checkpoints WHERE model=? ORDER BY id DESC LIMIT ?)",
+                (model, model, KEEP_CHECKPOINTS),
+            )
+
+    def save_start(
+        self,
+        model: int,
+        step: int,
+        weights: bytes,
+        moments: tuple[bytes, bytes],
+        probes: dict[str, bytes],
+    ) -> None:
+        """What a model starts from (its first viewable step): weights, Adam's m and v, probes."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, weights))
+            db.execute(
+                "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)",
+                [(model, p, step, probs) for p, probs in probes.items()],
+            )
+
+    def latest_frame(self, model: int) -> FrameRow | None:
+        row = self._row("SELECT step, tokens, before, grads FROM frames WHERE model=?", (model,))
+        return FrameRow(row[0], json.loads(row[1]), row[2], row[3]) if row else None

@@ -1,0 +1,64 @@
+"""Reading a run's past step by step: its loss curve, held-out losses, every step's weights,
+Adam's moments where kept, and the probes' distributions."""
+
+from app.store.database import Database
+from app.store.rows import HistoryRow
+
+
+class HistoryRepo(Database):
+    def history(self, model: int, up_to: int) -> list[HistoryRow]:
+        rows = self._rows(
+            "SELECT step, segment, loss, smooth, lr FROM history WHERE model=? AND step<=?"
+            " ORDER BY step",
+            (model, up_to),
+        )
+        return [HistoryRow(*r) for r in rows]
+
+    def step_lr(self, model: int, step: int) -> float | None:
+        """The learning rate step ``step`` used (its history row), else None."""
+        row = self._row("SELECT lr FROM history WHERE model=? AND step=?", (model, step))
+        return row[0] if row else None
+
+    def validation(self, model: int, up_to: int) -> list[tuple[int, float]]:
+        """(step, held-out loss) at every step up to ``up_to`` that measured it."""
+        return self._rows(
+            "SELECT step, loss FROM validation WHERE model=? AND step<=? ORDER BY step",
+            (model, up_to),
+        )
+
+    def weights(self, model: int, step: int) -> bytes | None:
+        row = self._row("SELECT data FROM weights WHERE model=? AND step=?", (model, step))
+        return row[0] if row else None
+
+    def first_weights_step(self, model: int, up_to: int) -> int | None:
+        """The first step from which every step up to ``up_to`` has its weights stored."""
+        steps = [
+            r[0]
+            for r in self._rows(
+                "SELECT step FROM weights WHERE model=? AND step<=? ORDER BY step DESC",
+                (model, up_to),
+            )
+        ]
+        if not steps or steps[0] != up_to:
+            return None
+        first = up_to
+        for step in steps[1:]:  # newest first: stop at the first gap
+            if step != first - 1:
+                break
+            first = step
+        return first
+
+    def moments_at_or_before(self, model: int, step: int) -> tuple[int, bytes, bytes] | None:
+        """Adam's (step j, m, v) kept at the latest step j <= ``step``, else None."""
+        row = self._row(
+            "SELECT step, m, v FROM moments WHERE model=? AND step<=? ORDER BY step DESC LIMIT 1",
+            (model, step),
+        )
+        return (row[0], row[1], row[2]) if row else None
+
+    def probes(self, model: int, prefix: str, up_to: int) -> list[tuple[int, bytes]]:
+        """(step, distribution) of ``prefix`` at every step up to ``up_to`` that has one."""
+        return self._rows(
+            "SELECT step, probs FROM probes WHERE model=? AND prefix=? AND step<=? ORDER BY step",
+            (model, prefix, up_to),
+        )

@@ -1,0 +1,18 @@
+"""One write transaction on a connection opened with ``isolation_level=None``."""
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error. IMMEDIATE takes the write lock at once, so
+    a transaction never fails half-way for want of it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
