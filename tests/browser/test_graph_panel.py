@@ -339,7 +339,8 @@ def test_the_graph_is_of_the_step_the_page_views(trained, open_page):
     page.evaluate(
         """async () => {
             for (const step of [1, 3, 1]) {
-                document.dispatchEvent(new CustomEvent('view-changed', {detail: {step}}));
+                document.body.dispatchEvent(
+                    new CustomEvent('view-change', {bubbles: true, detail: {step}}));
                 await new Promise((resolve) => setTimeout(resolve, 100));
             }
         }"""
