@@ -139,7 +139,9 @@ def test_refuses_a_body_of_the_wrong_type(server, path, content_type, body):
     assert_untouched(server, before)
 
 
-@pytest.mark.parametrize("path", ["/", "/api/state", "/static/app.js", "/nope", "/healthz"])
+@pytest.mark.parametrize(
+    "path", ["/", "/api/state", "/static/js/pages/run.js", "/nope", "/healthz"]
+)
 def test_every_response_carries_the_security_headers(server, path):
     response = server.get(path)
 

@@ -1,4 +1,4 @@
-"""The graph of one step in a real browser (static/graph.js, GET /api/graph): nothing fetched
+"""The graph of one step in a real browser (static/js/graph/, GET /api/graph): nothing fetched
 until the card is opened; groups as boxes that expand to their scalar nodes (op, value,
 gradient: the API's); backward played group by group (advancing over time, stoppable,
 skippable, at once under reduced motion) ending with every parameter box's gradient; the chain
@@ -339,7 +339,8 @@ def test_the_graph_is_of_the_step_the_page_views(trained, open_page):
     page.evaluate(
         """async () => {
             for (const step of [1, 3, 1]) {
-                document.dispatchEvent(new CustomEvent('view-changed', {detail: {step}}));
+                document.body.dispatchEvent(
+                    new CustomEvent('view-change', {bubbles: true, detail: {step}}));
                 await new Promise((resolve) => setTimeout(resolve, 100));
             }
         }"""

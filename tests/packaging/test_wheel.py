@@ -8,6 +8,7 @@ the dataset), a broken entry point, a dependency used but not declared. Takes ab
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -186,12 +187,30 @@ def static_assets(html: str, base: str) -> list[str]:
     return sorted(set(assets))
 
 
+def module_imports(source: str, path: str) -> list[str]:
+    """The paths an ES module at ``path`` imports (``import … from "./x.js"``), resolved."""
+    specs = re.findall(r'^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"', source, flags=re.M)
+    return [urlsplit(urljoin(path, spec)).path for spec in specs]
+
+
 def test_build_wheel_with_package_data(wheel_names):
     assert "engine/data/names.txt" in wheel_names
     assert "engine/data/names.LICENSE" in wheel_names
     assert "app/templates/index.html" in wheel_names
     assert any(n.startswith("app/static/vendor/") for n in wheel_names)
     assert "app/__main__.py" in wheel_names
+
+
+def test_build_wheel_with_every_static_file(wheel_names):
+    """The page's ES modules import one another: the whole static tree ships, not only the files
+    a page names."""
+    static = ROOT / "static"
+    files = {
+        f"app/static/{p.relative_to(static).as_posix()}" for p in static.rglob("*") if p.is_file()
+    }
+
+    assert any(f.startswith("app/static/js/") for f in files)
+    assert files <= wheel_names, sorted(files - wheel_names)
 
 
 def test_build_wheel_without_tests_or_checkout_only_files(wheel_names):
@@ -238,8 +257,20 @@ def test_installed_server_serves_page_and_its_static_assets(server):
     assets = static_assets(body.decode(), server.base)
     assert assets, "the page references no /static/ asset"
     assert any(a.startswith("/static/vendor/") for a in assets), assets
-    broken = {a: s for a in assets if (s := server.get(a)[0]) != 200}
+    broken = {}
+    pending, seen = list(assets), set()
+    while pending:  # the assets, and every module the page's modules import
+        asset = pending.pop()
+        if asset in seen:
+            continue
+        seen.add(asset)
+        status, content_type, body = server.get(asset)
+        if status != 200:
+            broken[asset] = status
+        elif asset.endswith(".js") and "javascript" in content_type:
+            pending += module_imports(body.decode(), asset)
     assert not broken, f"static assets not served by the installed package: {broken}"
+    assert any(a.startswith("/static/js/graph/") for a in seen), sorted(seen)
 
 
 def test_installed_server_predicts_distribution(server):

@@ -1,65 +1,50 @@
-// microgpt-live: time travel. The page is live (every panel follows training) or viewing one
-// past step k. This file keeps that state and the controls that change it:
+// Time travel. The page is live (every panel follows training) or viewing one past step k.
+// This module keeps that state and the controls that change it:
 //
 // - the timeline under the loss chart: a range input whose own htmx attributes ask GET /ui/view
 //   for the panels as they were (the bar, the recipe, the "e" bars, Ask the model); here, its
 //   max follows training and the answer is applied;
 // - "back to live" in the bar, the small multiples' buttons (server-rendered, re-rendered as
-//   training goes on), and `view-request` events from the charts in static/app.js (a click on
-//   a step of the loss chart or of the probability line).
+//   training goes on), and `view-request` events from the charts (a click on a step of the
+//   loss chart or of the probability line).
 //
 // html[data-view] says which the panels show (the CSS swaps the live #recipe and #dist for
 // #recipe-view and #dist-view, so going back to live is instant); #view-step holds k for every
 // fragment request (the prefix box and the samples form include it; empty: live). A change is
-// announced as a `view-change` event {step: k, or null for live} on document.body: the
-// charts mark the step, the Parameters panel fetches that step's frame. The address carries
-// ?step=k, so a moment can be linked; the server renders such a page already viewing k.
-(() => {
-  "use strict";
-  // this page's run: every request goes to its own /api/runs/{id} (templates/base.html)
-  const API = document.body.dataset.api || "/api";
+// announced as a `view-change` event (events.js). The address carries ?step=k, so a moment
+// can be linked; the server renders such a page already viewing k.
 
+import { chartTrim, point, viewChange, viewGoto, viewLive, viewRequest } from "./events.js";
+import { thousands } from "./format.js";
+import { shownStep, wantedStep } from "./view.js";
+
+export function startTimeline() {
   const root = document.documentElement;
   const range = document.getElementById("timeline");
   const out = document.getElementById("timeline-out");
   const stepInput = document.getElementById("view-step");
   const bar = document.getElementById("view-bar");
+  const multiples = document.getElementById("multiples");
   if (!range || !stepInput || !bar) return;
 
   let lo = Number(range.min);
   let newest = Number(range.max);
 
-  const fmt = (n) => n.toLocaleString("en-US");
-
-  // The step the page shows, or is on its way to (null: live).
-  function wanted() {
-    return stepInput.value === "" ? null : Number(stepInput.value);
-  }
-
-  function shownStep() {
-    return root.dataset.view === undefined ? null : Number(root.dataset.view);
-  }
-
-  function announce(step) {
-    const evt = new CustomEvent("view-change", { bubbles: true, detail: { step } });
-    document.body.dispatchEvent(evt);
-  }
-
   // ---------- the timeline ----------
 
   function showRange() {
-    const k = wanted();
-    if (out) out.textContent = k === null ? "live" : fmt(k);
+    const k = wantedStep();
+    if (out) out.textContent = k === null ? "live" : thousands(k);
     range.setAttribute(
       "aria-valuetext",
-      k === null ? `live, step ${fmt(newest)}` : `step ${fmt(k)} of ${fmt(newest)}`,
+      k === null ? `live, step ${thousands(newest)}` : `step ${thousands(k)} of ${thousands(newest)}`,
     );
     const ends = { "timeline-lo": lo, "timeline-newest": newest };
     for (const [id, step] of Object.entries(ends)) {
       const el = document.getElementById(id);
-      if (el) el.textContent = fmt(step);
+      if (el) el.textContent = thousands(step);
     }
-    for (const el of bar.querySelectorAll("[data-newest]")) el.textContent = fmt(newest);
+    for (const el of bar.querySelectorAll("[data-newest]")) el.textContent = thousands(newest);
   }
 
   function setBounds(first, last) {
@@ -67,7 +52,7 @@
     newest = Math.max(first, last);
     range.min = String(lo);
     range.max = String(newest);
-    if (wanted() === null) range.value = String(newest); // live: the thumb stays at the end
+    if (wantedStep() === null) range.value = String(newest); // live: the thumb stays at the end
     showRange();
   }
 
@@ -79,7 +64,7 @@
     range.value = String(k);
     stepInput.value = String(k);
     showRange();
-    range.dispatchEvent(new CustomEvent("view-goto"));
+    viewGoto.send({}, range);
   }
 
   // Dragging or arrow keys: the range's input event (htmx sends it, throttled). The step is the
@@ -91,7 +76,7 @@
 
   // A late answer after "back to live" must not bring the past back.
   range.addEventListener("htmx:before:swap", (evt) => {
-    if (wanted() === null) evt.preventDefault();
+    if (wantedStep() === null) evt.preventDefault();
   });
 
   // The server's answer decides: a bar with "back to live" is a step on view; else it said why
@@ -109,11 +94,11 @@
   function shown(k) {
     const again = shownStep() === k;
     root.dataset.view = String(k);
-    for (const el of document.querySelectorAll("[data-view-step]")) el.textContent = fmt(k);
+    for (const el of document.querySelectorAll("[data-view-step]")) el.textContent = thousands(k);
     setAddress(k);
     showRange();
     markMultiple();
-    announce(k); // also for the same step: its panels were rendered anew
+    viewChange.send({ step: k }); // also for the same step: its panels were rendered anew
     if (!again) resample();
   }
 
@@ -128,8 +113,8 @@
     showRange();
     markMultiple();
     if (was !== null) {
-      announce(null);
-      document.body.dispatchEvent(new CustomEvent("view-live")); // the prefix box asks again
+      viewChange.send({ step: null });
+      viewLive.send(); // the prefix box asks again
       resample();
     }
   }
@@ -156,40 +141,28 @@
   // ---------- following training ----------
 
   let moved = false; // a new newest step waits for the next frame (points come ~30 a second)
-  document.addEventListener("point", (evt) => {
-    try {
-      const step = JSON.parse(evt.detail.data).step;
-      if (step > newest) {
-        newest = step;
-        if (!moved) {
-          moved = true;
-          requestAnimationFrame(() => {
-            moved = false;
-            setBounds(lo, newest);
-          });
-        }
+  point.on(({ step }) => {
+    if (step > newest) {
+      newest = step;
+      if (!moved) {
+        moved = true;
+        requestAnimationFrame(() => {
+          moved = false;
+          setBounds(lo, newest);
+        });
       }
-    } catch (e) {
-      /* malformed point: ignore */
     }
   });
 
   // A failed or diverged run: the steps after the checkpoint are gone.
-  document.addEventListener("chart-trim", (evt) => {
-    try {
-      const step = JSON.parse(evt.detail.data).step;
-      if (wanted() !== null && wanted() > step) live();
-      setBounds(Math.min(lo, step), step);
-    } catch (e) {
-      /* malformed: ignore */
-    }
+  chartTrim.on(({ step }) => {
+    if (wantedStep() !== null && wantedStep() > step) live();
+    setBounds(Math.min(lo, step), step);
   });
 
-  document.addEventListener("view-request", (evt) => goto(Number(evt.detail?.step)));
+  viewRequest.on(({ step }) => goto(Number(step)));
 
   // ---------- the small multiples ----------
-
-  const multiples = document.getElementById("multiples");
 
   function markMultiple() {
     const k = shownStep();
@@ -216,13 +189,13 @@
 
   // ---------- the page as it opened ----------
 
-  // A link to a step opens on it (the server rendered its panels, and the other scripts read
+  // A link to a step opens on it (the server rendered its panels, and the other modules read
   // #view-step as they start); a bad one opens live, saying why, without ?step in the address.
-  if (wanted() !== null) {
-    root.dataset.view = String(wanted());
+  if (wantedStep() !== null) {
+    root.dataset.view = String(wantedStep());
     markMultiple();
   } else if (new URL(location.href).searchParams.has("step")) {
     setAddress(null);
   }
   showRange();
-})();
+}

@@ -1,15 +1,17 @@
-// microgpt-live: the recipe's phase walk. A step the server renders with data-walk > 0 (Step
-// once, or a run slowed to 5 steps/s or less) is shown phase by phase: sample, forward, loss,
-// backward, update, data-walk milliseconds in all. data-at on the recipe says which phase is on
-// (5: all at once); the CSS reveals and highlights by it. Each phase is announced to the page as
-// a `recipe-phase` event {step, at}, which the Parameters panel uses to light up the
-// gradient map, then the update.
-(() => {
-  "use strict";
+// The recipe's phase walk. A step the server renders with data-walk > 0 (Step once, or a run
+// slowed to 5 steps/s or less) is shown phase by phase: sample, forward, loss, backward,
+// update, data-walk milliseconds in all. data-at on the recipe says which phase is on (5: all
+// at once); the CSS reveals and highlights by it. Each phase is announced as a `recipe-phase`
+// event (events.js), which the Parameters panel uses to light up the gradient map, then the
+// update.
 
+import { recipePhase } from "./events.js";
+
+const PHASES = 5;
+
+export function startRecipeWalk() {
   const box = document.getElementById("recipe");
   if (!box) return;
-  const PHASES = 5;
   let step = null; // the step walked (or shown) last
   let at = 5;
   let timers = [];
@@ -19,7 +21,7 @@
   function show(el, k) {
     at = k;
     if (el.dataset.at !== String(k)) el.dataset.at = String(k);
-    document.dispatchEvent(new CustomEvent("recipe-phase", { detail: { step, at: k } }));
+    recipePhase.send({ step, at: k });
   }
 
   function stop() {
@@ -79,4 +81,4 @@
     attributeFilter: ["data-step", "data-at"],
   });
   changed();
-})();
+}

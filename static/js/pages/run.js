@@ -1,0 +1,23 @@
+// The run page (templates/index.html): the loss chart and the probability line, the connection
+// indicator and the form read-outs, the recipe's walk, the Parameters panel, time travel, the
+// projector following the spotlight (a class's run on the projector), the graph of one step.
+
+import { startLossChart } from "../chart.js";
+import { startConnection } from "../connection.js";
+import { startGraphCard } from "../graph/card.js";
+import { startParamsPanel } from "../params/panel.js";
+import { startProbeLine } from "../probe-line.js";
+import { startReadouts } from "../readouts.js";
+import { startRecipeWalk } from "../recipe.js";
+import { followSpotlight } from "../spotlight.js";
+import { startTimeline } from "../timeline.js";
+
+startLossChart();
+startProbeLine();
+startConnection();
+startReadouts();
+startRecipeWalk();
+startParamsPanel();
+startTimeline();
+followSpotlight();
+startGraphCard();
