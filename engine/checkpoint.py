@@ -375,7 +375,7 @@ def check_runs(trainer):
     """
     predictor = trainer.predictor()
     doc = trainer.docs[trainer.step % trainer.n_train]
-    ids = trainer.tokens(doc)[: trainer.config.block_size]
+    ids = trainer.tokenizer.tokens(doc)[: trainer.config.block_size]
     logits, _ = predictor.forward(ids)
     if not all(math.isfinite(x) for row in logits for x in row):
         raise EngineError("invalid checkpoint: the model's outputs are not finite numbers")

@@ -15,9 +15,10 @@ from array import array
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
-from engine.autograd import Tape, cross_entropy, total
+from engine.autograd import Tape
 from engine.data import VALIDATION_SAMPLE, Tokenizer, load_names, train_count
 from engine.errors import Diverged, EngineError
+from engine.forward import sequence_loss
 from engine.infer import Predictor
 from engine.model import GPT, GPTConfig, init_weights
 from engine.optim import Adam, get_lr
@@ -37,24 +38,14 @@ def gc_paused():
 
 
 def forward_backward(model, tokens, tape=None, mark=None):
-    """Forward over the document's positions, the mean loss, and its backward pass: leaves
+    """The document's loss (engine.forward.sequence_loss) and its backward pass: leaves
     d loss / d p in every parameter's ``grad``. Returns the loss (a Value) and p(target) at
     each position. Training, the replay of a past step (engine.replay) and the graph of a step
     (engine.graph: its own ``tape`` to read the nodes from, ``mark`` to name them) share this."""
-    n = min(model.config.block_size, len(tokens) - 1)
-    ctx = model.new_context(mark)
-    mark = mark or (lambda group: None)
-    losses, target_probs = [], []
+    ops = model.ops()
     # The graph has no reference cycles, so the cyclic GC would only slow the step down.
     with tape or Tape() as tape, gc_paused():
-        for pos in range(n):
-            logits = model.forward(tokens[pos], pos, ctx)
-            mark(f"pos{pos}/loss")
-            loss_t, p_target = cross_entropy(logits, tokens[pos + 1])
-            losses.append(loss_t)
-            target_probs.append(p_target)
-        mark("loss")
-        loss = total(losses) * (1 / n)
+        loss, target_probs = sequence_loss(ops, model.config, tokens, mark)
         tape.backward(loss)
     return loss, target_probs
 
@@ -159,7 +150,7 @@ class Trainer:
         t0 = time.perf_counter()
         step, run_step = self.step, self.step - self.run_start
         doc = self.docs[step % self.n_train]
-        tokens = self.tokens(doc)
+        tokens = self.tokenizer.tokens(doc)
         loss, target_probs = forward_backward(self.model, tokens)
 
         # A non-finite loss or gradient would poison every weight: stop before the update.
@@ -191,10 +182,6 @@ class Trainer:
             elapsed=time.perf_counter() - t0,
         )
 
-    def tokens(self, doc):
-        """A document's token ids as a step reads them: BOS, its characters, BOS."""
-        return [self.tokenizer.bos, *self.tokenizer.encode(doc), self.tokenizer.bos]
-
     @property
     def validation_docs(self):
         """The fixed sample of held-out documents the validation loss is measured on."""
@@ -207,7 +194,7 @@ class Trainer:
         if not docs:
             return None
         predictor = self.predictor()
-        return sum([predictor.loss(self.tokens(doc)) for doc in docs]) / len(docs)
+        return sum([predictor.loss(self.tokenizer.tokens(doc)) for doc in docs]) / len(docs)
 
     def _drop_grads(self):
         for p in self.model.params:

@@ -1,0 +1,54 @@
+"""The forward pass's operations on plain floats: what inference computes, and the forward
+values of autograd's fused nodes (engine.autograd), which must be these very floats.
+
+Sums run left to right from 0 (``sum``), as the textbook graph adds: float addition is not
+associative, and training, inference and replay agree to the bit only if they add alike.
+"""
+
+import math
+from operator import mul
+
+
+def dot(a, b, scale=None):
+    """Σ a_i·b_i, times scale if given."""
+    if scale is None:
+        return sum(map(mul, a, b))
+    return sum(map(mul, a, b)) * scale
+
+
+def dots(a, bs, scale=None):
+    """dot(a, b, scale) for each b in bs."""
+    if scale is None:
+        return [sum(map(mul, a, b)) for b in bs]
+    return [sum(map(mul, a, b)) * scale for b in bs]
+
+
+def relu_squared(xs):
+    """relu(x)², the MLP's activation, of each x."""
+    return [max(0.0, x) ** 2 for x in xs]
+
+
+def softmax(logits):
+    """exp(l_i − max) / Σ exp(l_j − max): probabilities that sum to 1, without overflow."""
+    return _softmax_parts(logits)[2]
+
+
+def cross_entropy(logits, target):
+    """−log softmax(logits)[target], and softmax(logits).
+
+    Computed as log-softmax, log Σ exp(l_j − max) − (l_target − max), which never takes the log
+    of 0: a probability that underflows to 0 (a confident wrong guess at a high learning rate)
+    gives a large finite loss instead of a math domain error. It differs from the textbook's
+    −log(p_target) only in the last bits.
+    """
+    max_val, total_exp, probs = _softmax_parts(logits)
+    return math.log(total_exp) - (logits[target] - max_val), probs
+
+
+def _softmax_parts(logits):
+    """max, Σ exp(l − max), and the probabilities."""
+    max_val = max(logits)
+    exps = [math.exp(v - max_val) for v in logits]
+    total_exp = sum(exps)
+    inv_total = total_exp**-1
+    return max_val, total_exp, [e * inv_total for e in exps]
