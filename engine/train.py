@@ -9,19 +9,19 @@ let Adam move every parameter (update).
 
 import gc
 import math
-import random
 import time
 from array import array
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from engine.autograd import Tape
-from engine.data import VALIDATION_SAMPLE, Tokenizer, load_names, train_count
+from engine.data import VALIDATION_SAMPLE
 from engine.errors import Diverged, EngineError
 from engine.forward import sequence_loss
 from engine.infer import Predictor
-from engine.model import GPT, GPTConfig, init_weights
+from engine.model import GPT
 from engine.optim import Adam, get_lr
+from engine.state import TrainingState
 
 MAX_RUN_STEPS = 1_000_000
 
@@ -85,42 +85,20 @@ class Trainer:
     record = False  # keep each step's StepFrame in last_frame (the live app shows it)
     last_frame: StepFrame | None = None
 
-    def __init__(self, docs=None, config=None, seed=42, lr=0.01):
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise EngineError(f"seed must be an integer, got {seed!r}")
-        if not isinstance(lr, int | float) or not 0 < lr <= 1:
-            raise EngineError(f"learning rate must be in (0, 1], got {lr!r}")
-        self.dataset = "names" if docs is None else "custom"
-        docs = load_names() if docs is None else [d.strip() for d in docs if d.strip()]
-        self.tokenizer = Tokenizer.from_docs(docs)
-        self.seed, self.lr = seed, float(lr)
-        self.rng = random.Random(seed)
-        self.docs = docs
-        self.rng.shuffle(self.docs)  # before any parameter is drawn, as the original does
-        # step k reads docs[(k - 1) % n_train]: the original's docs[k - 1] while k <= n_train
-        self.n_train = train_count(len(self.docs))
-        config = config or GPTConfig()
-        self.config = replace(config, vocab_size=self.tokenizer.vocab_size)
-        self.model = GPT(self.config, init_weights(self.config, self.rng))
-        self.adam = Adam(self.model.params)
-        self.step = 0
-        self.run_start, self.run_steps = 0, 0
-
-    @classmethod
-    def restore(
-        cls, *, config, tokenizer, weights, seed, lr, step, run, dataset, docs, n_train, rng, adam
-    ):
-        """The Trainer a checkpoint describes, from its validated parts (engine.checkpoint)."""
-        trainer = cls.__new__(cls)
-        trainer.dataset, trainer.docs, trainer.n_train = dataset, docs, n_train
-        trainer.tokenizer, trainer.config = tokenizer, config
-        trainer.seed, trainer.lr, trainer.rng = seed, lr, rng
-        trainer.model = GPT(config, weights)
-        trainer.adam = Adam(trainer.model.params)
-        trainer.adam.t, trainer.adam.m, trainer.adam.v = adam
-        trainer.step = step
-        trainer.run_start, trainer.run_steps = run
-        return trainer
+    def __init__(self, docs=None, config=None, seed=42, lr=0.01, *, state=None):
+        """A fresh model for ``docs`` (None: the shipped names), or, given ``state`` (a
+        TrainingState: a checkpoint's validated parts), the trainer it describes."""
+        if state is None:
+            state = TrainingState.fresh(docs, config, seed, lr)
+        elif docs is not None or config is not None:
+            raise EngineError("a trainer is either fresh (docs, config, ...) or a state, not both")
+        self.dataset, self.docs, self.n_train = state.dataset, state.docs, state.n_train
+        self.tokenizer, self.config = state.tokenizer, state.config
+        self.seed, self.lr, self.rng = state.seed, state.lr, state.rng
+        self.model = GPT(state.config, state.weights)
+        self.adam = Adam(self.model.params, state.adam_t, state.adam_m, state.adam_v)
+        self.step = state.step
+        self.run_start, self.run_steps = state.run
 
     @property
     def num_params(self):
