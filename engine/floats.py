@@ -1,5 +1,5 @@
-"""The forward pass's operations on plain floats: what inference computes, and the forward
-values of autograd's fused nodes (engine.autograd), which must be these very floats.
+"""The forward pass's operations on plain floats: what inference computes. Autograd's softmax
+and cross-entropy nodes take their values from here; its dot products add as these do.
 
 Sums run left to right from 0 (``sum``), as the textbook graph adds: float addition is not
 associative, and training, inference and replay agree to the bit only if they add alike.
@@ -9,11 +9,9 @@ import math
 from operator import mul
 
 
-def dot(a, b, scale=None):
-    """Σ a_i·b_i, times scale if given."""
-    if scale is None:
-        return sum(map(mul, a, b))
-    return sum(map(mul, a, b)) * scale
+def dot(a, b):
+    """Σ a_i·b_i."""
+    return sum(map(mul, a, b))
 
 
 def dots(a, bs, scale=None):
