@@ -28,7 +28,10 @@ def relu_squared(xs):
 
 def softmax(logits):
     """exp(l_i − max) / Σ exp(l_j − max): probabilities that sum to 1, without overflow."""
-    return _softmax_parts(logits)[2]
+    max_val = max(logits)
+    exps = [math.exp(v - max_val) for v in logits]
+    inv_total = sum(exps) ** -1
+    return [e * inv_total for e in exps]
 
 
 def cross_entropy(logits, target):
@@ -39,14 +42,9 @@ def cross_entropy(logits, target):
     gives a large finite loss instead of a math domain error. It differs from the textbook's
     −log(p_target) only in the last bits.
     """
-    max_val, total_exp, probs = _softmax_parts(logits)
-    return math.log(total_exp) - (logits[target] - max_val), probs
-
-
-def _softmax_parts(logits):
-    """max, Σ exp(l − max), and the probabilities."""
     max_val = max(logits)
     exps = [math.exp(v - max_val) for v in logits]
     total_exp = sum(exps)
     inv_total = total_exp**-1
-    return max_val, total_exp, [e * inv_total for e in exps]
+    loss = math.log(total_exp) - (logits[target] - max_val)
+    return loss, [e * inv_total for e in exps]

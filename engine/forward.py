@@ -15,20 +15,24 @@ from engine import autograd, floats
 
 @dataclass
 class Cache:
-    """What a sequence's positions share: each layer's keys and values so far, and the
-    attention rows (weights over the keys) of each layer, head and query position."""
+    """What a sequence's positions share: each layer's keys (split by head) and values so far,
+    and the attention rows (weights over the keys) of each layer, head and query position."""
 
-    keys: list  # [layer][position] key vectors
+    keys: list  # [layer][head][position] the head's part of the key
     values: list  # [layer][position] value vectors
     attention: list  # [layer][head][query position] attention weights
 
     @classmethod
     def empty(cls, config):
         return cls(
-            [[] for _ in range(config.n_layer)],
+            [[[] for _ in range(config.n_head)] for _ in range(config.n_layer)],
             [[] for _ in range(config.n_layer)],
             [[[] for _ in range(config.n_head)] for _ in range(config.n_layer)],
         )
+
+    @property
+    def positions(self):
+        return len(self.values[0])
 
 
 class FloatOps:
@@ -94,7 +98,7 @@ def forward(ops, config, token_id, cache, mark=None):
     """
     w, hd = ops.weights, config.head_dim
     inv_sqrt_hd = (hd**0.5) ** -1
-    pos = len(cache.keys[0])
+    pos = cache.positions
     if mark:
         mark(f"pos{pos}/embed")
     x = rmsnorm(ops, [t + p for t, p in zip(w["wte"][token_id], w["wpe"][pos], strict=True)])
@@ -102,19 +106,19 @@ def forward(ops, config, token_id, cache, mark=None):
         block = f"pos{pos}/layer{li}"
         if mark:
             mark(f"{block}/attn/qkv")
-        keys, values = cache.keys[li], cache.values[li]
+        head_keys, values = cache.keys[li], cache.values[li]
         x_residual = x
         x = rmsnorm(ops, x)
         q = ops.linear(x, f"layer{li}.attn_wq")
-        keys.append(ops.linear(x, f"layer{li}.attn_wk"))
+        k = ops.linear(x, f"layer{li}.attn_wk")
         values.append(ops.linear(x, f"layer{li}.attn_wv"))
         value_columns = list(zip(*values, strict=True))  # [dimension][position]
         x_attn = []
         for h, hs in enumerate(range(0, config.n_embd, hd)):
             if mark:
                 mark(f"{block}/attn/head{h}")
-            q_h = q[hs : hs + hd]
-            attn_logits = ops.dots(q_h, [k[hs : hs + hd] for k in keys], inv_sqrt_hd)
+            head_keys[h].append(k[hs : hs + hd])
+            attn_logits = ops.dots(q[hs : hs + hd], head_keys[h], inv_sqrt_hd)
             attn_weights = ops.softmax(attn_logits)
             cache.attention[li][h].append(attn_weights)
             x_attn += ops.dots(attn_weights, value_columns[hs : hs + hd])
