@@ -13,7 +13,8 @@ With ``--previous REV`` (a git revision of this repository, or a directory holdi
 ``engine/`` package), this engine and that one each run in a process of their own, driven in
 alternating blocks (ABBA order): training steps of the default run, then inference on the
 weights both reached (``Predictor.distribution`` over a few prefixes, ``Predictor.sample``).
-Their results must be the same floats; the figures are per-call medians, previous vs this.
+Their results must be the same floats; the figures are per-call medians of CPU time (what
+other processes on a busy machine disturb least), previous vs this.
 """
 
 import argparse
@@ -44,7 +45,7 @@ print(time.perf_counter() - t0, peak_kb)
 
 
 # One engine under test, driven over stdin: "train N" | "distribution N" | "sample N" -> one JSON
-# line {"times": seconds per call, "results": what the calls returned, to compare engines}.
+# line {"times": CPU seconds per call, "results": what the calls returned, to compare engines}.
 ENGINE_WORKER = """
 import json, sys, time
 from engine import Trainer
@@ -65,9 +66,9 @@ for line in sys.stdin:
     cmd, n, start = line.split()
     times, results = [], []
     for i in range(int(start), int(start) + int(n)):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         results.append(call(cmd, i))
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     print(json.dumps({"times": times, "results": results}), flush=True)
 """
 
@@ -125,7 +126,7 @@ def against_previous(previous, rounds, steps):
             proc.stdin.close()
             proc.wait()
     print(f"this engine against {previous}: {rounds} alternating rounds, identical results")
-    print(f"{'call':<30}{'previous ms':>12}{'this ms':>10}{'this/prev':>11}")
+    print(f"{'call (CPU time)':<30}{'previous ms':>12}{'this ms':>10}{'this/prev':>11}")
     labels = {
         "train": "train_step (default run)",
         "distribution": "Predictor.distribution",
