@@ -10,6 +10,8 @@ import math
 import threading
 from operator import mul
 
+from engine import floats
+
 _tape = None  # the node list of the innermost active Tape, if any
 # A Tape records every node made while it is active, in any thread: so one thread at a time may
 # hold a tape or make parameters (GPT.__init__). Training has one thread; a web process that
@@ -175,13 +177,9 @@ def total(xs):
     return Value(sum([x.data for x in xs]), tuple(xs), (1.0,) * len(xs), "sum")
 
 
-def softmax(logits):
-    """exp(l_i − max) / Σ exp(l_j − max), one node per output; d p_i / d l_j = p_i([i=j] − p_j)."""
-    ld = [x.data for x in logits]
-    max_val = max(ld)
-    exps = [math.exp(v - max_val) for v in ld]
-    inv_total = sum(exps) ** -1
-    probs = [e * inv_total for e in exps]
+def softmax_nodes(logits):
+    """softmax(logits) (engine.floats) as one node per output; d p_i / d l_j = p_i([i=j] − p_j)."""
+    probs = floats.softmax([x.data for x in logits])
     children = tuple(logits)
     out = []
     for i, p in enumerate(probs):
@@ -192,20 +190,9 @@ def softmax(logits):
 
 
 def cross_entropy(logits, target):
-    """−log softmax(logits)[target] as one node; also returns that probability.
-
-    Computed as log-softmax, log Σ exp(l_j − max) − (l_target − max), which never takes the log
-    of 0: a probability that underflows to 0 (a confident wrong guess at a high learning rate)
-    gives a large finite loss instead of a math domain error. It differs from the textbook's
-    −log(p_target) only in the last bits. The local gradient of logit j is p_j − [j = target].
-    """
-    ld = [x.data for x in logits]
-    max_val = max(ld)
-    exps = [math.exp(v - max_val) for v in ld]
-    total_exp = sum(exps)
-    inv_total = total_exp**-1
-    probs = [e * inv_total for e in exps]
+    """−log softmax(logits)[target] (engine.floats) as one node; also returns that probability.
+    The local gradient of logit j is p_j − [j = target]."""
+    loss, probs = floats.cross_entropy([x.data for x in logits], target)
     local_grads = probs.copy()
     local_grads[target] -= 1.0
-    loss = math.log(total_exp) - (ld[target] - max_val)
     return Value(loss, tuple(logits), tuple(local_grads), "xent"), probs[target]

@@ -136,6 +136,10 @@ class Tokenizer:
             ids.append(self._ids[ch])
         return ids
 
+    def tokens(self, doc):
+        """A document's token ids as a step reads them: BOS, its characters, BOS."""
+        return [self.bos, *self.encode(doc), self.bos]
+
     def decode(self, ids):
         return "".join(self.chars[i] for i in ids if i != self.bos)
 

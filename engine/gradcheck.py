@@ -1,13 +1,12 @@
 """Gradient check: a parameter's derivative by finite differences, on plain floats.
 
-The loss is training's, operation for operation: the forward of ``engine.infer`` (which mirrors
-the graph) and the stable log-softmax, mean over positions of
-log Σ exp(l − max) − (l_target − max). Nudging one weight by ±h and differencing the two losses
-gives d loss / d w to O(h²), independently of the autograd graph.
+The loss is training's own (engine.forward.sequence_loss) evaluated on floats: the mean over
+positions of log Σ exp(l − max) − (l_target − max). Nudging one weight by ±h and differencing
+the two losses gives d loss / d w to O(h²), independently of the autograd graph.
 """
 
 from engine.errors import EngineError
-from engine.infer import Predictor
+from engine.forward import FloatOps, sequence_loss
 from engine.model import param_shapes
 
 MAX_H = 1e-2
@@ -24,7 +23,7 @@ def unflatten(config, flat):
 
 def doc_loss(config, weights, tokens):
     """Training's loss of one document (token ids, BOS ... BOS) at ``weights`` {name: rows}."""
-    return Predictor(config, None, weights).loss(tokens)
+    return sequence_loss(FloatOps(weights), config, tokens)[0]
 
 
 def nudged(weights, name, row, col, delta):

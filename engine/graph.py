@@ -39,7 +39,7 @@ def step_graph(config, tokenizer, docs, before, step):
     """The graph of step ``step`` (1-based), replayed from ``before`` (its starting weights)."""
     model = GPT(config, unflatten(config, before))
     doc = step_doc(docs, step)
-    tokens = [tokenizer.bos, *tokenizer.encode(doc), tokenizer.bos]
+    tokens = tokenizer.tokens(doc)
     tape, starts, names = Tape(), [], []
     loss, _ = forward_backward(model, tokens, tape, _Marks(tape, starts, names))
     interior = tape.nodes

@@ -1,38 +1,14 @@
 """Inference on plain floats (no graph): distributions, attention, greedy completion, sampling.
 
-The arithmetic mirrors the graph forward operation for operation, so a Predictor's numbers are
-the ones the training graph would compute.
+The forward pass is training's own (engine.forward) evaluated on floats, so a Predictor's
+numbers are the ones the training graph computes.
 """
 
-import math
 import random
-from dataclasses import dataclass
-from operator import mul
 
 from engine.errors import EngineError, short_repr
-
-
-def linear(x, w):
-    return [sum(map(mul, row, x)) for row in w]
-
-
-def softmax(logits):
-    max_val = max(logits)
-    exps = [math.exp(v - max_val) for v in logits]
-    inv_total = sum(exps) ** -1
-    return [e * inv_total for e in exps]
-
-
-def rmsnorm(x):
-    scale = (sum(map(mul, x, x)) * len(x) ** -1 + 1e-5) ** -0.5
-    return [xi * scale for xi in x]
-
-
-@dataclass
-class Cache:
-    keys: list  # [layer][position] key vectors
-    values: list  # [layer][position] value vectors
-    attention: list  # [layer][head][query position] attention weights over the keys
+from engine.floats import softmax
+from engine.forward import Cache, FloatOps, forward, sequence_loss
 
 
 class Predictor:
@@ -40,6 +16,7 @@ class Predictor:
 
     def __init__(self, config, tokenizer, weights):
         self.config, self.tokenizer, self.weights = config, tokenizer, weights
+        self.ops = FloatOps(weights)
 
     @classmethod
     def from_dict(cls, d):
@@ -50,12 +27,7 @@ class Predictor:
 
     def new_cache(self):
         """What a sequence's positions share: keys, values (per layer) and the attention rows."""
-        c = self.config
-        return Cache(
-            [[] for _ in range(c.n_layer)],
-            [[] for _ in range(c.n_layer)],
-            [[[] for _ in range(c.n_head)] for _ in range(c.n_layer)],
-        )
+        return Cache.empty(self.config)
 
     def step(self, token_id, cache):
         """Logits for the token after ``token_id`` at the next position; extends the cache.
@@ -63,33 +35,7 @@ class Predictor:
         Position by position, so a sequence costs one pass however it is extended (greedy
         completion, sampling) and gives the very floats a whole-sequence forward gives.
         """
-        c, w, hd = self.config, self.weights, self.config.head_dim
-        inv_sqrt_hd = (hd**0.5) ** -1
-        pos = len(cache.keys[0])
-        x = rmsnorm([t + p for t, p in zip(w["wte"][token_id], w["wpe"][pos], strict=True)])
-        for li in range(c.n_layer):
-            keys, values = cache.keys[li], cache.values[li]
-            x_residual = x
-            x = rmsnorm(x)
-            q = linear(x, w[f"layer{li}.attn_wq"])
-            keys.append(linear(x, w[f"layer{li}.attn_wk"]))
-            values.append(linear(x, w[f"layer{li}.attn_wv"]))
-            x_attn = []
-            for h, hs in enumerate(range(0, c.n_embd, hd)):
-                q_h = q[hs : hs + hd]
-                attn_weights = softmax(
-                    [sum(map(mul, q_h, k[hs : hs + hd])) * inv_sqrt_hd for k in keys]
-                )
-                cache.attention[li][h].append(attn_weights)
-                for j in range(hs, hs + hd):
-                    x_attn.append(sum(map(mul, attn_weights, [v[j] for v in values])))
-            x = linear(x_attn, w[f"layer{li}.attn_wo"])
-            x = [a + b for a, b in zip(x, x_residual, strict=True)]
-            x_residual = x
-            x = [max(0.0, xi) ** 2 for xi in linear(rmsnorm(x), w[f"layer{li}.mlp_fc1"])]
-            x = linear(x, w[f"layer{li}.mlp_fc2"])
-            x = [a + b for a, b in zip(x, x_residual, strict=True)]
-        return linear(x, w["lm_head"])
+        return forward(self.ops, self.config, token_id, cache)
 
     def forward(self, token_ids):
         """Logits at every position of token_ids, and attention [layer][head][query][key]."""
@@ -98,18 +44,8 @@ class Predictor:
         return all_logits, cache.attention
 
     def loss(self, tokens):
-        """Training's loss of one document (token ids, BOS ... BOS), on plain floats: the mean
-        over its positions of −log p(target), by the stable log-softmax
-        log Σ exp(l − max) − (l_target − max)."""
-        cache = self.new_cache()
-        n = min(self.config.block_size, len(tokens) - 1)
-        losses = []
-        for pos in range(n):
-            logits = self.step(tokens[pos], cache)
-            max_val = max(logits)
-            total_exp = sum([math.exp(v - max_val) for v in logits])
-            losses.append(math.log(total_exp) - (logits[tokens[pos + 1]] - max_val))
-        return sum(losses) * (1 / n)
+        """Training's loss of one document (token ids, BOS ... BOS), on plain floats."""
+        return sequence_loss(self.ops, self.config, tokens)[0]
 
     def predict(self, prefix=""):
         """Everything "Ask the model" shows, in one pass over the positions: p(next | [BOS] +

@@ -1,9 +1,13 @@
-"""The GPT: configuration, parameters, and the forward pass as a graph of Values."""
+"""The GPT: its configuration, its parameters' shapes, and the parameters as Values.
+
+The forward pass over them is engine.forward's.
+"""
 
 from dataclasses import asdict, dataclass
 
-from engine.autograd import Value, dot, graph_lock, linear, softmax
+from engine.autograd import Value, graph_lock
 from engine.errors import EngineError
+from engine.forward import ValueOps
 
 
 @dataclass(frozen=True)
@@ -67,24 +71,8 @@ def init_weights(config, rng):
     }
 
 
-def rmsnorm(x):
-    ms = dot(x, x) * len(x) ** -1
-    scale = (ms + 1e-5) ** -0.5
-    return [xi * scale for xi in x]
-
-
-@dataclass
-class Context:
-    keys: list
-    values: list
-    weights: dict
-    # mark(group) before each part of the forward pass: lets engine.graph name the nodes that
-    # follow ("pos2/layer0/attn/head1"); None while training
-    mark: object = None
-
-
 class GPT:
-    """Parameters as Values, and the forward pass of one token at one position."""
+    """The parameters as Values, the leaves of every training step's graph."""
 
     def __init__(self, config, weights):
         self.config = config
@@ -100,59 +88,10 @@ class GPT:
             name: [[p.data for p in row] for row in rows] for name, rows in self.state_dict.items()
         }
 
-    def new_context(self, mark=None):
-        """What one forward sequence shares: the keys and values of the positions seen so far
-        (per layer), and the weights' floats, read once since they only change between steps."""
-        n = self.config.n_layer
-        weights = {
-            name: [tuple([p.data for p in row]) for row in rows]
-            for name, rows in self.state_dict.items()
-        }
-        return Context([[] for _ in range(n)], [[] for _ in range(n)], weights, mark)
-
-    def forward(self, token_id, pos_id, ctx):
-        """Logits (Values) for the token after `token_id` at `pos_id`; appends to ctx's cache."""
-        sd, wd, hd = self.state_dict, ctx.weights, self.config.head_dim
-        keys, values = ctx.keys, ctx.values
-        mark = ctx.mark or _unmarked
-        inv_sqrt_hd = (hd**0.5) ** -1
-        mark(f"pos{pos_id}/embed")
-        x = [t + p for t, p in zip(sd["wte"][token_id], sd["wpe"][pos_id], strict=True)]
-        x = rmsnorm(x)
-        for li in range(self.config.n_layer):
-            block = f"pos{pos_id}/layer{li}"
-            mark(f"{block}/attn/qkv")
-            x_residual = x
-            x = rmsnorm(x)
-            q = linear(x, sd[f"layer{li}.attn_wq"], wd[f"layer{li}.attn_wq"])
-            keys[li].append(linear(x, sd[f"layer{li}.attn_wk"], wd[f"layer{li}.attn_wk"]))
-            values[li].append(linear(x, sd[f"layer{li}.attn_wv"], wd[f"layer{li}.attn_wv"]))
-            x_attn = []
-            for h, hs in enumerate(range(0, self.config.n_embd, hd)):
-                mark(f"{block}/attn/head{h}")
-                q_h = q[hs : hs + hd]
-                attn_logits = [dot(q_h, k[hs : hs + hd], inv_sqrt_hd) for k in keys[li]]
-                attn_weights = softmax(attn_logits)
-                for j in range(hs, hs + hd):
-                    x_attn.append(dot(attn_weights, [v[j] for v in values[li]]))
-            mark(f"{block}/attn/out")
-            x = linear(x_attn, sd[f"layer{li}.attn_wo"], wd[f"layer{li}.attn_wo"])
-            x = [a + b for a, b in zip(x, x_residual, strict=True)]
-            mark(f"{block}/mlp")
-            x_residual = x
-            x = rmsnorm(x)
-            x = [
-                xi.relu_squared()
-                for xi in linear(x, sd[f"layer{li}.mlp_fc1"], wd[f"layer{li}.mlp_fc1"])
-            ]
-            x = linear(x, sd[f"layer{li}.mlp_fc2"], wd[f"layer{li}.mlp_fc2"])
-            x = [a + b for a, b in zip(x, x_residual, strict=True)]
-        mark(f"pos{pos_id}/logits")
-        return linear(x, sd["lm_head"], wd["lm_head"])
-
-
-def _unmarked(group):
-    """The forward pass's marks while training: nothing to name."""
+    def ops(self):
+        """The forward pass's operations as autograd nodes over these parameters (their floats
+        read now: take new ops after an update)."""
+        return ValueOps(self.state_dict)
 
 
 def num_params(config):

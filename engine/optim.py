@@ -2,6 +2,8 @@
 
 import math
 
+from engine.errors import EngineError
+
 
 def get_lr(lr, run_step, run_steps):
     """Cosine decay from lr to 0 over a run: lr · ½(1 + cos(π · step / steps))."""
@@ -9,12 +11,15 @@ def get_lr(lr, run_step, run_steps):
 
 
 class Adam:
-    def __init__(self, params, beta1=0.9, beta2=0.95, eps=1e-8):
+    def __init__(self, params, t=0, m=None, v=None, beta1=0.9, beta2=0.95, eps=1e-8):
+        """Adam over params, fresh or (t, m, v given) as it was after t updates."""
         self.params = params
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.m = [0.0] * len(params)  # first moment (mean of gradients)
-        self.v = [0.0] * len(params)  # second moment (mean of squared gradients)
-        self.t = 0  # updates done: bias correction uses t + 1
+        self.m = [0.0] * len(params) if m is None else m  # first moment (mean of gradients)
+        self.v = [0.0] * len(params) if v is None else v  # second moment (of squared gradients)
+        if not len(self.m) == len(self.v) == len(params):
+            raise EngineError(f"Adam needs one m and one v per parameter ({len(params)})")
+        self.t = t  # updates done: bias correction uses t + 1
 
     def moments(self, m, v, grads):
         """m and v after one more gradient: exponential moving averages of g and g²."""

@@ -39,7 +39,7 @@ def replay_step(config, tokenizer, docs, before, step):
     """Step ``step`` again from ``before``, the flat weights (parameter order) it started from."""
     model = GPT(config, unflatten(config, before))
     doc = step_doc(docs, step)
-    tokens = [tokenizer.bos, *tokenizer.encode(doc), tokenizer.bos]
+    tokens = tokenizer.tokens(doc)
     loss, target_probs = forward_backward(model, tokens)
     grads = [p.grad for p in model.params]
     grad_norm = math.sqrt(sum([g * g for g in grads]))

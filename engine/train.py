@@ -9,18 +9,19 @@ let Adam move every parameter (update).
 
 import gc
 import math
-import random
 import time
 from array import array
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
-from engine.autograd import Tape, cross_entropy, total
-from engine.data import VALIDATION_SAMPLE, Tokenizer, load_names, train_count
+from engine.autograd import Tape
+from engine.data import VALIDATION_SAMPLE
 from engine.errors import Diverged, EngineError
+from engine.forward import sequence_loss
 from engine.infer import Predictor
-from engine.model import GPT, GPTConfig, init_weights
+from engine.model import GPT
 from engine.optim import Adam, get_lr
+from engine.state import TrainingState
 
 MAX_RUN_STEPS = 1_000_000
 
@@ -37,24 +38,14 @@ def gc_paused():
 
 
 def forward_backward(model, tokens, tape=None, mark=None):
-    """Forward over the document's positions, the mean loss, and its backward pass: leaves
+    """The document's loss (engine.forward.sequence_loss) and its backward pass: leaves
     d loss / d p in every parameter's ``grad``. Returns the loss (a Value) and p(target) at
     each position. Training, the replay of a past step (engine.replay) and the graph of a step
     (engine.graph: its own ``tape`` to read the nodes from, ``mark`` to name them) share this."""
-    n = min(model.config.block_size, len(tokens) - 1)
-    ctx = model.new_context(mark)
-    mark = mark or (lambda group: None)
-    losses, target_probs = [], []
+    ops = model.ops()
     # The graph has no reference cycles, so the cyclic GC would only slow the step down.
     with tape or Tape() as tape, gc_paused():
-        for pos in range(n):
-            logits = model.forward(tokens[pos], pos, ctx)
-            mark(f"pos{pos}/loss")
-            loss_t, p_target = cross_entropy(logits, tokens[pos + 1])
-            losses.append(loss_t)
-            target_probs.append(p_target)
-        mark("loss")
-        loss = total(losses) * (1 / n)
+        loss, target_probs = sequence_loss(ops, model.config, tokens, mark)
         tape.backward(loss)
     return loss, target_probs
 
@@ -94,42 +85,20 @@ class Trainer:
     record = False  # keep each step's StepFrame in last_frame (the live app shows it)
     last_frame: StepFrame | None = None
 
-    def __init__(self, docs=None, config=None, seed=42, lr=0.01):
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise EngineError(f"seed must be an integer, got {seed!r}")
-        if not isinstance(lr, int | float) or not 0 < lr <= 1:
-            raise EngineError(f"learning rate must be in (0, 1], got {lr!r}")
-        self.dataset = "names" if docs is None else "custom"
-        docs = load_names() if docs is None else [d.strip() for d in docs if d.strip()]
-        self.tokenizer = Tokenizer.from_docs(docs)
-        self.seed, self.lr = seed, float(lr)
-        self.rng = random.Random(seed)
-        self.docs = docs
-        self.rng.shuffle(self.docs)  # before any parameter is drawn, as the original does
-        # step k reads docs[(k - 1) % n_train]: the original's docs[k - 1] while k <= n_train
-        self.n_train = train_count(len(self.docs))
-        config = config or GPTConfig()
-        self.config = replace(config, vocab_size=self.tokenizer.vocab_size)
-        self.model = GPT(self.config, init_weights(self.config, self.rng))
-        self.adam = Adam(self.model.params)
-        self.step = 0
-        self.run_start, self.run_steps = 0, 0
-
-    @classmethod
-    def restore(
-        cls, *, config, tokenizer, weights, seed, lr, step, run, dataset, docs, n_train, rng, adam
-    ):
-        """The Trainer a checkpoint describes, from its validated parts (engine.checkpoint)."""
-        trainer = cls.__new__(cls)
-        trainer.dataset, trainer.docs, trainer.n_train = dataset, docs, n_train
-        trainer.tokenizer, trainer.config = tokenizer, config
-        trainer.seed, trainer.lr, trainer.rng = seed, lr, rng
-        trainer.model = GPT(config, weights)
-        trainer.adam = Adam(trainer.model.params)
-        trainer.adam.t, trainer.adam.m, trainer.adam.v = adam
-        trainer.step = step
-        trainer.run_start, trainer.run_steps = run
-        return trainer
+    def __init__(self, docs=None, config=None, seed=42, lr=0.01, *, state=None):
+        """A fresh model for ``docs`` (None: the shipped names), or, given ``state`` (a
+        TrainingState: a checkpoint's validated parts), the trainer it describes."""
+        if state is None:
+            state = TrainingState.fresh(docs, config, seed, lr)
+        elif docs is not None or config is not None:
+            raise EngineError("a trainer is either fresh (docs, config, ...) or a state, not both")
+        self.dataset, self.docs, self.n_train = state.dataset, state.docs, state.n_train
+        self.tokenizer, self.config = state.tokenizer, state.config
+        self.seed, self.lr, self.rng = state.seed, state.lr, state.rng
+        self.model = GPT(state.config, state.weights)
+        self.adam = Adam(self.model.params, state.adam_t, state.adam_m, state.adam_v)
+        self.step = state.step
+        self.run_start, self.run_steps = state.run
 
     @property
     def num_params(self):
@@ -159,7 +128,7 @@ class Trainer:
         t0 = time.perf_counter()
         step, run_step = self.step, self.step - self.run_start
         doc = self.docs[step % self.n_train]
-        tokens = self.tokens(doc)
+        tokens = self.tokenizer.tokens(doc)
         loss, target_probs = forward_backward(self.model, tokens)
 
         # A non-finite loss or gradient would poison every weight: stop before the update.
@@ -191,10 +160,6 @@ class Trainer:
             elapsed=time.perf_counter() - t0,
         )
 
-    def tokens(self, doc):
-        """A document's token ids as a step reads them: BOS, its characters, BOS."""
-        return [self.tokenizer.bos, *self.tokenizer.encode(doc), self.tokenizer.bos]
-
     @property
     def validation_docs(self):
         """The fixed sample of held-out documents the validation loss is measured on."""
@@ -207,7 +172,7 @@ class Trainer:
         if not docs:
             return None
         predictor = self.predictor()
-        return sum([predictor.loss(self.tokens(doc)) for doc in docs]) / len(docs)
+        return sum([predictor.loss(self.tokenizer.tokens(doc)) for doc in docs]) / len(docs)
 
     def _drop_grads(self):
         for p in self.model.params:

@@ -11,7 +11,7 @@ from engine.autograd import (
     cross_entropy,
     dot,
     linear,
-    softmax,
+    softmax_nodes,
     topological_order,
     total,
 )
@@ -59,9 +59,9 @@ OPS = {
     "dot": (lambda v: dot(v[:3], v[3:]), [0.1, -0.2, 0.3, 1.5, 0.5, -2.0]),
     "dot_scaled": (lambda v: dot(v[:2], v[2:], 0.5), [0.1, -0.2, 1.5, 0.5]),
     "total": (lambda v: total(v), [0.1, -0.2, 0.3]),
-    "softmax_1": (lambda v: softmax(v)[1] * 3.0, [0.1, -0.2, 0.3]),
+    "softmax_1": (lambda v: softmax_nodes(v)[1] * 3.0, [0.1, -0.2, 0.3]),
     "softmax_mix": (
-        lambda v: dot(softmax(v), [Value(1.0), Value(-2.0), Value(0.5)]),
+        lambda v: dot(softmax_nodes(v), [Value(1.0), Value(-2.0), Value(0.5)]),
         [0.1, 0.4, 0.3],
     ),
     "cross_entropy": (lambda v: cross_entropy(v, 2)[0], [0.1, -0.2, 0.3, 1.1]),
@@ -119,7 +119,7 @@ def test_tape_backward_equals_graph_backward():
     xs = [0.3, -0.8, 1.7]
 
     def build(v):
-        return softmax([v[0] * v[1], v[1].exp(), v[2] ** 2])[0].log() * v[2]
+        return softmax_nodes([v[0] * v[1], v[1].exp(), v[2] ** 2])[0].log() * v[2]
 
     graph = [Value(x) for x in xs]
     build(graph).backward()

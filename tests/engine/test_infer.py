@@ -3,7 +3,8 @@
 import pytest
 
 from engine import EngineError, Trainer
-from engine.autograd import softmax
+from engine.autograd import softmax_nodes
+from engine.forward import Cache, forward
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +18,10 @@ def trained():
 def test_distribution_equals_the_graph_forward(trained):
     predictor = trained.predictor()
     ids = [26, *trained.tokenizer.encode("em")]
-    ctx = trained.model.new_context()
-    for pos, token in enumerate(ids):
-        logits = trained.model.forward(token, pos, ctx)
-    graph_probs = [p.data for p in softmax(logits)]
+    ops, cache = trained.model.ops(), Cache.empty(trained.config)
+    for token in ids:
+        logits = forward(ops, trained.config, token, cache)
+    graph_probs = [p.data for p in softmax_nodes(logits)]
     assert predictor.distribution("em") == pytest.approx(graph_probs, abs=1e-15)
 
 
