@@ -1,0 +1,38 @@
+"""The compare page: pick the runs, see their curves on one chart (drawn by static/compare.js
+from ``/api/compare``, refreshed while a run trains)."""
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from app.service import ServiceError
+from app.templating import templates
+from app.web.deps import RunsDep
+from app.web.routes.api.compare import MAX_COMPARED, compared
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare_page(
+    request: Request, runs: RunsDep, ids: Annotated[list[int] | None, Query(alias="runs")] = None
+) -> HTMLResponse:
+    """The page: pick the runs (every run's checkbox), see their curves on one chart. Without a
+    choice: the newest runs, up to 8."""
+    listing = runs.listing().runs
+    chosen = ids or [r.id for r in listing][-MAX_COMPARED:]
+    data, error = None, None
+    try:
+        data = compared(runs, chosen)
+    except ServiceError as e:  # NotFound, BadInput: said above the chart
+        error = e.detail
+    context = {
+        "all": listing,
+        "chosen": chosen,
+        "data": data,
+        "error": error,
+        "query": urlencode([("runs", i) for i in chosen]),
+    }
+    return templates.TemplateResponse(request, "compare.html", context, 200 if data else 422)
