@@ -52,6 +52,7 @@ GRADCHECK_H = Bound(0.0, 1e-2, 1e-5, lo_open=True)
 # runs
 RUN_ID = Bound(1, 2**31)
 RUN_NAME_CHARS = 60
+COMPARED_RUNS = 8  # runs on the compare chart at once (its colours)
 
 # classes
 CLASS_NAME_CHARS = 60

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import Field
 
+from app import limits as L
 from app.contract.api import CompareOut, CompareRun, ErrorOut, RunOut
 from app.runs.registry import Runs
 from app.service import BadInput
@@ -17,7 +18,6 @@ from app.web.deps import RunsDep
 
 router = APIRouter(tags=["runs"])
 
-MAX_COMPARED = 8  # the chart's colours
 MAX_POINTS = 2_000  # per curve: a chart is a few hundred pixels wide
 
 
@@ -48,8 +48,8 @@ def spread(history: list, limit: int = MAX_POINTS) -> list:
 
 def compared(runs: Runs, ids: list[int]) -> CompareOut:
     ids = list(dict.fromkeys(ids))  # a run named twice is shown once
-    if not 1 <= len(ids) <= MAX_COMPARED:
-        raise BadInput(f"compare 1 to {MAX_COMPARED} runs, got {len(ids)}")
+    if not 1 <= len(ids) <= L.COMPARED_RUNS:
+        raise BadInput(f"compare 1 to {L.COMPARED_RUNS} runs, got {len(ids)}")
     services = [runs.get(i) for i in ids]  # NotFound names the runs there are
     outs = [runs.out(s) for s in services]
     words = [dict(setting_words(r)) for r in outs]
@@ -91,8 +91,8 @@ async def compare(
         Query(
             alias="runs",
             min_length=1,
-            max_length=MAX_COMPARED,
-            description=f"1 to {MAX_COMPARED} run ids",
+            max_length=L.COMPARED_RUNS,
+            description=f"1 to {L.COMPARED_RUNS} run ids",
         ),
     ],
 ) -> CompareOut:

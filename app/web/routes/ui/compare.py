@@ -7,10 +7,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from app import limits as L
 from app.service import ServiceError
 from app.templating import templates
 from app.web.deps import RunsDep
-from app.web.routes.api.compare import MAX_COMPARED, compared
+from app.web.routes.api.compare import compared
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,7 +23,7 @@ async def compare_page(
     """The page: pick the runs (every run's checkbox), see their curves on one chart. Without a
     choice: the newest runs, up to 8."""
     listing = runs.listing().runs
-    chosen = ids or [r.id for r in listing][-MAX_COMPARED:]
+    chosen = ids or [r.id for r in listing][-L.COMPARED_RUNS :]
     data, error = None, None
     try:
         data = compared(runs, chosen)
