@@ -16,7 +16,7 @@ from app.web.views.run import (
     StatusView,
     SummaryView,
 )
-from app.web.views.runs import RunForm, RunsView
+from app.web.views.runs import ManageView, RunForm, RunsView
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class RunPage:
     run: RunRef
     runs: RunsView
     new_run: RunForm
+    manage: ManageView  # rename and delete this run
     ui: str
     api: str
     parent: Parent | None

@@ -29,7 +29,7 @@ from app.web.views.run import (
     ui_base,
     vocab_hint,
 )
-from app.web.views.runs import RunForm, new_run_form, preset_form, runs_view
+from app.web.views.runs import RunForm, manage_view, new_run_form, preset_form, runs_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -114,6 +114,7 @@ async def run_page(
         run=RunRef(service.id, service.name),
         runs=runs_view(runs, service.id),
         new_run=new_run or new_run_form(RunIn()),
+        manage=manage_view(service),
         ui=ui_base(state),
         api=f"/api/runs/{service.id}",
         parent=parent_of(runs, service),
