@@ -4,7 +4,7 @@ estimate), and a run's rename/delete box."""
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from app.contract.api import DatasetText, RunIn
+from app.contract.api import CompareOut, DatasetText, RunIn, RunOut
 from app.runs.registry import Runs
 from app.service import RunService, estimate_step_seconds, shipped_names
 from app.templating import duration
@@ -147,6 +147,17 @@ def preset_form(typed: dict[str, str], spec: RunIn, error: str | None) -> RunFor
     """The form a preset link opens: what it typed over microgpt's defaults."""
     shown = {**{k: getattr(RunIn(), k) for k in RUN_SETTINGS}, **typed}
     return replace(new_run_form(spec, shown, error), open=True)
+
+
+@dataclass(frozen=True)
+class ComparePage:
+    """The compare page: every run (to pick from), the ones chosen, their curves or why not."""
+
+    all: list[RunOut]
+    chosen: list[int]
+    data: CompareOut | None
+    error: str | None
+    query: str  # the chosen runs as a query string, for /api/compare
 
 
 @dataclass(frozen=True)

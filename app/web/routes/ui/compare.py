@@ -9,9 +9,10 @@ from fastapi.responses import HTMLResponse
 
 from app import limits as L
 from app.service import ServiceError
-from app.templating import templates
+from app.templating import page
 from app.web.deps import RunsDep
 from app.web.routes.api.compare import compared
+from app.web.views.runs import ComparePage
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,11 +30,6 @@ async def compare_page(
         data = compared(runs, chosen)
     except ServiceError as e:  # NotFound, BadInput: said above the chart
         error = e.detail
-    context = {
-        "all": listing,
-        "chosen": chosen,
-        "data": data,
-        "error": error,
-        "query": urlencode([("runs", i) for i in chosen]),
-    }
-    return templates.TemplateResponse(request, "compare.html", context, 200 if data else 422)
+    query = urlencode([("runs", i) for i in chosen])
+    view = ComparePage(listing, chosen, data, error, query)
+    return page(request, "compare.html", view, 200 if data else 422)
