@@ -7,33 +7,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.classes.roster import Classes
-from app.contract.api import ErrorOut
-from app.deps import RUN_PATH
-from app.errors import BodyLimit, install_error_handlers
-from app.identity import Identity, load_secret
 from app.paths import STATIC_DIR
 from app.predictions import KnownQueries
-from app.routes import (
-    api,
-    classes,
-    compare,
-    docs,
-    events,
-    graph,
-    health,
-    pages,
-    params,
-    run_pages,
-    runs,
-    timeline,
-)
 from app.runs.registry import Runs
-from app.security import Security, allowed_hosts
 from app.settings import Settings, get_settings
+from app.web.errors import BodyLimit, install_error_handlers
+from app.web.identity import Identity, load_secret
+from app.web.routes import mount
+from app.web.routes.api.predict import known_prediction
+from app.web.security import Security, allowed_hosts
 from app.worker import ProcessRunner
 
 log = logging.getLogger(__name__)
-NO_RUN = {404: {"model": ErrorOut, "description": "no run has that id"}}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Watch a 4,064-parameter GPT learn, live.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # served offline by app.routes.docs
+        docs_url=None,  # served offline by app.web.routes.ui.docs
         redoc_url=None,
     )
     app.state.settings = settings
@@ -92,27 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # /api/predict with a query string the route has validated before, answered without the
     # framework's CPU (app.predictions); inside Security, which checks and marks it as any other
-    app.add_middleware(KnownQueries, path="/api/predict", answer=api.known_prediction)
+    app.add_middleware(KnownQueries, path="/api/predict", answer=known_prediction)
     # who is asking (a signed cookie): a class student's run is theirs and the teacher's only
     app.add_middleware(Identity, secret=load_secret(settings.data_dir))
     # outermost: every answer, refusals and 413s included, carries the security headers
     app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
-    app.include_router(health.router)
-    app.include_router(runs.router)
-    app.include_router(compare.router)
-    app.include_router(classes.api)
-    app.include_router(classes.pages)
-    # every per-run route twice: on the default run, and on the run its path names
-    for per_run in (api.router, params.router, timeline.router, graph.router, events.router):
-        app.include_router(per_run, prefix="/api")
-        app.include_router(
-            per_run, prefix="/api/runs/{run_id}", dependencies=RUN_PATH, responses=NO_RUN
-        )
-    app.include_router(pages.router)
-    app.include_router(run_pages.router)
-    app.include_router(pages.ui, prefix="/ui")
-    app.include_router(pages.ui, prefix="/ui/runs/{run_id}", dependencies=RUN_PATH)
-    app.include_router(docs.router)
+    mount(app)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     log_level: str = "info"
     # host names (Host header) the server answers to besides loopback, comma-separated; default:
-    # the bound address and this machine's name when not bound to loopback; "*": any (app.security)
+    # the bound address and this machine's name when not bound to loopback; "*": any
+    # (app.web.security)
     allowed_hosts: str = ""
     # uvicorn HTTP implementation (python -m app adds an abort hook to it: app.transport)
     http: str = Field("auto", pattern=r"^(auto|httptools|h11)$")

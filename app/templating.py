@@ -1,14 +1,18 @@
-"""Jinja2 for the page: one Templates object, and the small view models its partials render.
-
-The view functions turn the service's contract (app.contract) into plain dicts of display values
-(percentages as text, bar heights, colours), so the templates stay free of arithmetic.
+"""Jinja2 for the page: one Templates object (with ``limits``, app.limits, as a global: every
+form's min/max/maxlength comes from there), the number formats and colours its partials use,
+``render``/``partial`` for fragments, and the recipe's view.
 """
 
-import bisect
 import math
+from dataclasses import fields, is_dataclass
+from typing import Any
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
+from app import limits
 from app.paths import TEMPLATES_DIR
 
 BOS = "[BOS]"
@@ -19,10 +23,44 @@ def uniform_loss(vocab_size: int) -> float:
     return math.log(vocab_size)
 
 
+def number(value: float) -> str:
+    """A bound as an HTML attribute: 2 not 2.0, 0.01, 4294967295 (not 4.29497e+09)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def input_bounds(bound: limits.Bound) -> Markup:
+    """``min``, ``max`` and ``step`` of a number or range input accepting ``bound`` (an open
+    lower end: the browser lets it through and the server names it)."""
+    step = bound.step or (1 if bound.whole else None)
+    return Markup(
+        f'min="{number(bound.lo)}" max="{number(bound.hi)}" '
+        f'step="{"any" if step is None else number(step)}"'
+    )
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["static"] = lambda path: f"/static/{path}"
+templates.env.globals["limits"] = limits
+templates.env.globals["input_bounds"] = input_bounds
 templates.env.filters["thousands"] = lambda n: f"{int(n):,}"
 templates.env.filters["sig"] = lambda x: f"{x:.3g}"
+
+
+def render(name: str, **context: Any) -> str:
+    """A partial (templates/partials/<name>.html) as HTML."""
+    return templates.get_template(f"partials/{name}.html").render(**context)
+
+
+def page(request: Request, name: str, view: object, status: int = 200, **kw: Any) -> HTMLResponse:
+    """A whole page (templates/<name>) of a view: a dataclass's fields, or a dict, are its
+    context."""
+    context = {f.name: getattr(view, f.name) for f in fields(view)} if is_dataclass(view) else view
+    return templates.TemplateResponse(request, name, context, status, **kw)
+
+
+def partial(target: str, body: str, swap: str = "innerMorph") -> str:
+    """``body`` for htmx to swap into ``#target`` (a message or response may hold several)."""
+    return f'<hx-partial hx-target="#{target}" hx-swap="{swap}">{body}</hx-partial>'
 
 
 def plural(n: int, word: str) -> str:
@@ -109,80 +147,6 @@ def duration(seconds: float | None) -> str:
     return f"{h} h {m:02d} min"
 
 
-def _nice_max(p: float) -> float:
-    for v in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0):
-        if p <= v:
-            return v
-    return 1.0
-
-
-def dist_view(
-    prefix: str, probs: list[float], probs0: list[float] | None, vocab: list[str], step: int
-) -> dict:
-    """27 bars (now over the step-0 ghost) on a shared, nicely rounded scale, and the top 5."""
-    probs0 = probs0 or [0.0] * len(probs)
-    top = sorted(range(len(probs)), key=lambda i: -probs[i])[:5]
-    scale = _nice_max(max(max(probs), max(probs0)))
-    bars = [
-        {
-            "label": vocab[i],
-            "short": short_label(vocab[i]),
-            "h": round(100 * probs[i] / scale, 2),
-            "h0": round(100 * probs0[i] / scale, 2),
-            "pct": pct(probs[i]),
-            "pct0": pct(probs0[i]),
-            "top": i in top[:3],
-        }
-        for i in range(len(probs))
-    ]
-    best = probs[top[0]] or 1.0
-    return {
-        "prefix": prefix,
-        "prefix_label": f"“{prefix}”" if prefix else "the start of a name ([BOS])",
-        "step": step,
-        "bars": bars,
-        "scale_label": f"{scale * 100:.0f}%",
-        "mid_label": f"{scale * 50:.1f}%".replace(".0%", "%"),
-        "top": [
-            {"label": vocab[i], "pct": pct(probs[i]), "w": round(100 * probs[i] / best, 1)}
-            for i in top
-        ],
-    }
-
-
-MULTIPLES = (0.0, 0.1, 0.25, 0.5, 1.0)  # of the history: where the small multiples stand
-
-
-def multiples_view(
-    prefix: str, line: tuple[list[int], list], vocab: list[str], lo: int, newest: int
-) -> dict:
-    """The probe's distribution at 0, 10, 25, 50 and 100% of the history (the kept step at or
-    before each), on one scale so that they compare; and the line's default character."""
-    steps, dists = line
-    shown = []
-    for f in MULTIPLES:
-        i = bisect.bisect_right(steps, lo + round(f * (newest - lo))) - 1
-        if i >= 0 and all(m["step"] != steps[i] for m in shown):
-            shown.append({"step": steps[i], "share": f"{f:.0%}", "probs": dists[i]})
-    scale = _nice_max(max((max(m["probs"]) for m in shown), default=1.0))
-    for m in shown:
-        probs = m.pop("probs")
-        best = max(range(len(probs)), key=probs.__getitem__)
-        m["bars"] = [round(100 * p / scale, 1) for p in probs]
-        m["best"] = {"label": vocab[best], "pct": pct(probs[best])}
-    last = dists[-1] if dists else None
-    top = vocab[max(range(len(last)), key=last.__getitem__)] if last else None
-    return {
-        "prefix": prefix,
-        "prefix_label": f"“{prefix}”" if prefix else "[BOS]",
-        "items": shown,
-        "scale": f"{scale * 100:.0f}%",
-        "vocab": vocab,
-        "top": top,
-        "newest": newest,
-    }
-
-
 def recipe_view(step: dict, num_params: int, block_size: int, walk: float = 0.0) -> dict:
     """The document as tokens, each predicted one coloured by the probability it was given and
     labelled with its loss (−ln p). ``walk``: seconds for the page to walk through the five
@@ -212,43 +176,3 @@ def recipe_view(step: dict, num_params: int, block_size: int, walk: float = 0.0)
         "block_size": block_size,
         "walk_ms": round(1000 * walk),
     }
-
-
-def progress_view(
-    step: int,
-    run_step: int,
-    run_steps: int,
-    rate: float | None = None,
-    elapsed: float | None = None,
-    eta: float | None = None,
-    loss: float | None = None,
-) -> dict:
-    return {
-        "loss": loss,
-        "step": step,
-        "run_step": run_step,
-        "run_steps": run_steps,
-        "percent": round(100 * run_step / run_steps) if run_steps else 0,
-        "rate": f"{rate:.1f} steps/s" if rate else "–",
-        "elapsed": duration(elapsed),
-        "eta": duration(eta) if eta is not None and run_step < run_steps else "–",
-    }
-
-
-def attention_view(labels: list[str], attention: list) -> dict:
-    """Layer 0's heads as grids of cells (None above the diagonal: a position can't look ahead)."""
-    n = len(labels)
-    heads = []
-    for head in attention[0] if attention else []:
-        rows = []
-        for q in range(n):
-            row = []
-            for k in range(n):
-                if k > q or q >= len(head) or k >= len(head[q]):
-                    row.append(None)
-                else:
-                    w = head[q][k]
-                    row.append({"bg": viridis(w)[0], "pct": pct(w)})
-            rows.append(row)
-        heads.append(rows)
-    return {"labels": labels, "short": [short_label(x) for x in labels], "heads": heads}

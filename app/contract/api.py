@@ -159,18 +159,15 @@ class RunsOut(BaseModel):
     queue: list[int] = Field(description="queued runs, first to start first")
 
 
-PACE_MIN, PACE_MAX = L.PACE.lo, L.PACE.hi
-
-
 class PaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps_per_sec: float | None = Field(
         strict=True,
-        ge=PACE_MIN,
-        le=PACE_MAX,
+        ge=L.PACE.lo,
+        le=L.PACE.hi,
         allow_inf_nan=False,
-        description=f"at most this many steps per second, {PACE_MIN:g}..{PACE_MAX:g}; "
+        description=f"at most this many steps per second, {L.PACE.lo:g}..{L.PACE.hi:g}; "
         "null: full speed",
     )
 

@@ -54,7 +54,9 @@ class JoinIn(BaseModel):
         "", max_length=L.STUDENT_NAME_CHARS, description="shown to all (not needed to rejoin)"
     )
     rejoin: str | None = Field(
-        None, max_length=16, description="the rejoin code shown at joining, from another browser"
+        None,
+        max_length=L.REJOIN_CHARS,
+        description="the rejoin code shown at joining, from another browser",
     )
 
 

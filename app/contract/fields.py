@@ -23,7 +23,5 @@ def bounded(bound: L.Bound) -> object:
 
 
 StrictSteps = bounded(L.STEPS)
-MIN_TEMPERATURE, MAX_TEMPERATURE = L.TEMPERATURE.lo, L.TEMPERATURE.hi
-MAX_SAMPLE_SEED = L.SAMPLE_SEED.hi
 # a number: not "0.1", not true
 LearningRate = Annotated[float, Field(strict=True, gt=L.LR.lo, le=L.LR.hi, allow_inf_nan=False)]

@@ -1,1 +1,1 @@
-"""HTTP routes, one router per resource."""
+"""The page's stream (until it joins app.web); every other route is in app.web.routes."""

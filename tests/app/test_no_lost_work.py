@@ -8,7 +8,8 @@ import re
 import httpx
 import pytest
 
-from app.routes.pages import probe_text, render, run_losses, summary_view
+from app.templating import render
+from app.web.views.run import probe_text, run_losses, summary_view
 
 NAMES = {"config": {"vocab_size": 27}, "dataset": "names", "probes": ["e"]}
 

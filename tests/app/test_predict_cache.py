@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from app import predictions
 from app.predictions import KnownQueries, PredictionCache
-from app.routes.api import known_prediction
-from app.security import CSP
 from app.service import BadInput
+from app.web.routes.api.predict import known_prediction
+from app.web.security import CSP
 from engine import Predictor
 
 
@@ -261,7 +261,7 @@ def test_known_queries_sends_what_the_route_would_and_passes_the_rest_on():
 
 
 class FakeService:
-    """What ``app.routes.api.known_prediction`` uses of the service."""
+    """What ``app.web.routes.api.predict.known_prediction`` uses of the service."""
 
     status = "idle"
 
@@ -380,7 +380,7 @@ def test_a_repeated_prediction_is_answered_as_the_first_was(server):
         assert first.headers["content-security-policy"] == CSP
         for r in again:
             assert r.status_code == 200 and r.content == first.content
-            # (set-cookie: only the first visit is given an identity, app.identity)
+            # (set-cookie: only the first visit is given an identity, app.web.identity)
             fixed = ("date", "set-cookie")
             same = [h for h in r.headers.multi_items() if h[0] not in fixed]
             assert same == [h for h in first.headers.multi_items() if h[0] not in fixed]

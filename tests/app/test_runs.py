@@ -206,7 +206,7 @@ def test_create_run_refuses_an_unknown_field_naming_the_allowed_ones(two_workers
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert "colour" in detail
-    # what is allowed: the settings a run takes (app/errors.py says only "is not allowed here")
+    # what is allowed: the settings a run takes (app/web/errors.py says only "is not allowed here")
     missing = [f for f in ("name", *SETTINGS) if f not in detail]
     assert not missing, f"the 422 for an unknown field does not name the allowed ones: {detail!r}"
 

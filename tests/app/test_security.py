@@ -4,7 +4,7 @@ refused, and every response carries the security headers."""
 import httpx
 import pytest
 
-from app.security import CSP, allowed_hosts, host_name
+from app.web.security import CSP, allowed_hosts, host_name
 
 EVIL = "http://evil.example"
 

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from app.contract.api import ErrorOut, ProbeLineOut
-from app.deps import ServiceDep
-from app.errors import show
+from app.contract.api import ProbeLineOut
 from app.service import BadInput
+from app.web.deps import ServiceDep
+from app.web.errors import show
+from app.web.routes.api.responses import INVALID
 
 router = APIRouter(tags=["timeline"])
 
@@ -22,7 +23,7 @@ router = APIRouter(tags=["timeline"])
 @router.get(
     "/probes",
     response_model=ProbeLineOut,
-    responses={422: {"model": ErrorOut, "description": "a bad value, named in the message"}},
+    responses=INVALID,
 )
 async def probe_line(
     service: ServiceDep,

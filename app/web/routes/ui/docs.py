@@ -12,12 +12,12 @@ responses without one). Neither page needs 'unsafe-eval' or 'unsafe-inline' in s
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.security import CSP
 from app.templating import templates
+from app.web.security import CSP
 
 router = APIRouter(include_in_schema=False)
 
-# Swagger UI 5 needs nothing beyond the app's strict default (app.security.CSP): its styles come
+# Swagger UI 5 needs nothing beyond the app's strict default (app.web.security.CSP): its styles come
 # from the vendored CSS file, its icons are data: images, and "Try it out" calls this origin.
 SWAGGER_CSP = CSP
 

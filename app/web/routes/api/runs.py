@@ -1,32 +1,35 @@
 """Runs, the unit of the API: create, list, read, rename, delete, select.
 
 Everything one run does (train, predict, stream, …) is under ``/api/runs/{id}/…`` (the same
-routes as the unprefixed ``/api/…``, which act on the default run: app.main).
+routes as the unprefixed ``/api/…``, which act on the default run: app.web.routes).
 """
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.contract.api import ErrorOut, ForkIn, RunIn, RunOut, RunPatch, RunsOut
-from app.deps import ClassesDep, RunsDep, identity
+from app import limits as L
+from app.contract.api import ForkIn, RunIn, RunOut, RunPatch, RunsOut
+from app.web.deps import ClassesDep, RunId, RunsDep, identity
+from app.web.routes.api.responses import FORBIDDEN, INVALID, NOT_FOUND
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
-RunId = Annotated[int, Path(ge=1, le=2**31, description="the run's id")]
-NOT_FOUND = {404: {"model": ErrorOut, "description": "no run has that id"}}
-INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
-FORBIDDEN = {
-    403: {"model": ErrorOut, "description": "a class student's run: only theirs or the teacher's"}
-}
+MICROGPT = (
+    f"seed {L.SEED.default}, lr {L.LR.default:g}, {L.STEPS.default} steps, n_embd "
+    f"{L.N_EMBD.default}, n_head {L.N_HEAD.default}, n_layer {L.N_LAYER.default}, "
+    f"block_size {L.BLOCK_SIZE.default}"
+)
 
 
-@router.post("", status_code=201, response_model=RunOut, responses=INVALID)
+@router.post(
+    "",
+    status_code=201,
+    response_model=RunOut,
+    responses=INVALID,
+    description=f"A new run of these settings (every field optional, defaults as microgpt: "
+    f"{MICROGPT}). It does not start training; it becomes the default run.",
+)
 async def create_run(runs: RunsDep, body: RunIn | None = None) -> RunOut:
-    """A new run of these settings (every field optional, defaults as microgpt: seed 42, lr
-    0.01, 500 steps, n_embd 16, n_head 4, n_layer 1, block_size 8). It does not start
-    training; it becomes the default run."""
     service = await runs.create(body or RunIn())
     return runs.out(service)
 

@@ -13,7 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from app.contract.api import ErrorOut, GraphOut
-from app.deps import ServiceDep
+from app.web.deps import ServiceDep
+from app.web.routes.api.responses import INVALID
 
 router = APIRouter(tags=["graph"])
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["graph"])
     response_model=GraphOut,
     responses={
         409: {"model": ErrorOut, "description": "no step made that step's weights"},
-        422: {"model": ErrorOut, "description": "a bad value, named in the message"},
+        **INVALID,
     },
 )
 async def get_graph(

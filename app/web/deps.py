@@ -1,6 +1,6 @@
 """Shared state for routes, as Annotated dependencies (set up by the app's lifespan).
 
-A per-run route is mounted twice (app.main): under ``/api/runs/{run_id}`` (and
+A per-run route is mounted twice (app.web.routes): under ``/api/runs/{run_id}`` (and
 ``/ui/runs/{run_id}``), where ``select_run`` picks the run named by the path, and without the
 prefix, where the route acts on the default run.
 """
@@ -9,9 +9,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from app import limits as L
 from app.classes.roster import Classes
 from app.runs.registry import Runs
 from app.service import RunService
+
+RunId = Annotated[int, Path(ge=L.RUN_ID.lo, le=L.RUN_ID.hi, description="the run's id")]
 
 
 async def get_runs(request: Request) -> Runs:
@@ -20,9 +23,7 @@ async def get_runs(request: Request) -> Runs:
     return request.app.state.runs
 
 
-async def select_run(
-    request: Request, run_id: Annotated[int, Path(ge=1, le=2**31, description="the run's id")]
-) -> None:
+async def select_run(request: Request, run_id: RunId) -> None:
     """The run of a ``/…/runs/{run_id}/…`` path (404 naming the runs if there is none)."""
     request.state.run = request.app.state.runs.get(run_id)
 
@@ -38,7 +39,7 @@ async def get_classes(request: Request) -> Classes:
 
 
 def identity(request: Request) -> str | None:
-    """This browser's anonymous identity (app.identity's signed cookie)."""
+    """This browser's anonymous identity (app.web.identity's signed cookie)."""
     return getattr(request.state, "identity", None)
 
 

@@ -3,10 +3,10 @@
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from app.deps import ServiceDep
 from app.fanout import SharedRender
 from app.service import RunService
 from app.sse import Render, event_stream
+from app.web.deps import ServiceDep
 
 __all__ = ["event_stream", "router", "service_stream"]
 

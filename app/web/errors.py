@@ -94,7 +94,7 @@ def document_errors(app: FastAPI) -> None:
                 if invalid is not None:
                     invalid["content"] = error_out
                     invalid["description"] = "a bad value, named in the message"
-                # what the middleware (app.security, BodyLimit) may answer before the route
+                # what the middleware (app.web.security, BodyLimit) may answer before the route
                 refusals = {"400": "a malformed body, or a Host this server does not answer to"}
                 if method in ("post", "put", "patch", "delete"):
                     refusals |= {

@@ -1,26 +1,23 @@
 """Runs compared: their smoothed training and held-out loss curves on one chart, with what
 differs between them.
 
-``GET /api/compare?runs=1&runs=2`` is the data; ``GET /compare?runs=...`` the page (its chart
-is drawn by static/compare.js from that data, refreshed while a run trains).
+``GET /api/compare?runs=1&runs=2`` is the data; ``GET /compare?runs=...`` the page
+(app.web.routes.ui.compare).
 """
 
 from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Query
 from pydantic import Field
 
+from app import limits as L
 from app.contract.api import CompareOut, CompareRun, ErrorOut, RunOut
-from app.deps import RunsDep
 from app.runs.registry import Runs
-from app.service import BadInput, ServiceError
-from app.templating import templates
+from app.service import BadInput
+from app.web.deps import RunsDep
 
-router = APIRouter()
+router = APIRouter(tags=["runs"])
 
-MAX_COMPARED = 8  # the chart's colours
 MAX_POINTS = 2_000  # per curve: a chart is a few hundred pixels wide
 
 
@@ -51,8 +48,8 @@ def spread(history: list, limit: int = MAX_POINTS) -> list:
 
 def compared(runs: Runs, ids: list[int]) -> CompareOut:
     ids = list(dict.fromkeys(ids))  # a run named twice is shown once
-    if not 1 <= len(ids) <= MAX_COMPARED:
-        raise BadInput(f"compare 1 to {MAX_COMPARED} runs, got {len(ids)}")
+    if not 1 <= len(ids) <= L.COMPARED_RUNS:
+        raise BadInput(f"compare 1 to {L.COMPARED_RUNS} runs, got {len(ids)}")
     services = [runs.get(i) for i in ids]  # NotFound names the runs there are
     outs = [runs.out(s) for s in services]
     words = [dict(setting_words(r)) for r in outs]
@@ -82,7 +79,6 @@ def compared(runs: Runs, ids: list[int]) -> CompareOut:
 @router.get(
     "/api/compare",
     response_model=CompareOut,
-    tags=["runs"],
     responses={
         404: {"model": ErrorOut, "description": "no run has one of those ids"},
         422: {"model": ErrorOut, "description": "too many or too few runs, or one twice"},
@@ -95,34 +91,11 @@ async def compare(
         Query(
             alias="runs",
             min_length=1,
-            max_length=MAX_COMPARED,
-            description=f"1 to {MAX_COMPARED} run ids",
+            max_length=L.COMPARED_RUNS,
+            description=f"1 to {L.COMPARED_RUNS} run ids",
         ),
     ],
 ) -> CompareOut:
     """The smoothed training loss and the held-out loss of each run, and what differs
     between them."""
     return compared(runs, ids)
-
-
-@router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
-async def compare_page(
-    request: Request, runs: RunsDep, ids: Annotated[list[int] | None, Query(alias="runs")] = None
-) -> HTMLResponse:
-    """The page: pick the runs (every run's checkbox), see their curves on one chart. Without a
-    choice: the newest runs, up to 8."""
-    listing = runs.listing().runs
-    chosen = ids or [r.id for r in listing][-MAX_COMPARED:]
-    data, error = None, None
-    try:
-        data = compared(runs, chosen)
-    except ServiceError as e:  # NotFound, BadInput: said above the chart
-        error = e.detail
-    context = {
-        "all": listing,
-        "chosen": chosen,
-        "data": data,
-        "error": error,
-        "query": urlencode([("runs", i) for i in chosen]),
-    }
-    return templates.TemplateResponse(request, "compare.html", context, 200 if data else 422)

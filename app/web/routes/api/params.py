@@ -12,12 +12,13 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from app.contract.api import MAX_GRADCHECK_H, ErrorOut, GradcheckOut, HealthOut, ParamsOut
-from app.deps import ServiceDep
+from app import limits as L
+from app.contract.api import ErrorOut, GradcheckOut, HealthOut, ParamsOut
+from app.web.deps import ServiceDep
+from app.web.routes.api.responses import INVALID
 
 router = APIRouter(tags=["params"])
 
-INVALID = {422: {"model": ErrorOut, "description": "a bad value, named in the message"}}
 NO_STEP = {409: {"model": ErrorOut, "description": "the model has taken no step yet"}}
 
 
@@ -76,8 +77,8 @@ async def gradcheck(
     row: Annotated[int, Query(description="row of the parameter in its matrix")],
     col: Annotated[int, Query(description="column of the parameter in its matrix")],
     h: Annotated[
-        float, Query(description=f"finite-difference step, (0, {MAX_GRADCHECK_H:g}]")
-    ] = 1e-5,
+        float, Query(description=f"finite-difference step, (0, {L.GRADCHECK_H.hi:g}]")
+    ] = L.GRADCHECK_H.default,
 ) -> GradcheckOut:
     """The newest step's gradient of one parameter, by autograd and by central differences
     (loss(w + h) − loss(w − h)) / 2h on that step's document, at the weights before its

@@ -1,0 +1,1 @@
+"""The web layer: middleware (security, identity), errors, dependencies, forms, views and routes."""

@@ -1,0 +1,1 @@
+"""The pages and their HTML fragments, one module per part of the page."""
