@@ -27,7 +27,7 @@ export function startReadouts() {
   document.addEventListener("input", (evt) => {
     const t = evt.target;
     if (t.id === "temperature" && t.form?.elements.t_out) {
-      t.form.elements.t_out.value = Number(t.value).toFixed(1);
+      t.form.elements.t_out.value = String(Number(t.value)); // as the server's %g: 0.5, 1, 0.07
     } else if (t.id === "steps") {
       trainLabel();
     }
