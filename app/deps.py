@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Request
 
 from app.classes.roster import Classes
 from app.runs.registry import Runs
-from app.service import RunService
+from app.runs.service import RunService
 
 
 async def get_runs(request: Request) -> Runs:

@@ -11,8 +11,9 @@ from app.contract.api import ErrorOut
 from app.deps import RUN_PATH
 from app.errors import BodyLimit, install_error_handlers
 from app.identity import Identity, load_secret
+from app.jobs.local import ProcessRunner
 from app.paths import STATIC_DIR
-from app.predictions import KnownQueries
+from app.predict.cache import KnownQueries
 from app.routes import (
     api,
     classes,
@@ -30,7 +31,6 @@ from app.routes import (
 from app.runs.registry import Runs
 from app.security import Security, allowed_hosts
 from app.settings import Settings, get_settings
-from app.worker import ProcessRunner
 
 log = logging.getLogger(__name__)
 NO_RUN = {404: {"model": ErrorOut, "description": "no run has that id"}}
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = jobs
         await registry.start()
         app.state.runs = registry
-        registry.classes = app.state.classes = Classes(registry.store, registry)
+        app.state.classes = Classes(registry.store, registry)
         await app.state.classes.load()
         default = registry.default
         log.info(
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     # /api/predict with a query string the route has validated before, answered without the
-    # framework's CPU (app.predictions); inside Security, which checks and marks it as any other
+    # framework's CPU (app.predict.cache); inside Security, which checks and marks it as any other
     app.add_middleware(KnownQueries, path="/api/predict", answer=api.known_prediction)
     # who is asking (a signed cookie): a class student's run is theirs and the teacher's only
     app.add_middleware(Identity, secret=load_secret(settings.data_dir))

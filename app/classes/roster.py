@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from app import limits as L
 from app.contract.api import RunIn
 from app.contract.classes import ClassLimits
+from app.runs.errors import BadInput, Conflict, Forbidden, NotFound, ServiceError
 from app.runs.machine import Status
-from app.service import BadInput, Conflict, Forbidden, NotFound, RunService, ServiceError
+from app.runs.service import RunService
 from app.store import Store
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read off a projector
@@ -97,6 +98,7 @@ class Classes:
         self.by_run: dict[int, Member] = {}  # every run of a member -> the member
         self._lock = asyncio.Lock()
         runs.on_delete.append(self._forget_run)
+        runs.policies.watch(self.check_new_run, self.adopt)
 
     # ------------------------------------------------------------------ loading
 
@@ -183,7 +185,9 @@ class Classes:
             )
 
     def _limit(self, service: RunService, klass: Class) -> None:
-        service.step_limit = (klass.limits.steps_per_run, f"class {klass.name!r}")
+        self.runs.policies.set_limit(
+            service.id, klass.limits.steps_per_run, f"class {klass.name!r}"
+        )
 
     # ------------------------------------------------------------------ the teacher
 

@@ -41,8 +41,8 @@ from app.contract.classes import (
 from app.deps import ClassesDep, RunsDep, identity
 from app.routes.compare import spread
 from app.routes.run_pages import FormStr, dataset_choices, parse_form
+from app.runs.errors import BadInput, ServiceError
 from app.runs.registry import Runs
-from app.service import BadInput, ServiceError
 from app.templating import templates
 
 api = APIRouter(prefix="/api/classes", tags=["classes"])

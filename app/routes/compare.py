@@ -14,8 +14,8 @@ from pydantic import Field
 
 from app.contract.api import CompareOut, CompareRun, ErrorOut, RunOut
 from app.deps import RunsDep
+from app.runs.errors import BadInput, ServiceError
 from app.runs.registry import Runs
-from app.service import BadInput, ServiceError
 from app.templating import templates
 
 router = APIRouter()

@@ -5,7 +5,7 @@ from sse_starlette import EventSourceResponse
 
 from app.deps import ServiceDep
 from app.fanout import SharedRender
-from app.service import RunService
+from app.runs.service import RunService
 from app.sse import Render, event_stream
 
 __all__ = ["event_stream", "router", "service_stream"]

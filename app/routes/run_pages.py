@@ -13,8 +13,10 @@ from app import limits as L
 from app.contract.api import DatasetText, RunIn
 from app.deps import RunsDep, identity
 from app.errors import describe_validation_error
+from app.runs.checkpoints import shipped_names
+from app.runs.errors import ServiceError
+from app.runs.estimates import estimate_step_seconds
 from app.runs.registry import Runs
-from app.service import ServiceError, estimate_step_seconds, shipped_names
 from app.templating import duration, templates
 from engine import GPTConfig
 from engine.data import EXAMPLES, MAX_TEXT_BYTES, load_example

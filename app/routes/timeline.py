@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from app.contract.api import ErrorOut, ProbeLineOut
 from app.deps import ServiceDep
 from app.errors import show
-from app.service import BadInput
+from app.runs.errors import BadInput
 
 router = APIRouter(tags=["timeline"])
 

@@ -1,9 +1,10 @@
 """Every run of this server: created, loaded, listed, renamed, deleted; and the default one.
 
 One store (SQLite), one scheduler (at most ``settings.workers`` runs train at once), one graph
-process and one event-id sequence are shared by all runs; each run has its own bus and its own
-``RunService``. The default run (the newest created or selected) is what the unprefixed
-``/api/...`` paths act on, so old scripts keep working.
+process, one event-id sequence and one set of policies (``app.runs.policies``) are shared by
+all runs; each run has its own bus and its own ``RunService``. The default run (the newest
+created or selected) is what the unprefixed ``/api/...`` paths act on, so old scripts keep
+working.
 """
 
 import asyncio
@@ -15,21 +16,16 @@ from app import limits as L
 from app.bus import EventIds, MemoryBus
 from app.contract.api import DATASETS, DatasetText, ForkIn, RunIn, RunOut, RunsOut
 from app.contract.events import DeletedEvent, ResetEvent
-from app.graphs import GraphBuilder
+from app.jobs.local import ProcessRunner
+from app.past.graphs import GraphBuilder
+from app.runs.checkpoints import validate_checkpoint
+from app.runs.errors import BadInput, Conflict, NotFound, ServiceError, TooLarge
 from app.runs.machine import Status
+from app.runs.policies import RunPolicies
 from app.runs.scheduler import Scheduler, waits
-from app.service import (
-    BadInput,
-    Conflict,
-    NotFound,
-    RunService,
-    ServiceError,
-    TooLarge,
-    validate_checkpoint,
-)
+from app.runs.service import RunService
 from app.settings import Settings
 from app.store import RunRecord, open_store
-from app.worker import ProcessRunner
 from engine import EngineError, GPTConfig, Trainer
 from engine.checkpoint import at_step
 from engine.data import MAX_TEXT_BYTES, check_text, load_example
@@ -78,8 +74,14 @@ REDIS_RUNS = 100_000  # runs training at once in Redis mode (no limit but memory
 
 
 class Runs:
-    def __init__(self, settings: Settings, runner_factory=ProcessRunner):
+    def __init__(
+        self,
+        settings: Settings,
+        runner_factory=ProcessRunner,
+        policies: RunPolicies | None = None,
+    ):
         self.settings = settings
+        self.policies = policies or RunPolicies()
         self.runner_factory = runner_factory
         self.store = None
         self.services: dict[int, RunService] = {}
@@ -94,7 +96,6 @@ class Runs:
         self.notice: str | None = None  # shown on every run's page
         self._lock = asyncio.Lock()  # one create/delete at a time
         self.on_delete: list = []  # called with a deleted run's id (app.classes keeps count)
-        self.classes = None  # app.classes.roster.Classes: whose a run made from a run is
 
     # -------------------------------------------------------------- lifecycle
 
@@ -125,8 +126,6 @@ class Runs:
             self.default_id = max(self.services)
         else:
             await self.create(RunIn(seed=self.settings.seed))
-        for service in self.services.values():
-            service.notice = self.notice
 
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in self.services.values()))
@@ -140,13 +139,24 @@ class Runs:
             s.replay_max_events, s.client_buffer, max_bytes=s.replay_max_bytes, ids=self.ids
         )
         service = RunService(
-            s, self.store, bus, self.graphs, self.scheduler, record, self.runner_factory
+            s,
+            self.store,
+            bus,
+            self.graphs,
+            self.scheduler,
+            record,
+            self.runner_factory,
+            estimate_wait=self.estimate_wait,
+            step_limit=self.policies.step_limit,
+            notice=self.server_notice,
         )
-        service.estimate_wait = self.estimate_wait
-        service.notice = self.notice
         await service.start()
         self.services[record.id] = service
         return service
+
+    def server_notice(self) -> str | None:
+        """What every run's page says (a damaged database moved aside, a run not loaded)."""
+        return self.notice
 
     # -------------------------------------------------------------- lookups
 
@@ -248,8 +258,7 @@ class Runs:
         """A fresh run with ``source``'s settings and data (and maybe another seed): ``source``
         is kept, unchanged, in the list. Its streams hear of the new run (a ``reset`` event).
         ``by``: who asks (a class student's new run counts against their limit)."""
-        if self.classes is not None:
-            self.classes.check_new_run(source, by)
+        self.policies.check_new_run(source, by)
         rs = source.run_settings
         dataset = rs.get("dataset", "names")
         if dataset not in DATASETS:  # its own text (or a model file's): the same documents
@@ -265,8 +274,7 @@ class Runs:
             dataset=dataset,
         )
         service = await self.create(spec)
-        if self.classes is not None:
-            await self.classes.adopt(source, service)
+        await self.policies.adopt(source, service)
         source.bus.publish(
             "reset",
             ResetEvent(
@@ -303,8 +311,7 @@ class Runs:
         Adam moments there (rebuilt by app.past), the same documents in the same order, and its
         own settings for what follows. Its steps are numbered on from ``spec.step + 1``.
         ``by``: who asks (a class student's fork is theirs, within their limit)."""
-        if self.classes is not None:
-            self.classes.check_new_run(source, by)
+        self.policies.check_new_run(source, by)
         step = spec.step
         frame = await source.params_at(step)  # BadInput naming the range if not in the history
         if frame.m is None:
@@ -338,8 +345,7 @@ class Runs:
         name = spec.name or f"{source.name} from step {step}"[: L.RUN_NAME_CHARS]
         async with self._lock:
             service = await self._add(name, settings, data, step, "fork")
-        if self.classes is not None:
-            await self.classes.adopt(source, service)
+        await self.policies.adopt(source, service)
         return service
 
     async def rename(self, run_id: int, name: str) -> RunService:
@@ -364,6 +370,7 @@ class Runs:
             service.bus.publish("deleted", DeletedEvent(run=run_id, name=service.name))
             await service.close()
             await asyncio.to_thread(self.store.delete_run, run_id)
+            self.policies.forget(run_id)
             for forget in self.on_delete:
                 forget(run_id)
             if self.default_id == run_id:
