@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from app import limits as L
 from app.contract.events import StateOut
 from app.contract.worker import Reply
 from app.runs.bridge import Bridge
@@ -61,7 +62,7 @@ class Commands:
         run = self.run
         async with self.lock:
             queued = self._next(Command.train, why=self._training_now())
-            steps = steps or run.run_settings.get("steps", 500)
+            steps = steps or run.run_settings.get("steps", L.STEPS.default)
             limit = self.step_limit(run.id)
             if limit is not None and steps > limit[0]:
                 raise BadInput(

@@ -4,6 +4,7 @@ steps (Fork)."""
 import asyncio
 import json
 
+from app import limits as L
 from app.contract.api import DATASETS, DatasetText, ForkIn, RunIn
 from app.runs.checkpoints import validate_checkpoint
 from app.runs.errors import BadInput
@@ -56,7 +57,7 @@ def reset_spec(source: RunService, seed: int | None) -> RunIn:
     return RunIn(
         seed=source.seed if seed is None else seed,
         lr=rs.get("lr", source.lr),
-        steps=rs.get("steps", 500),
+        steps=rs.get("steps", L.STEPS.default),
         n_embd=source.config.n_embd,
         n_head=source.config.n_head,
         n_layer=source.config.n_layer,
@@ -98,7 +99,7 @@ def fork_settings(source: RunService, spec: ForkIn) -> dict:
         **rs,
         "seed": source.seed,
         "lr": spec.lr if spec.lr is not None else source.lr,
-        "steps": spec.steps or rs.get("steps", 500),
+        "steps": spec.steps or rs.get("steps", L.STEPS.default),
         "dataset": rs.get("dataset", source.dataset),
         "parent": source.id,
         "parent_step": spec.step,

@@ -1,5 +1,6 @@
 """A run as the run list shows it."""
 
+from app import limits as L
 from app.contract.api import RunOut
 from app.runs.service import RunService
 from engine.model import num_params
@@ -15,7 +16,7 @@ def run_out(service: RunService, queue_position: int | None, default_id: int | N
         created_at=service.created_at,
         seed=service.seed,
         lr=service.lr,
-        steps=rs.get("steps", 500),
+        steps=rs.get("steps", L.STEPS.default),
         n_embd=cfg.n_embd,
         n_head=cfg.n_head,
         n_layer=cfg.n_layer,

@@ -225,7 +225,7 @@ class Runs:
         stored if it does not load)."""
         data, step = await asyncio.to_thread(validate_checkpoint, raw)
         d = json.loads(data)
-        steps = source.run_settings.get("steps", 500) if source else 500
+        steps = source.run_settings.get("steps", L.STEPS.default) if source else L.STEPS.default
         async with self._lock:
             service = await self._add(
                 DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload"

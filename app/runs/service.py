@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from app import limits as L
 from app.bus import Event, EventBus
 from app.contract.events import ModelConfig, StateOut
 from app.jobs.local import JobRunner, ProcessRunner
@@ -157,7 +158,7 @@ class RunService(RunState):
             held_out=self.held_out,
             probes=list(self.probes),
             segment=self.segment_info(self.segment),
-            steps=self.run_settings.get("steps", 500),
+            steps=self.run_settings.get("steps", L.STEPS.default),
             queue_position=self.scheduler.position(self.id),
             queue_wait=self.queue_wait(),
             checkpoint_step=self.checkpoint_step,
