@@ -40,14 +40,17 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from params_panel import fresh_model, trainer_cpu, wait_idle  # noqa: E402  (same runs)
-from predict_load import cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import pct, print_table, start_server  # noqa: E402  (bench/service.py)
+from _support import (
+    cpu_seconds,
+    fresh_model,
+    pct,
+    print_table,
+    start_server,
+    trainer_cpu,
+    wait_idle,
+)
 
 RATIO_BAR = 1.10
 P99_BAR_MS = 300.0
