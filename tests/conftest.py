@@ -288,6 +288,7 @@ def own_server(server_factory):
 
 @pytest.fixture
 def fresh_run(server) -> dict:
+    """A fresh run on ``server`` for this test alone, made the default run."""
     return server.new_run()
 
 
