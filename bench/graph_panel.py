@@ -135,9 +135,9 @@ def run(client: httpx.Client, web_pid: int, steps: int, panel: Panel | None) -> 
         web, work = cpu_seconds(web_pid) - web0, trainer_cpu(worker) - work0
     finally:
         fetches = panel.stop() if panel is not None else []
-    if s["run"]["status"] != "done" or s["step"] != steps:
+    if s["segment"]["status"] != "done" or s["step"] != steps:
         raise SystemExit(f"the run did not finish: {s['run']}")
-    return Run(wall, s["run"]["elapsed"], web, work, fetches)
+    return Run(wall, s["segment"]["elapsed"], web, work, fetches)
 
 
 def idle_fetches(client: httpx.Client, steps: int) -> tuple[list[Fetch], list[Fetch]]:

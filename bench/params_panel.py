@@ -194,9 +194,9 @@ def run(client: httpx.Client, web_pid: int, steps: int, pages: int, probe=None) 
         web, work = cpu_seconds(web_pid) - web0, trainer_cpu(worker) - work0
     finally:
         counts = opened.close() if opened else None
-    if s["run"]["status"] != "done" or s["step"] != steps:
+    if s["segment"]["status"] != "done" or s["step"] != steps:
         raise SystemExit(f"the run did not finish: {s['run']}")
-    return Run(wall, s["run"]["elapsed"], web, work, counts)
+    return Run(wall, s["segment"]["elapsed"], web, work, counts)
 
 
 class Prober:
