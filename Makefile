@@ -6,7 +6,7 @@
 #   make test    .venv with the test extra, Chromium, redis-server, lint, the whole test suite
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
-#   make bench   run every bench/*.py (engine speed, service latency and fan-out)
+#   make bench   run every bench/*.py script (engine speed, service latency and fan-out)
 #   make screenshots  the README's pictures (docs/*.png), taken by the browser tests
 #   make clean   remove build outputs and caches (make distclean also removes .venv)
 #
@@ -118,7 +118,7 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(RUN_STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
 screenshots: $(TEST_STAMP) chromium
 	$(BIN)/pytest -q tests/browser/test_live_page.py tests/browser/test_params_panel.py \

@@ -39,12 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _support import (
+    REPO,
+    cpu_seconds,
+    fresh_model,
+    pct,
+    print_table,
+    rss_mb,
+    start_server,
+    trainer_cpu,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_load import cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import REPO, pct, print_table, rss_mb, start_server  # noqa: E402
-
-SEED = 42
 RATIO_BAR = 1.15
 LAG_BAR_MS = 250.0
 POINT_RE = re.compile(rb'event: point\r\ndata: \{"step": (\d+),')
@@ -198,21 +203,10 @@ class Server:
     runs: dict[int, list[Run]] = field(default_factory=dict)
 
 
-def wait_idle(client: httpx.Client, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (s := client.get("/api/state").json())["status"] != "idle":
-        if time.monotonic() > deadline:
-            raise SystemExit(f"server stuck in {s['status']}")
-        time.sleep(0.05)
-    return s
-
-
 def run(server: Server, steps: int, pages: int) -> Run:
     """A fresh default model (seed 42), ``pages`` pages opened on it, ``steps`` trained."""
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        wait_idle(client)
-        client.post("/api/reset", json={"seed": SEED}).raise_for_status()
-        first = wait_idle(client)["step"]
+        first = fresh_model(client)["step"]
         readers = Readers(server.url, pages, first, first + steps) if pages else None
         rss_before = rss_peak = rss_mb(server.pid)
         web0 = cpu_seconds(server.pid)
@@ -230,13 +224,6 @@ def run(server: Server, steps: int, pages: int) -> Run:
         raise SystemExit(f"the run did not finish: step {s['step']}, not {first + steps}")
     got = readers.results() if readers else None
     return Run(wall, s["segment"]["elapsed"], web, work, rss_before, rss_peak, got)
-
-
-def trainer_cpu(pid: int | None) -> float:
-    try:
-        return cpu_seconds(pid) if pid else 0.0
-    except OSError:  # the worker is gone
-        return 0.0
 
 
 def row(name: str, runs: list[Run], pages: int) -> dict:

@@ -12,8 +12,9 @@ import argparse
 import sys
 import time
 
-from engine import Trainer, load_names
-from engine.reference import ReferenceGPT
+from _support import textbook
+
+from engine import Trainer
 
 TOLERANCE = 1e-9
 
@@ -25,7 +26,7 @@ def main() -> int:
 
     fast = Trainer()
     fast.begin_run(args.steps)
-    ref = ReferenceGPT(load_names())
+    ref = textbook()
     t0 = time.perf_counter()
     worst, worst_step = 0.0, 0
     for step, rec in enumerate(fast.steps()):

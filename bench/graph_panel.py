@@ -40,14 +40,17 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from params_panel import fresh_model, trainer_cpu, wait_idle  # noqa: E402  (same runs)
-from predict_load import cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import pct, print_table, start_server  # noqa: E402  (bench/service.py)
+from _support import (
+    cpu_seconds,
+    fresh_model,
+    pct,
+    print_table,
+    start_server,
+    trainer_cpu,
+    wait_idle,
+)
 
 RATIO_BAR = 1.10
 P99_BAR_MS = 300.0
@@ -132,9 +135,9 @@ def run(client: httpx.Client, web_pid: int, steps: int, panel: Panel | None) -> 
         web, work = cpu_seconds(web_pid) - web0, trainer_cpu(worker) - work0
     finally:
         fetches = panel.stop() if panel is not None else []
-    if s["run"]["status"] != "done" or s["step"] != steps:
+    if s["segment"]["status"] != "done" or s["step"] != steps:
         raise SystemExit(f"the run did not finish: {s['run']}")
-    return Run(wall, s["run"]["elapsed"], web, work, fetches)
+    return Run(wall, s["segment"]["elapsed"], web, work, fetches)
 
 
 def idle_fetches(client: httpx.Client, steps: int) -> tuple[list[Fetch], list[Fetch]]:

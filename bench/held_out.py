@@ -14,6 +14,8 @@ import argparse
 import statistics
 import time
 
+import _support  # noqa: F401  (this checkout's engine first on the import path)
+
 from engine import Trainer
 
 

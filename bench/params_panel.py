@@ -38,15 +38,18 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
+from _support import (
+    cpu_seconds,
+    fresh_model,
+    pct,
+    print_table,
+    start_server,
+    trainer_cpu,
+    wait_idle,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_load import cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import pct, print_table, start_server  # noqa: E402  (bench/service.py)
-
-SEED = 42
 RATIO_BAR = 1.10
 P99_BAR_MS = 50.0
 
@@ -173,29 +176,6 @@ class Run:
     pages: dict | None = None  # the pages' counts, when open
 
 
-def wait_idle(client: httpx.Client, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (s := client.get("/api/state").json())["status"] != "idle":
-        if time.monotonic() > deadline:
-            raise SystemExit(f"server stuck in {s['status']}")
-        time.sleep(0.05)
-    return s
-
-
-def fresh_model(client: httpx.Client) -> None:
-    """The same default model every run: seed 42, step 0."""
-    wait_idle(client)
-    client.post("/api/reset", json={"seed": SEED}).raise_for_status()
-    wait_idle(client)
-
-
-def trainer_cpu(pid: int | None) -> float:
-    try:
-        return cpu_seconds(pid) if pid else 0.0
-    except OSError:  # the worker is gone
-        return 0.0
-
-
 def run(client: httpx.Client, web_pid: int, steps: int, pages: int, probe=None) -> Run:
     """Reset, open the pages (if any), train ``steps`` at full speed, close the pages.
     ``probe(client)``, if given, is called until the run ends (it must return promptly)."""
@@ -214,9 +194,9 @@ def run(client: httpx.Client, web_pid: int, steps: int, pages: int, probe=None) 
         web, work = cpu_seconds(web_pid) - web0, trainer_cpu(worker) - work0
     finally:
         counts = opened.close() if opened else None
-    if s["run"]["status"] != "done" or s["step"] != steps:
+    if s["segment"]["status"] != "done" or s["step"] != steps:
         raise SystemExit(f"the run did not finish: {s['run']}")
-    return Run(wall, s["run"]["elapsed"], web, work, counts)
+    return Run(wall, s["segment"]["elapsed"], web, work, counts)
 
 
 class Prober:

@@ -26,18 +26,14 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _support import PREFIXES, REPO, User, cpu_seconds, pct, start_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import REPO, pct, start_server  # noqa: E402  (bench/service.py: same helpers)
-
-PREFIXES = ["", "a", "em", "jo", "ma", "ka", "li", "sa", "th", "ro"]
 CONCURRENCY = 50
 RUN_STEPS = 500
 BAR_MS = 100.0
@@ -55,12 +51,6 @@ class Mode:
     web_cpu: float = 0.0  # seconds, during the rounds
     client_cpu: float = 0.0
     snapshots: list[int] = field(default_factory=list)  # distinct steps answering each round
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def state(client: httpx.AsyncClient) -> dict:
@@ -93,31 +83,6 @@ async def stop_training(client: httpx.AsyncClient) -> None:
     if r.status_code not in (200, 409):  # 409: the run just ended by itself
         r.raise_for_status()
     await wait_status(client, ("paused", "idle"))
-
-
-class User:
-    """One user: a kept-alive HTTP/1.1 connection, requests written and read by hand.
-
-    httpx costs ~1.4 ms of CPU per request, more than the server's cached answer; on a 2-core
-    machine whose other core trains, that CPU comes out of the server's share and its latency.
-    A raw connection costs a few tens of microseconds, so the figures are the server's."""
-
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-
-    async def open(self) -> "User":
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        return self
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 async def one(user: User, prefix: str, out: list[float]) -> int:

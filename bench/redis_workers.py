@@ -19,19 +19,16 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import _support  # noqa: F401  (this checkout on the import path: the tests' harness)
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.conftest import LiveServer  # noqa: E402
-from tests.redis.conftest import RedisServer, Workers  # noqa: E402
+from tests.conftest import LiveServer
+from tests.redis.conftest import RedisServer, Workers
 
 SEP = b"\r\n\r\n"
 

@@ -42,10 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_load import PREFIXES, User, cpu_seconds  # noqa: E402  (bench/predict_load.py)
-from service import REPO, pct, print_table, start_server  # noqa: E402  (bench/service.py)
+from _support import PREFIXES, REPO, User, cpu_seconds, pct, print_table, start_server
 
 WORKERS = 2
 CASES = (1, 2, 4)

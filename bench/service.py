@@ -20,85 +20,15 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
+from _support import pct, rss_mb, start_server, wait_idle
 
-REPO = Path(__file__).resolve().parent.parent
 STEP_RE = re.compile(rb'"step":(\d+),')
 T_RE = re.compile(rb'"t":([0-9.e+-]+)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(
-    data_dir: str, repo: Path = REPO, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen, str]:
-    """``python -m app`` run in ``repo`` (which puts that checkout's ``app`` and ``engine``
-    first on the import path), with ``env`` added to the environment."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MICROGPT_LOG_LEVEL": "warning",
-        "MICROGPT_CLIENT_BUFFER": "4096",
-        **(env or {}),
-    }
-    cmd = [sys.executable, "-m", "app", "--port", str(port), "--data-dir", data_dir]
-    proc = subprocess.Popen(cmd, cwd=repo, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"server in {repo} did not start")
-
-
-def print_table(rows: list[dict], cols: list[tuple[str, str, str]], first: str) -> None:
-    """Rows of a benchmark's conditions: ``first`` names each row (key "condition"), then one
-    column per (key, title, format), right-aligned under its title."""
-    width = max(len(first), *(len(r["condition"]) for r in rows))
-    print(f"  {first:<{width}} " + " ".join(title for _, title, _ in cols))
-    for r in rows:
-        cells = (f"{r[key]:>{len(title)}{fmt}}" for key, title, fmt in cols)
-        print(f"  {r['condition']:<{width}} " + " ".join(cells))
-
-
-def rss_mb(pid: int | None) -> float:
-    if not pid:
-        return 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
-
-
-def wait_idle(client: httpx.Client, url: str) -> dict:
-    while (state := client.get(url + "/api/state").json())["status"] != "idle":
-        time.sleep(0.05)
-    return state
 
 
 def predict_latency(url: str, steps: int) -> tuple[list[float], list[float], float]:

@@ -25,14 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _support import REPO, free_port, wait_ready
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -70,14 +63,8 @@ def start(repo: Path, data_dir: str, plain: bool) -> tuple[subprocess.Popen, int
     log_path = Path(data_dir) / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=log, stderr=log)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, port, log_path
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"server did not start:\n{log_path.read_text()}")
+    wait_ready(proc, f"http://127.0.0.1:{port}", log_path)
+    return proc, port, log_path
 
 
 def stuck_client(port: int, path: str) -> socket.socket:

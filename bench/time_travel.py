@@ -22,15 +22,12 @@ step's probe distributions), and of the whole database file, per 1,000 steps.
 import argparse
 import random
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import pct, start_server, wait_idle  # noqa: E402  (bench/service.py)
+from _support import pct, start_server, wait_idle
 
 BAR_MS = 100.0
 

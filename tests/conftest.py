@@ -2,7 +2,13 @@
 
 Fixtures (stable: the browser tests use them too):
 
-- ``live_server`` (session): base URL of a server on a fresh data dir, e.g. http://127.0.0.1:PORT
+- ``live_server`` (session): base URL of the shared server, e.g. http://127.0.0.1:PORT (a module
+  whose tests need its default run fresh uses ``server`` too)
+- ``server`` (module): the session's shared server (``shared_server``) with a fresh run of the
+  module's own, made the default run (the unprefixed ``/api/...`` paths act on it). A module
+  that restarts or kills its server, lists every run or reads its data dir overrides it with
+  ``own_server`` (a fresh server of the module's own); settings of its own: ``server_factory``.
+- ``fresh_run`` (function): a fresh default-settings run on ``server``, made the default run.
 - ``server_factory`` (session): ``server_factory(data_dir=None, **env)`` starts another server and
   returns a ``LiveServer`` with ``.url``, ``.stop()``, ``.kill()``, ``.start()``, ``.restart()``,
   ``.train(steps)`` (a run, waited for) and ``.wait_idle_at(step)``; every server is stopped at
@@ -127,6 +133,14 @@ class LiveServer:
                 assert self.post(f"/api/runs/{run['id']}/stop").status_code in (200, 403, 409)
         return self
 
+    def new_run(self, **settings) -> dict:
+        """A fresh run (default settings unless given: as a new server's first run), made the
+        default run, with nothing else training (so it gets a worker at once)."""
+        self.stop_all()
+        response = self.post("/api/runs", settings)
+        assert response.status_code == 201, response.text
+        return response.json()
+
     def wait_idle_at(self, step: int, timeout: float = 30) -> dict:
         """Wait until the model is idle at ``step`` (a run of it has finished)."""
         return self.wait_for_state(lambda s: s["status"] == "idle" and s["step"] == step, timeout)
@@ -249,17 +263,38 @@ def server_factory(tmp_path_factory):
             server.kill()
 
 
+@pytest.fixture(scope="session")
+def shared_server(server_factory) -> LiveServer:
+    """One default-settings server for every module that works on runs of its own."""
+    return server_factory()
+
+
 @pytest.fixture(scope="module")
-def server(server_factory):
+def server(shared_server):
+    """The shared server, its default run a fresh one of the module's own (a fresh server
+    costs seconds to start and stop; a fresh run, milliseconds)."""
+    shared_server.new_run()
+    yield shared_server
+    shared_server.stop_all()
+
+
+@pytest.fixture(scope="module")
+def own_server(server_factory):
     """A fresh server of the test module's own, on a new data dir, stopped after the module."""
     server = server_factory()
     yield server
     server.stop()
 
 
+@pytest.fixture
+def fresh_run(server) -> dict:
+    """A fresh run on ``server`` for this test alone, made the default run."""
+    return server.new_run()
+
+
 @pytest.fixture(scope="session")
-def live_server(server_factory) -> str:
-    return server_factory().url
+def live_server(shared_server) -> str:
+    return shared_server.url
 
 
 def _stream_opener():

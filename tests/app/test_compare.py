@@ -5,6 +5,12 @@ import pytest
 
 
 @pytest.fixture(scope="module")
+def server(own_server):
+    """A server of this module's own: its compare page lists every run."""
+    return own_server
+
+
+@pytest.fixture(scope="module")
 def three(server):
     """Run 1 (default settings) trained 12 steps, run 2 at lr 0.05 trained 8, run 3 of
     another width, untrained."""

@@ -177,15 +177,13 @@ def test_the_worst_uploads_leave_a_data_dir_that_starts(server_factory, tmp_path
 # ---------------------------------------------------------------- numbers
 
 
-def test_high_learning_rates_never_fail_a_run(server_factory):
-    server = server_factory()
+def test_high_learning_rates_never_fail_a_run(server, fresh_run):
     for lr in (0.3, 1.0):
         assert server.post("/api/train", {"steps": 60, "lr": lr}).status_code == 200
         state = server.wait_for_state(lambda s: s["status"] != "training", timeout=60)
         assert state["segment"]["status"] in ("done", "diverged"), state["segment"]
     history = server.get("/api/history").json()["points"]
     assert all(math.isfinite(p["loss"]) for p in history)
-    server.stop()
 
 
 def test_a_run_that_diverges_ends_and_goes_back_to_its_last_checkpoint(server_factory, open_events):

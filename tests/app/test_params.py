@@ -79,6 +79,12 @@ class Oracle:
 
 
 @pytest.fixture(scope="module")
+def server(own_server):
+    """A server of this module's own: a test restarts it."""
+    return own_server
+
+
+@pytest.fixture(scope="module")
 def oracle():
     return Oracle()
 

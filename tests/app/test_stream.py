@@ -107,7 +107,9 @@ def test_sends_heartbeat_comments_when_idle(server, open_events):
     stream = open_events(server.url)  # this server pings every second (conftest TEST_ENV)
     stream.wait_event("status")
 
-    time.sleep(2.5)
+    deadline = time.monotonic() + 2.5
+    while stream.comments < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     assert stream.comments >= 2
 

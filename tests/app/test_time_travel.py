@@ -31,6 +31,12 @@ def textbook_probs(ref: ReferenceGPT, prefix: str) -> list[float]:
 
 
 @pytest.fixture(scope="module")
+def server(own_server):
+    """A server of this module's own: tests restart it and rewrite its database."""
+    return own_server
+
+
+@pytest.fixture(scope="module")
 def textbook():
     """What the textbook engine says at each viewed step: probabilities after "em", weights."""
     ref = ReferenceGPT(load_names())

@@ -9,6 +9,11 @@ import pytest
 from engine import Predictor
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_default_run(server):
+    """live_server's default run is a fresh one of this module's (it asks about its vocabulary)."""
+
+
 def get(url, path, **params):
     return httpx.get(url + path, params=params, timeout=30)
 

@@ -1,9 +1,9 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright (sync API), one server per module.
+"""Browser fixtures: Debian's Chromium driven by Playwright (sync API), one for the session.
 
-Every page made by ``open_page`` records console errors, uncaught exceptions, dialogs and the
-host of every request; at teardown it asserts there were none of the first three and that
-every request went to 127.0.0.1 (no asset from another host). Screenshots go to
-artifacts/screenshots/ (gitignored).
+Every page made by ``open_page`` (in a browser context of its own) records console errors,
+uncaught exceptions, dialogs and the host of every request; at teardown it asserts there were
+none of the first three and that every request went to 127.0.0.1 (no asset from another host).
+Screenshots go to artifacts/screenshots/ (gitignored).
 """
 
 import os

@@ -4,7 +4,7 @@ run, in the light scheme at desktop width and the dark scheme at phone width; an
 path through every control, each with a visible focus ring.
 
 Violations of impact "serious" or "critical" fail the test; the others are printed (run with
-``-s`` to see them). One server (fresh data dir) serves this module.
+``-s`` to see them). A fresh run of its own on the shared server serves this module.
 """
 
 import httpx

@@ -7,8 +7,8 @@ rule at a selected node, its sum equal to the node's gradient; a parameter's pat
 the page views, and only on request the newest. Screenshots: artifacts/screenshots/graph-light.png,
 graph-dark.png (1280 px) and graph-390.png.
 
-One server (fresh data dir) serves this module; the tests run in file order: the first sees the
-model before any step, the ``trained`` fixture then trains 3 steps, the last trains 2 more.
+A fresh run on the shared server serves this module; the tests run in file order: the first
+sees the model before any step, the ``trained`` fixture then trains 3 steps, the last trains 2 more.
 """
 
 import math

@@ -4,7 +4,7 @@ and after a short run), and the first step moves none of them; at 390 px the car
 order train, loss, "e", ask, then the rest; at 1280 px the attention cells are large enough to
 read, with a colour legend.
 
-One server (fresh data dir, step 0) serves this module; the tests run in file order.
+A fresh run on the shared server (step 0) serves this module; the tests run in file order.
 Screenshots: artifacts/screenshots/layout-1400-{light,dark}.png, layout-390.png.
 """
 

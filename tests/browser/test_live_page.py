@@ -8,10 +8,17 @@ short. Screenshots: artifacts/screenshots/{before,during,after,mobile,dark}.png.
 import re
 
 import httpx
+import pytest
 
 from tests.browser.conftest import wait_for, wait_stepline
 
 STEPLINE = "[data-testid=stepline]"
+
+
+@pytest.fixture(scope="module")
+def server(own_server):
+    """A server of this module's own: a test stops and starts it."""
+    return own_server
 
 
 def stepline(page) -> tuple[int, int]:

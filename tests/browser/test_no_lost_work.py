@@ -3,7 +3,7 @@ one click away, Train asks before it ends a paused segment, the run summary comp
 with smoothed, and the "e" card's text follows the model's step. The questions are part of the
 page (no dialog: the fixture fails a test on any), reachable and answerable from the keyboard.
 
-One server (fresh data dir) serves this module; each test sets up the state it needs.
+A fresh run on the shared server serves this module; each test sets up the state it needs.
 Screenshots: artifacts/screenshots/{reset-keeps-run,confirm-train}.png.
 """
 

@@ -12,11 +12,18 @@ import re
 import time
 
 import httpx
+import pytest
 
 from engine import GPTConfig, Trainer
 from tests.browser.conftest import wait_for, wait_stepline
 
 STEPLINE = "[data-testid=stepline]"
+
+
+@pytest.fixture(scope="module")
+def server(own_server):
+    """A server of this module's own: a test restarts it."""
+    return own_server
 
 
 def wait_live(page) -> None:

@@ -8,10 +8,18 @@ other's runs. Screenshots: artifacts/screenshots/runs-{form,list}.png.
 
 import re
 
+import pytest
+
 from engine.data import load_example
 from tests.browser.conftest import wait_for
 
 V = 27  # the names' vocabulary: 26 letters and BOS
+
+
+@pytest.fixture(scope="module")
+def server(own_server):
+    """A server of this module's own: the tests list, switch to and delete run 1 and every run."""
+    return own_server
 
 
 def textbook_params(n_embd: int, n_layer: int, block_size: int, V: int = V) -> int:

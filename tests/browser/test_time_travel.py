@@ -6,7 +6,7 @@ names the run read), the address carries ?step=k and opening it starts there; "b
 follows training again, also in the middle of a run; a bad step in the address opens live,
 saying why; a new model leaves the past.
 
-One server (fresh data dir) serves this module; the tests run in file order: a 40-step run
+A fresh run on the shared server serves this module; the tests run in file order: a 40-step run
 first, then each test views it. Screenshots: artifacts/screenshots/time-travel.png (light,
 1400 px, a run going on underneath), time-travel-dark.png (checked by axe too),
 time-travel-390.png.
