@@ -12,7 +12,7 @@ from app import limits as L
 from app.classes.records import Class
 from app.contract.api import RunIn
 from app.contract.classes import VaryIn
-from app.service import BadInput
+from app.runs.errors import BadInput
 
 LABELS = {
     "lr": "learning rate",

@@ -13,8 +13,8 @@ from app.classes.results import group_means, ranking
 from app.classes.roster import Class, Classes, hold_message
 from app.contract.api import RunIn
 from app.contract.classes import ClassOut, MemberOut
+from app.runs.errors import ServiceError
 from app.runs.registry import Runs
-from app.service import ServiceError
 from app.web.deps import identity
 from app.web.routes.api.compare import spread
 from app.web.views.runs import dataset_choices

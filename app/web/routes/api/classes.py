@@ -24,7 +24,7 @@ from app.contract.classes import (
     SpotlightIn,
     VaryIn,
 )
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.views.classes import base_url, class_chart, class_out, member_out, teacher_url
 

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import limits as L
 from app.classes.design import checked_design
-from app.service import BadInput, ServiceError
+from app.runs.errors import BadInput, ServiceError
 from app.templating import page
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.forms import ClassPost, FormStr, parse_class, parse_design
