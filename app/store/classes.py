@@ -2,7 +2,7 @@
 every run of a member. Each method is one transaction; the rules live in ``app.classes``."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.store.database import Database
 
@@ -17,9 +17,9 @@ class ClassRow:
     created_at: float
     closed_at: float | None
     spotlight: int | None
-    design: dict  # {"seeds": "each" | "same", "vary": {"field", "values"} | None}
-    hold: str | None  # "pause" | "stop": the teacher's hold
-    joins: int  # students ever joined (the next one's slot)
+    design: dict = field(default_factory=lambda: {"seeds": "each", "vary": None})
+    hold: str | None = None  # "pause" | "stop": the teacher's hold
+    joins: int = 0  # students ever joined (the next one's slot)
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class MemberRow:
     run: int | None  # the current one
     rejoin: str  # sha256 of the rejoin code
     joined_at: float
-    slot: int  # place in the class's join order
+    slot: int = 0  # place in the class's join order
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The classroom's views: a class and its members (for the API and the teacher's roster), the
 class form, the join page, the teacher's page and what a run page says of its class."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import segno
@@ -15,8 +16,8 @@ from app.contract.api import RunIn
 from app.contract.classes import ClassOut, MemberOut
 from app.runs.errors import ServiceError
 from app.runs.registry import Runs
+from app.runs.service import RunService
 from app.web.deps import identity
-from app.web.routes.api.compare import spread
 from app.web.views.runs import dataset_choices
 
 PRESET_FIELDS = ("seed", "lr", "steps", "n_embd", "n_head", "n_layer", "block_size")
@@ -76,15 +77,16 @@ def class_out(request: Request, runs: Runs, klass: Class) -> ClassOut:
     )
 
 
-def class_chart(runs: Runs, klass: Class, points: int) -> dict:
+def class_chart(runs: Runs, klass: Class, curve: Callable[[RunService], list]) -> dict:
     """The class chart's data (GET /api/classes/{code}/curves): each student's smoothed
-    curve, seed and varied value; the ranking by held-out loss; each value's mean."""
+    curve (``curve``: a run's history rows, thinned), seed and varied value; the ranking by
+    held-out loss; each value's mean."""
     members = {m.id: member_out(runs, klass, m) for m in klass.members.values()}
     curves = []
     for member in klass.members.values():
         row = members[member.id]
         service = runs.services.get(row.run) if row.run is not None else None
-        rows = spread(service.history, points) if service is not None else []
+        rows = curve(service) if service is not None else []
         curves.append(
             {
                 "member": member.id,

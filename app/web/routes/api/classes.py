@@ -26,6 +26,7 @@ from app.contract.classes import (
 )
 from app.runs.errors import BadInput
 from app.web.deps import ClassesDep, RunsDep, identity
+from app.web.routes.api.compare import spread
 from app.web.views.classes import base_url, class_chart, class_out, member_out, teacher_url
 
 router = APIRouter(prefix="/api/classes", tags=["classes"])
@@ -230,7 +231,7 @@ async def class_curves(request: Request, runs: RunsDep, classes: ClassesDep, cod
     their value of the varied setting, the ranking by held-out loss and each value's mean
     (teacher only)."""
     klass = classes.teacher_of(code, identity(request))
-    return class_chart(runs, klass, CURVE_POINTS)
+    return class_chart(runs, klass, lambda service: spread(service.history, CURVE_POINTS))
 
 
 @router.get("/{code}/spotlight", responses={404: {"model": ErrorOut}})
