@@ -62,3 +62,4 @@ REJOIN_CHARS = 16  # a rejoin code as typed (codes are 6 characters)
 CLASS_STEPS = Bound(1, 10_000, 2_000)  # steps a student may ask of one segment
 CLASS_RUNS = Bound(1, 20, 3)  # runs a student may have in a class (joining makes the first)
 CLASS_MEMBERS = 500
+VARIED_VALUES = 12  # values of a setting spread across a class

@@ -3,14 +3,18 @@
 A class is made with a name, a preset (every student's run settings) and limits. Its teacher
 is whoever made it on the page, and any browser that opens the private teacher link (its
 secret, kept only as a hash, is traded for that browser's identity: app.identity). A student
-joins with a display name and gets a run of the preset; the same browser joining again gets
-the same run; another browser gets it back with the rejoin code shown at joining.
+joins with a display name (a taken one becomes "Chen (2)") and gets a run of the preset,
+with their own seed and value of the varied setting (``app.classes.design``); the same
+browser joining again gets the same run; another browser gets it back with the rejoin code
+shown at joining.
 
 Who may do what: a class member's run is controlled (trained, paused, reset, renamed,
 deleted...) only by that student or the class's teacher; anyone else may watch it and is told
-why not (403). Runs outside a class are anyone's, as in single-user mode. A student's Reset
-or Fork makes another run of theirs, up to the class's ``runs_per_student``; a segment may ask
-for at most ``steps_per_run`` steps.
+why not (403); while the teacher holds the class (Pause all, Stop all) a student controls
+nothing of theirs (409) until the teacher resumes or trains everyone. Runs outside a class
+are anyone's, as in single-user mode. A student's Reset or Fork makes another run of theirs,
+up to the class's ``runs_per_student``; a segment may ask for at most ``steps_per_run``
+steps.
 
 Everything is kept in memory and written through to the store (``app.store.classes``), so a
 restart keeps the classes. This module holds the state, the lookups, who may control a run,
@@ -22,10 +26,10 @@ import secrets
 import time
 
 from app import limits as L
-from app.classes.codes import hashed, new_code, normal_code
+from app.classes.codes import hashed, new_code, normal_code, readings
+from app.classes.design import run_spec
 from app.classes.records import Class, Member
 from app.classes.teacher import TeacherCommands
-from app.contract.api import RunIn
 from app.runs.errors import BadInput, Conflict, Forbidden, NotFound
 from app.runs.service import RunService
 from app.store import Store
@@ -39,6 +43,11 @@ def display_name(name: str) -> str:
     if any(not ch.isprintable() for ch in shown):
         raise BadInput(f"name {shown!r} holds a character that cannot be shown")
     return shown[: L.STUDENT_NAME_CHARS]
+
+
+def hold_message(hold: str) -> str:
+    word = "paused" if hold == "pause" else "stopped"
+    return f"Your teacher {word} the class: wait for them to resume it"
 
 
 class Classes(TeacherCommands):
@@ -77,6 +86,9 @@ class Classes(TeacherCommands):
 
     def get(self, code: str) -> Class:
         klass = self.classes.get(normal_code(code))
+        if klass is None:  # misread: an O for a D, a 1 for an L... if only one class fits
+            fits = [self.classes[c] for c in readings(code) if c in self.classes]
+            klass = fits[0] if len(fits) == 1 else None
         if klass is None:
             raise NotFound(f"no class has the code {code.strip()[:12]!r}: check the join link")
         return klass
@@ -112,6 +124,19 @@ class Classes(TeacherCommands):
                 f"run {service.id} is {member.name}'s, in class {klass.name!r}: only "
                 f"{member.name} or the teacher may control it; you can watch it"
             )
+        if klass.hold is not None:
+            raise Conflict(hold_message(klass.hold), service.status)
+
+    def own_run(self, identity: str | None) -> int | None:
+        """The run a class student's ``/`` opens: their current one (their newest class's)."""
+        if identity is None:
+            return None
+        mine = [
+            m
+            for k in self.classes.values()
+            if (m := k.member_of(identity)) is not None and m.run in self.runs.services
+        ]
+        return max(mine, key=lambda m: m.joined_at).run if mine else None
 
     def _limit(self, service: RunService, klass: Class) -> None:
         self.runs.policies.set_limit(
@@ -148,9 +173,11 @@ class Classes(TeacherCommands):
             self._check_closed(klass)
             if len(klass.members) >= L.CLASS_MEMBERS:
                 raise Conflict(f"class {klass.name!r} is full: {L.CLASS_MEMBERS} students")
-            shown = display_name(name)
+            shown = klass.unique_name(display_name(name), L.STUDENT_NAME_CHARS)
             code_text = new_code()
-            member = Member(0, klass.code, identity, shown, None, hashed(code_text), time.time())
+            member = Member(
+                0, klass.code, identity, shown, None, hashed(code_text), time.time(), klass.joins
+            )
             member.id = await asyncio.to_thread(
                 self.store.add_member,
                 klass.code,
@@ -158,7 +185,9 @@ class Classes(TeacherCommands):
                 shown,
                 member.rejoin,
                 member.joined_at,
+                member.slot,
             )
+            klass.joins = member.slot + 1
             klass.members[member.id] = member
             await self._new_run(klass, member)
             return member, code_text, False
@@ -194,7 +223,7 @@ class Classes(TeacherCommands):
     # ------------------------------------------------------------------ whose run is whose
 
     async def _new_run(self, klass: Class, member: Member) -> RunService:
-        spec = RunIn(**{**klass.preset, "name": member.name[: L.RUN_NAME_CHARS]})
+        spec = run_spec(klass, member.slot, member.name[: L.RUN_NAME_CHARS])
         service = await self.runs.create(spec)
         await self._own(klass, member, service)
         return service

@@ -33,10 +33,17 @@ class TeacherCommands:
     _lock: asyncio.Lock
 
     async def create(
-        self, spec_name: str, preset: RunIn, limits: ClassLimits, identity: str | None
+        self,
+        spec_name: str,
+        preset: RunIn,
+        limits: ClassLimits,
+        identity: str | None,
+        design: dict | None = None,
     ):
-        """A new class; its teacher is ``identity`` (the page that made it). Returns the class
-        and the teacher link's secret (shown once: only its hash is kept)."""
+        """A new class; its teacher is ``identity`` (the page that made it); ``design``: its
+        seeds and varied setting (``app.classes.design``; default every student their own
+        seed). Returns the class and the teacher link's secret (shown once: only its hash is
+        kept)."""
         key = secrets.token_urlsafe(18)
         async with self._lock:
             code = new_code()
@@ -49,6 +56,7 @@ class TeacherCommands:
                 limits,
                 hashed(key),
                 time.time(),
+                **(design or {}),
             )
             if identity is not None:
                 klass.teachers.add(identity)
@@ -65,9 +73,24 @@ class TeacherCommands:
             await asyncio.to_thread(self.store.add_teacher, code, identity)
         return klass
 
-    async def configure(self, klass: Class, preset: RunIn | None, limits: ClassLimits | None):
-        """New settings: joins from now on get ``preset``; a student whose run has not trained
-        yet gets a fresh run of it (the old one deleted); ``limits`` apply at once."""
+    async def new_teacher_key(self, klass: Class) -> str:
+        """A new teacher link's secret, for the teacher who asks to see the link again (only
+        its hash is kept, so the old link stops working)."""
+        key = secrets.token_urlsafe(18)
+        klass.teacher_key = hashed(key)
+        await asyncio.to_thread(self.store.set_teacher_key, klass.code, klass.teacher_key)
+        return key
+
+    async def configure(
+        self,
+        klass: Class,
+        preset: RunIn | None,
+        limits: ClassLimits | None,
+        design: dict | None = None,
+    ):
+        """New settings: joins from now on get ``preset`` (and ``design``: seeds, the varied
+        setting); a student whose run has not trained yet gets a fresh run of them (the old one
+        deleted); ``limits`` apply at once."""
         if limits is not None:
             klass.limits = limits
             for member in klass.members.values():
@@ -75,13 +98,16 @@ class TeacherCommands:
                     self._limit(self.runs.services[run], klass)
         if preset is not None:
             klass.preset = preset.model_dump(exclude={"name"}, mode="json")
+        if design is not None:
+            klass.seeds, klass.vary = design["seeds"], design["vary"]
         await asyncio.to_thread(
             self.store.update_class_settings,
             klass.code,
             klass.preset,
             klass.limits.model_dump(mode="json"),
+            klass.design,
         )
-        if preset is None:
+        if preset is None and design is None:
             return []
         renewed = []
         for member in list(klass.members.values()):
@@ -95,7 +121,12 @@ class TeacherCommands:
 
     async def command_all(self, klass: Class, command: str, steps: int | None = None):
         """``command`` (train, pause, resume, stop) on every student's current run; the runs it
-        does not apply to are named with the reason."""
+        does not apply to are named with the reason. Pause and stop hold (no student may
+        resume or train) until the teacher resumes or trains."""
+        hold = command if command in ("pause", "stop") else None
+        if hold != klass.hold:
+            klass.hold = hold
+            await asyncio.to_thread(self.store.set_class_hold, klass.code, hold)
         done, skipped = [], {}
         for member in klass.members.values():
             service = self.runs.services.get(member.run) if member.run else None

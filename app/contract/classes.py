@@ -1,5 +1,7 @@
 """The classroom API's request and response models."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import limits as L
@@ -19,6 +21,27 @@ class ClassLimits(BaseModel):
     )
 
 
+# the run settings a teacher may spread across the class
+VARIED = ("lr", "n_embd", "n_layer", "block_size", "steps", "dataset")
+Seeds = Literal["each", "same"]
+SEEDS_HELP = (
+    '"each": every student a seed of their own (the preset\'s seed plus their place in join '
+    'order), so every model differs; "same": everyone the preset\'s seed'
+)
+
+
+class VaryIn(BaseModel):
+    """One setting spread across the class: student k (in join order) trains with
+    ``values[k % len(values)]``; a removal reshuffles nobody."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: Literal[VARIED] = Field(description=f"one of {', '.join(VARIED)}")
+    values: list[float | int | str] = Field(
+        min_length=2, max_length=L.VARIED_VALUES, description="the values, in the order given"
+    )
+
+
 class ClassIn(BaseModel):
     """A new class: its name, the settings of every student's run, and the students' limits."""
 
@@ -27,15 +50,20 @@ class ClassIn(BaseModel):
     name: str = Field(min_length=1, max_length=L.CLASS_NAME_CHARS)
     preset: RunIn = Field(default_factory=RunIn, description="every student's run settings")
     limits: ClassLimits = Field(default_factory=ClassLimits)
+    seeds: Seeds = Field("each", description=SEEDS_HELP)
+    vary: VaryIn | None = Field(None, description="a setting spread across the class, or none")
 
 
 class ClassPresetIn(BaseModel):
-    """New settings for the class's runs (PATCH): the preset, the limits, or both."""
+    """New settings for the class's runs (PATCH): the preset, the limits, the seeds, the
+    varied setting (``vary``: null spreads nothing), each optional."""
 
     model_config = ConfigDict(extra="forbid")
 
     preset: RunIn | None = None
     limits: ClassLimits | None = None
+    seeds: Seeds | None = None
+    vary: VaryIn | None = None
 
 
 class ClassCreated(BaseModel):
@@ -77,6 +105,10 @@ class MemberOut(BaseModel):
     loss: float | None = Field(description="the latest smoothed training loss")
     val: float | None = Field(description="the latest held-out loss")
     joined_at: float
+    seed: int | None = Field(description="their run's seed")
+    value: float | int | str | None = Field(
+        description="their value of the class's varied setting (null: nothing varies)"
+    )
 
 
 class ClassOut(BaseModel):
@@ -86,6 +118,12 @@ class ClassOut(BaseModel):
     limits: ClassLimits
     closed: bool
     spotlight: int | None = Field(description="the run shown to everyone, if any")
+    seeds: Seeds
+    vary: VaryIn | None
+    hold: Literal["pause", "stop"] | None = Field(
+        description="the teacher's hold: while paused or stopped by the teacher, no student "
+        "may resume or train (their runs' status stays what it is)"
+    )
     join_url: str
     members: list[MemberOut]
 

@@ -2,7 +2,7 @@
 every run of a member. Each method is one transaction; the rules live in ``app.classes``."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.store.database import Database
 
@@ -17,6 +17,9 @@ class ClassRow:
     created_at: float
     closed_at: float | None
     spotlight: int | None
+    design: dict = field(default_factory=lambda: {"seeds": "each", "vary": None})
+    hold: str | None = None  # "pause" | "stop": the teacher's hold
+    joins: int = 0  # students ever joined (the next one's slot)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class MemberRow:
     run: int | None  # the current one
     rejoin: str  # sha256 of the rejoin code
     joined_at: float
+    slot: int = 0  # place in the class's join order
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,19 @@ class ClassesRepo(Database):
         with self._lock:
             db = self._db
             classes = [
-                ClassRow(code, name, json.loads(preset), json.loads(limits), *rest)
-                for code, name, preset, limits, *rest in db.execute(
+                ClassRow(
+                    code,
+                    name,
+                    json.loads(preset),
+                    json.loads(limits),
+                    *rest,
+                    json.loads(design),
+                    hold,
+                    n,
+                )
+                for code, name, preset, limits, *rest, design, hold, n in db.execute(
                     "SELECT code, name, preset, limits, teacher_key, created_at, closed_at,"
-                    " spotlight FROM classes"
+                    " spotlight, design, hold, joins FROM classes"
                 )
             ]
             return StoredClasses(
@@ -57,7 +70,8 @@ class ClassesRepo(Database):
                 [
                     MemberRow(*r)
                     for r in db.execute(
-                        "SELECT id, class, identity, name, run, rejoin, joined_at FROM members"
+                        "SELECT id, class, identity, name, run, rejoin, joined_at, slot"
+                        " FROM members"
                     )
                 ],
                 db.execute("SELECT run, member FROM member_runs").fetchall(),
@@ -69,7 +83,7 @@ class ClassesRepo(Database):
         """A new class and, if known, its first teacher."""
         with self._write() as db:
             db.execute(
-                "INSERT INTO classes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO classes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     klass.code,
                     klass.name,
@@ -79,6 +93,9 @@ class ClassesRepo(Database):
                     klass.created_at,
                     klass.closed_at,
                     klass.spotlight,
+                    json.dumps(klass.design),
+                    klass.hold,
+                    klass.joins,
                 ),
             )
             if teacher is not None:
@@ -88,12 +105,21 @@ class ClassesRepo(Database):
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO teachers VALUES (?, ?)", (code, identity))
 
-    def update_class_settings(self, code: str, preset: dict, limits: dict) -> None:
+    def update_class_settings(self, code: str, preset: dict, limits: dict, design: dict) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE classes SET preset=?, limits=? WHERE code=?",
-                (json.dumps(preset), json.dumps(limits), code),
+                "UPDATE classes SET preset=?, limits=?, design=? WHERE code=?",
+                (json.dumps(preset), json.dumps(limits), json.dumps(design), code),
             )
+
+    def set_class_hold(self, code: str, hold: str | None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE classes SET hold=? WHERE code=?", (hold, code))
+
+    def set_teacher_key(self, code: str, key: str) -> None:
+        """A new teacher link (its secret's hash): the old link no longer works."""
+        with self._write() as db:
+            db.execute("UPDATE classes SET teacher_key=? WHERE code=?", (key, code))
 
     def set_class_spotlight(self, code: str, run: int | None) -> None:
         with self._write() as db:
@@ -105,14 +131,18 @@ class ClassesRepo(Database):
 
     # -- members --
 
-    def add_member(self, code: str, identity: str, name: str, rejoin: str, joined_at: float) -> int:
-        """A new member (with no run yet); returns its id."""
+    def add_member(
+        self, code: str, identity: str, name: str, rejoin: str, joined_at: float, slot: int
+    ) -> int:
+        """A new member (with no run yet) in join-order place ``slot``, the class's join
+        counter moved past it; returns its id."""
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO members (class, identity, name, run, rejoin, joined_at)"
-                " VALUES (?, ?, ?, NULL, ?, ?)",
-                (code, identity, name, rejoin, joined_at),
+                "INSERT INTO members (class, identity, name, run, rejoin, joined_at, slot)"
+                " VALUES (?, ?, ?, NULL, ?, ?, ?)",
+                (code, identity, name, rejoin, joined_at, slot),
             )
+            db.execute("UPDATE classes SET joins=? WHERE code=?", (slot + 1, code))
             return cur.lastrowid
 
     def set_member_identity(self, member: int, identity: str) -> None:

@@ -112,6 +112,34 @@ def _add_tables(version: int) -> Callable[[sqlite3.Connection], None]:
     return add
 
 
+def _add_class_design(db: sqlite3.Connection) -> None:
+    """8 → 9: a class's experiment design (``design``: seeds each or same, the setting varied
+    across the class), the teacher's ``hold`` (paused or stopped) and its join counter
+    (``joins``); a member's ``slot`` (their place in join order). A class made before kept
+    every student on the preset's seed, so it stays "same"; members get slots by join order."""
+    for table, columns in ADDED_COLUMNS.items():
+        # a file older than version 8 got these tables as they are today (``_add_tables``)
+        have = {c[1] for c in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    db.execute(
+        "UPDATE members SET slot = (SELECT COUNT(*) FROM members AS m"
+        " WHERE m.class = members.class AND m.id < members.id)"
+    )
+    db.execute("UPDATE classes SET joins = (SELECT COUNT(*) FROM members WHERE class = code)")
+
+
+ADDED_COLUMNS = {
+    "classes": (
+        """design TEXT NOT NULL DEFAULT '{"seeds": "same"}'""",
+        "hold TEXT",
+        "joins INTEGER NOT NULL DEFAULT 0",
+    ),
+    "members": ("slot INTEGER NOT NULL DEFAULT 0",),
+}
+
+
 # from_version → step; each step takes a file from its version to the next key (the last one to
 # SCHEMA_VERSION), in one transaction that also stamps the new version. A step that changes a
 # table must also teach ``schema.layout_for`` the table's earlier columns.
@@ -128,6 +156,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     # 7 → 8: classes, their teachers, members (a student's name and run) and every run of a
     # member
     7: _add_tables(8),
+    8: _add_class_design,
 }
 
 

@@ -89,7 +89,10 @@ CREATE TABLE IF NOT EXISTS classes (
     teacher_key TEXT NOT NULL,
     created_at REAL NOT NULL,
     closed_at REAL,
-    spotlight INTEGER
+    spotlight INTEGER,
+    design TEXT NOT NULL DEFAULT '{"seeds": "same"}',
+    hold TEXT,
+    joins INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS teachers (
     class TEXT NOT NULL,
@@ -103,14 +106,19 @@ CREATE TABLE IF NOT EXISTS members (
     name TEXT NOT NULL,
     run INTEGER,
     rejoin TEXT NOT NULL,
-    joined_at REAL NOT NULL
+    joined_at REAL NOT NULL,
+    slot INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS member_runs (run INTEGER PRIMARY KEY, member INTEGER NOT NULL);
 """
 
-SCHEMA_VERSION = 8  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 9  # PRAGMA user_version of the layout above
 # the tables each version added (a file of an earlier version has none of them)
 ADDED_IN = {7: ("validation",), 8: ("classes", "teachers", "members", "member_runs")}
+# the columns each version added to a table it did not create
+COLUMNS_ADDED_IN = {
+    9: {"classes": ("design", "hold", "joins"), "members": ("slot",)},
+}
 
 
 def statements(script: str) -> list[str]:
@@ -161,12 +169,23 @@ def layout_for(version: int) -> dict[str, list[str]]:
         return LAYOUT
     later = {t for v, tables in ADDED_IN.items() if v > version for t in tables}
     if version >= 6:
-        return {t: cols for t, cols in LAYOUT.items() if t not in later}
+        return _without_later_columns(
+            {t: cols for t, cols in LAYOUT.items() if t not in later}, version
+        )
     old = {t: list(cols) for t, cols in LAYOUT.items() if t not in ("runs", "segments", *later)}
     old["runs"] = LAYOUT["segments"]
     for table in ("history", "checkpoints"):
         old[table] = ["run_id" if c == "segment" else c for c in old[table]]
     return old
+
+
+def _without_later_columns(layout: dict[str, list[str]], version: int) -> dict[str, list[str]]:
+    for v, tables in COLUMNS_ADDED_IN.items():
+        if v > version:
+            for table, columns in tables.items():
+                if table in layout:
+                    layout[table] = [c for c in layout[table] if c not in columns]
+    return layout
 
 
 def refuse_newer(version: int, path: Path) -> None:

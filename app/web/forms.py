@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from app import limits as L
 from app.contract.api import RunIn
-from app.contract.classes import ClassLimits
+from app.contract.classes import VARIED, ClassLimits, VaryIn
 from app.runs.errors import BadInput
 from app.web.errors import describe_validation_error, show
 
@@ -61,6 +61,10 @@ class ClassFields(RunSettingsFields):
 
     steps_per_run: str | None = None
     runs_per_student: str | None = None
+    seed: str | None = None  # the first student's (with seeds "each": the next ones count up)
+    seeds: str | None = None  # each | same
+    vary_field: str | None = None  # "" or one of VARIED
+    vary_values: str | None = None  # comma-separated
 
 
 ClassPost = Annotated[ClassFields, Form()]  # the class form, posted
@@ -116,6 +120,29 @@ def parse_class(fields: Mapping[str, str | None]) -> tuple[str, RunIn, ClassLimi
                 raise ValueError(f"{key} must be {bound.allowed()}, got {limits[key]}")
     preset = parse_run({k: v for k, v in fields.items() if k != "name"})
     return name, preset, ClassLimits(**limits)
+
+
+def parse_design(fields: Mapping[str, str | None]) -> tuple[str, VaryIn | None]:
+    """The class form's experiment: whose seed ("each" or "same"), and the setting spread
+    across the class over the typed values (none if no setting is chosen)."""
+    seeds = (fields.get("seeds") or "each").strip()
+    if seeds not in ("each", "same"):
+        raise ValueError(f"seeds must be each or same, got {show(seeds)}")
+    field = (fields.get("vary_field") or "").strip()
+    if not field:
+        return seeds, None
+    if field not in VARIED:
+        raise ValueError(
+            f"the setting to vary must be one of {', '.join(VARIED)}, got {show(field)}"
+        )
+    typed = [v for v in (fields.get("vary_values") or "").replace(",", " ").split() if v]
+    if len(typed) < 2:
+        raise ValueError(f"type at least two values of {field} to spread across the class")
+    values = typed if field == "dataset" else [parse_number(field, v) for v in typed]
+    try:
+        return seeds, VaryIn(field=field, values=values)
+    except ValidationError:
+        raise ValueError(f"at most {L.VARIED_VALUES} values of {field}") from None
 
 
 def parse_int(raw: str | None, name: str, bound: L.Bound) -> int:

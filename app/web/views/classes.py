@@ -1,21 +1,26 @@
 """The classroom's views: a class and its members (for the API and the teacher's roster), the
 class form, the join page, the teacher's page and what a run page says of its class."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import segno
 from fastapi import Request
 
 from app import limits as L
-from app.classes.roster import Class, Classes
+from app.classes.design import LABELS, assignment, seed_of, value_of
+from app.classes.records import Member
+from app.classes.results import group_means, ranking
+from app.classes.roster import Class, Classes, hold_message
 from app.contract.api import RunIn
 from app.contract.classes import ClassOut, MemberOut
 from app.runs.errors import ServiceError
 from app.runs.registry import Runs
+from app.runs.service import RunService
 from app.web.deps import identity
 from app.web.views.runs import dataset_choices
 
-PRESET_FIELDS = ("lr", "steps", "n_embd", "n_head", "n_layer", "block_size")
+PRESET_FIELDS = ("seed", "lr", "steps", "n_embd", "n_head", "n_layer", "block_size")
 
 
 def base_url(request: Request) -> str:
@@ -26,15 +31,22 @@ def join_url(request: Request, klass: Class) -> str:
     return f"{base_url(request)}/class/{klass.code}"
 
 
+def teacher_url(request: Request, klass: Class, key: str) -> str:
+    """The private teacher link: whoever opens it becomes the class's teacher there."""
+    return f"{base_url(request)}/class/{klass.code}/teach?key={key}"
+
+
 def qr_svg(url: str) -> str:
     """The join link as an inline SVG QR code (dark on light, whatever the page's theme)."""
     return segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#111", light="#fff")
 
 
-def member_out(runs: Runs, member) -> MemberOut:
+def member_out(runs: Runs, klass: Class, member: Member) -> MemberOut:
     service = runs.services.get(member.run) if member.run is not None else None
     last = service.history[-1] if service is not None and service.history else None
     val = service.validation[-1][1] if service is not None and service.validation else None
+    settings = service.run_settings if service is not None else {}
+    field = klass.vary["field"] if klass.vary else None
     return MemberOut(
         id=member.id,
         name=member.name,
@@ -44,6 +56,8 @@ def member_out(runs: Runs, member) -> MemberOut:
         loss=None if last is None else last[2],
         val=val,
         joined_at=member.joined_at,
+        seed=settings.get("seed", seed_of(klass, member.slot)),
+        value=None if field is None else settings.get(field, value_of(klass, member.slot)),
     )
 
 
@@ -55,9 +69,51 @@ def class_out(request: Request, runs: Runs, klass: Class) -> ClassOut:
         limits=klass.limits,
         closed=klass.closed,
         spotlight=klass.spotlight,
+        seeds=klass.seeds,
+        vary=klass.vary,
+        hold=klass.hold,
         join_url=join_url(request, klass),
-        members=[member_out(runs, m) for m in klass.members.values()],
+        members=[member_out(runs, klass, m) for m in klass.members.values()],
     )
+
+
+def class_chart(runs: Runs, klass: Class, curve: Callable[[RunService], list]) -> dict:
+    """The class chart's data (GET /api/classes/{code}/curves): each student's smoothed
+    curve (``curve``: a run's history rows, thinned), seed and varied value; the ranking by
+    held-out loss; each value's mean."""
+    members = {m.id: member_out(runs, klass, m) for m in klass.members.values()}
+    curves = []
+    for member in klass.members.values():
+        row = members[member.id]
+        service = runs.services.get(row.run) if row.run is not None else None
+        rows = curve(service) if service is not None else []
+        curves.append(
+            {
+                "member": member.id,
+                "name": member.name,
+                "run": row.run,
+                "status": row.status,
+                "seed": row.seed,
+                "value": row.value,
+                "val": row.val,
+                "steps": [r[0] for r in rows],
+                "smooth": [r[2] for r in rows],
+            }
+        )
+    vary = klass.vary
+    return {
+        "spotlight": klass.spotlight,
+        "vary": None if not vary else {**vary, "label": LABELS[vary["field"]]},
+        "curves": curves,
+        "ranking": [
+            {"name": m.name, "run": m.run, "val": m.val, "value": m.value}
+            for m in ranking(list(members.values()))
+        ],
+        "groups": [
+            {"value": g.value, "mean": g.mean, "n": g.n, "measured": g.measured}
+            for g in group_means(list(members.values()), vary["values"] if vary else [])
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -66,6 +122,8 @@ class RosterView:
     members: list[MemberOut]
     spotlight: int | None
     closed: bool
+    hold: str | None = None  # the teacher's hold, said above the roster
+    varied: str | None = None  # the varied setting's label (a column of the roster)
 
     @property
     def training(self) -> int:
@@ -73,8 +131,10 @@ class RosterView:
 
 
 def roster_view(runs: Runs, klass: Class) -> RosterView:
-    members = [member_out(runs, m) for m in klass.members.values()]
-    return RosterView(klass.code, members, klass.spotlight, klass.closed)
+    members = [member_out(runs, klass, m) for m in klass.members.values()]
+    hold = hold_message(klass.hold).split(":")[0] if klass.hold else None
+    varied = LABELS[klass.vary["field"]] if klass.vary else None
+    return RosterView(klass.code, members, klass.spotlight, klass.closed, hold, varied)
 
 
 @dataclass(frozen=True)
@@ -87,6 +147,7 @@ class ClassForm:
     datasets: list[tuple[str, str]] = field(
         default_factory=lambda: [(v, label) for v, label in dataset_choices() if v != "own"]
     )
+    varied: dict[str, str] = field(default_factory=lambda: LABELS)
 
 
 def new_class_form(values: dict | None = None, error: str | None = None) -> ClassForm:
@@ -97,6 +158,9 @@ def new_class_form(values: dict | None = None, error: str | None = None) -> Clas
         **{k: getattr(preset, k) for k in PRESET_FIELDS},
         "steps_per_run": L.CLASS_STEPS.default,
         "runs_per_student": L.CLASS_RUNS.default,
+        "seeds": "each",
+        "vary_field": "",
+        "vary_values": "",
         **(values or {}),
     }
     return ClassForm(typed, error)
@@ -111,6 +175,9 @@ def class_settings_form(klass: Class) -> ClassForm:
             **{k: v for k, v in klass.preset.items() if k != "dataset"},
             "dataset": dataset if isinstance(dataset, str) else "names",
             **klass.limits.model_dump(),
+            "seeds": klass.seeds,
+            "vary_field": klass.vary["field"] if klass.vary else "",
+            "vary_values": ", ".join(map(str, klass.vary["values"])) if klass.vary else "",
         }
     )
 
@@ -128,21 +195,26 @@ class Joined:
 @dataclass(frozen=True)
 class JoinPage:
     klass: Class
-    member: object | None  # this browser's membership, if it has joined
+    member: Member | None  # this browser's membership, if it has joined
     teacher: bool
     join_url: str
     error: str | None = None
     joined: Joined | None = None
     typed: str = ""
+    assignment: str | None = None  # "you train with learning rate 0.02, seed 43"
+    hold: str | None = None  # the teacher's hold, as the student is told
 
 
 def join_page(request: Request, classes: Classes, klass: Class, **outcome) -> JoinPage:
     ident = identity(request)
+    member = klass.member_of(ident) if ident else None
     return JoinPage(
         klass=klass,
-        member=klass.member_of(ident) if ident else None,
+        member=member,
         teacher=classes.is_teacher(klass, ident),
         join_url=join_url(request, klass),
+        assignment=None if member is None else assignment(klass, member.slot),
+        hold=hold_message(klass.hold) if klass.hold else None,
         **outcome,
     )
 
@@ -176,6 +248,13 @@ class ClassBar:
     mine: bool = False
     teacher: bool = False
     closed: bool = False
+    hold: str | None = None  # the teacher's hold, as the student is told
+    own_run: int | None = None  # a watching student's own run (a link to it)
+
+    @property
+    def watch_only(self) -> bool:
+        """Someone else's run: its controls are rendered disabled (the server refuses too)."""
+        return bool(self.owner) and not (self.mine or self.teacher or self.projector)
 
 
 def class_bar(
@@ -193,12 +272,16 @@ def class_bar(
         return ClassBar(klass.code, klass.name, owner=None, projector=True)
     klass, member = found
     ident = identity(request)
+    mine = member.identity == ident
+    own = klass.member_of(ident) if ident and not mine else None
     return ClassBar(
         code=klass.code,
         name=klass.name,
         owner=member.name,
         projector=bool(projector),
-        mine=member.identity == ident,
+        mine=mine,
         teacher=classes.is_teacher(klass, ident),
         closed=klass.closed,
+        hold=hold_message(klass.hold) if klass.hold and mine else None,
+        own_run=own.run if own is not None else None,
     )

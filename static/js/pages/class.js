@@ -1,8 +1,24 @@
-// The class pages (templates/class_base.html): the teacher's overlay of every student's curve,
-// and the projector's waiting screen following the spotlight.
+// The class pages (templates/class_base.html): the class chart (teacher's view, projector),
+// the projector's waiting screen following the spotlight, and the Copy buttons.
 
 import { startClassChart } from "../class-chart.js";
 import { followSpotlight } from "../spotlight.js";
+
+// A button with data-copy="ID" copies #ID's value; on a page not served over https (no
+// clipboard API) it selects the text for the user to copy.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  field.select();
+  try {
+    await navigator.clipboard.writeText(field.value);
+    button.textContent = "Copied";
+  } catch (e) {
+    button.textContent = "Selected: copy it";
+  }
+});
 
 startClassChart();
 followSpotlight();

@@ -26,7 +26,14 @@ def test_the_run_form_and_the_class_form_share_the_eight_run_settings():
     assert list(RunSettingsFields.model_fields) == SHARED
     assert issubclass(RunFields, RunSettingsFields) and issubclass(ClassFields, RunSettingsFields)
     assert set(RunFields.model_fields) - set(SHARED) == {"text", "seed"}
-    assert set(ClassFields.model_fields) - set(SHARED) == {"steps_per_run", "runs_per_student"}
+    assert set(ClassFields.model_fields) - set(SHARED) == {
+        "steps_per_run",
+        "runs_per_student",
+        "seed",
+        "seeds",
+        "vary_field",
+        "vary_values",
+    }
 
 
 def test_an_empty_form_is_microgpts_defaults():

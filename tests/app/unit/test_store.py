@@ -1,6 +1,7 @@
 """The store on a temporary SQLite file, no server: what is written is read back."""
 
 import contextlib
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -168,30 +169,32 @@ def test_a_class_with_members_is_read_back(store):
     row = new_class(store)
     store.add_teacher(row.code, "t2")
     store.add_teacher(row.code, "t2")  # twice: kept once
-    ada = store.add_member(row.code, "i-ada", "Ada", "rejoin-hash", 2.0)
-    bob = store.add_member(row.code, "i-bob", "Bob", "other-hash", 3.0)
+    ada = store.add_member(row.code, "i-ada", "Ada", "rejoin-hash", 2.0, 0)
+    bob = store.add_member(row.code, "i-bob", "Bob", "other-hash", 3.0, 1)
     store.add_member_run(ada, 7)
     store.add_member_run(ada, 8)
     store.add_member_run(bob, 9)
 
     stored = store.read_classes()
 
-    assert stored.classes == [row]
+    assert stored.classes == [dataclasses.replace(row, joins=2)]  # the join counter moved on
     assert sorted(stored.teachers) == [(row.code, "t1"), (row.code, "t2")]
-    assert [(m.id, m.name, m.identity, m.run) for m in stored.members] == [
-        (ada, "Ada", "i-ada", 8),
-        (bob, "Bob", "i-bob", 9),
+    assert [(m.id, m.name, m.identity, m.run, m.slot) for m in stored.members] == [
+        (ada, "Ada", "i-ada", 8, 0),
+        (bob, "Bob", "i-bob", 9, 1),
     ]
     assert sorted(stored.member_runs) == [(7, ada), (8, ada), (9, bob)]
 
 
 def test_class_changes_are_written_through(store):
     row = new_class(store, teacher=None)
-    ada = store.add_member(row.code, "i-ada", "Ada", "rejoin-hash", 2.0)
+    ada = store.add_member(row.code, "i-ada", "Ada", "rejoin-hash", 2.0, 0)
     store.add_member_run(ada, 7)
     store.add_member_run(ada, 8)
 
-    store.update_class_settings(row.code, {"seed": 2}, {"steps_per_run": 80})
+    design = {"seeds": "same", "vary": {"field": "lr", "values": [0.01, 0.02]}}
+    store.update_class_settings(row.code, {"seed": 2}, {"steps_per_run": 80}, design)
+    store.set_class_hold(row.code, "pause")
     store.set_class_spotlight(row.code, 8)
     store.set_member_identity(ada, "i-ada-laptop")
     store.forget_member_run(8, ada, 7, row.code, None)
@@ -200,6 +203,7 @@ def test_class_changes_are_written_through(store):
     stored = store.read_classes()
     [klass] = stored.classes
     assert (klass.preset, klass.limits) == ({"seed": 2}, {"steps_per_run": 80})
+    assert (klass.design, klass.hold) == (design, "pause")
     assert (klass.closed_at, klass.spotlight) == (5.0, None)
     assert stored.teachers == []
     [member] = stored.members

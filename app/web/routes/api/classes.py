@@ -3,12 +3,14 @@ roster, results and spotlight. The pages are app.web.routes.ui.classes and .teac
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from app import limits as L
+from app.classes.design import checked_design
 from app.contract.api import ErrorOut, RunIn
 from app.contract.classes import (
     ClassCommandOut,
@@ -20,11 +22,12 @@ from app.contract.classes import (
     Joined,
     JoinIn,
     SpotlightIn,
+    VaryIn,
 )
 from app.runs.errors import BadInput
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.routes.api.compare import spread
-from app.web.views.classes import base_url, class_out, member_out
+from app.web.views.classes import base_url, class_chart, class_out, member_out, teacher_url
 
 router = APIRouter(prefix="/api/classes", tags=["classes"])
 
@@ -45,12 +48,15 @@ async def create_class(request: Request, classes: ClassesDep, body: ClassIn) -> 
     teacher in that browser (the page that made the class already is). Students join at
     ``join_url`` (or type the ``code`` on ``/class``)."""
     check_preset(body.preset, body.limits)
-    klass, key = await classes.create(body.name, body.preset, body.limits, identity(request))
+    design = checked_design(body.preset, body.seeds, body.vary, body.limits.steps_per_run)
+    klass, key = await classes.create(
+        body.name, body.preset, body.limits, identity(request), design
+    )
     base = base_url(request)
     return ClassCreated(
         code=klass.code,
         join_url=f"{base}/class/{klass.code}",
-        teacher_url=f"{base}/class/{klass.code}/teach?key={key}",
+        teacher_url=teacher_url(request, klass, key),
     )
 
 
@@ -74,11 +80,18 @@ async def get_class(request: Request, runs: RunsDep, classes: ClassesDep, code: 
 async def configure_class(
     request: Request, runs: RunsDep, classes: ClassesDep, code: Code, body: ClassPresetIn
 ) -> ClassOut:
-    """New settings for the students' runs: joins from now on get the preset, and a student
-    whose run has not trained yet gets a fresh one of it; new limits apply at once."""
+    """New settings for the students' runs: joins from now on get the preset (its seeds, its
+    varied setting), and a student whose run has not trained yet gets a fresh one of it; new
+    limits apply at once."""
     klass = classes.teacher_of(code, identity(request))
-    check_preset(body.preset or RunIn(**klass.preset), body.limits or klass.limits)
-    await classes.configure(klass, body.preset, body.limits)
+    preset, limits = body.preset or RunIn(**klass.preset), body.limits or klass.limits
+    check_preset(preset, limits)
+    design = None
+    if body.preset is not None or body.model_fields_set & {"seeds", "vary"}:
+        kept = VaryIn(**klass.vary) if klass.vary else None
+        vary = body.vary if "vary" in body.model_fields_set else kept
+        design = checked_design(preset, body.seeds or klass.seeds, vary, limits.steps_per_run)
+    await classes.configure(klass, body.preset, body.limits, design)
     return class_out(request, runs, klass)
 
 
@@ -159,6 +172,7 @@ async def class_results(
     """The class's results, one row a student: name, run, status, step, latest loss,
     smoothed loss, held-out loss, seconds trained, when they joined (teacher only)."""
     klass = classes.teacher_of(code, identity(request))
+    varied = [klass.vary["field"]] if klass.vary else []
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -172,10 +186,12 @@ async def class_results(
             "held_out_loss",
             "seconds_trained",
             "joined_at",
+            "seed",
+            *varied,
         ]
     )
     for member in klass.members.values():
-        row = member_out(runs, member)
+        row = member_out(runs, klass, member)
         service = runs.services.get(row.run) if row.run else None
         last = service.history[-1] if service is not None and service.history else None
         seconds = sum(g.elapsed for g in service.segments) if service is not None else 0.0
@@ -190,7 +206,9 @@ async def class_results(
                 "" if row.loss is None else f"{row.loss:.6f}",
                 "" if row.val is None else f"{row.val:.6f}",
                 f"{seconds:.1f}",
-                f"{member.joined_at:.0f}",
+                iso_utc(member.joined_at),
+                row.seed,
+                *([row.value] if varied else []),
             ]
         )
     name = "".join(ch if ch.isalnum() else "-" for ch in klass.name).strip("-") or "class"
@@ -201,25 +219,19 @@ async def class_results(
     )
 
 
+def iso_utc(seconds: float) -> str:
+    """A time as ISO 8601 in UTC, to the second ("2025-01-31T09:05:00Z")."""
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 @router.get("/{code}/curves", responses=TEACHER)
 async def class_curves(request: Request, runs: RunsDep, classes: ClassesDep, code: Code) -> dict:
-    """Every student's smoothed loss curve (at most 300 points each) for the teacher's overlay."""
+    """The class chart: every student's smoothed loss curve (at most 300 points each) with
+    their value of the varied setting, the ranking by held-out loss and each value's mean
+    (teacher only)."""
     klass = classes.teacher_of(code, identity(request))
-    curves = []
-    for member in klass.members.values():
-        service = runs.services.get(member.run) if member.run is not None else None
-        rows = spread(service.history, CURVE_POINTS) if service is not None else []
-        curves.append(
-            {
-                "member": member.id,
-                "name": member.name,
-                "run": None if service is None else service.id,
-                "status": None if service is None else service.status,
-                "steps": [r[0] for r in rows],
-                "smooth": [r[2] for r in rows],
-            }
-        )
-    return {"spotlight": klass.spotlight, "curves": curves}
+    return class_chart(runs, klass, lambda service: spread(service.history, CURVE_POINTS))
 
 
 @router.get("/{code}/spotlight", responses={404: {"model": ErrorOut}})

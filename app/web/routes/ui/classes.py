@@ -1,7 +1,10 @@
 """A classroom on one link: its pages for everyone (the teacher's own are in .teacher).
 
-- ``/class/new``: the teacher makes a class (a name, the students' run settings, limits) and
-  lands on its teacher view.
+- ``/class``: a student types the class's code (any case; a misread O or 1 forgiven) and
+  goes on to its join page.
+- ``/class/new``: the teacher makes a class (only a name is needed: the students' run
+  settings, the seeds, a setting to vary and the limits default) and is shown the private
+  teacher link once, to keep, then goes on to the teacher view.
 - ``/class/{code}``: the join page (a name; or a rejoin code from another browser). Joining
   opens the student's own run; ``/?run=ID`` is an ordinary run page, with a class bar.
 - ``/class/{code}/teach?key=...``: the private teacher link; the secret is traded for this
@@ -16,18 +19,40 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import limits as L
+from app.classes.design import checked_design
 from app.runs.errors import BadInput, ServiceError
 from app.templating import page
 from app.web.deps import ClassesDep, RunsDep, identity
-from app.web.forms import ClassPost, FormStr, parse_class
+from app.web.forms import ClassPost, FormStr, parse_class, parse_design
 from app.web.routes.api.classes import Code, check_preset
-from app.web.views.classes import Joined, join_page, join_url, new_class_form, qr_svg
+from app.web.views.classes import (
+    Joined,
+    join_page,
+    join_url,
+    new_class_form,
+    qr_svg,
+    teacher_url,
+)
 
 router = APIRouter(include_in_schema=False)
 
 
 def problem(request: Request, message: str, status: int) -> HTMLResponse:
     return page(request, "class_problem.html", {"message": message}, status)
+
+
+@router.get("/class", response_class=HTMLResponse)
+async def enter_code(request: Request, classes: ClassesDep, code: str = "") -> Response:
+    """Join a class: a box for its code; a code typed, on to that class's join page."""
+    typed = code.strip()[: L.CLASS_CODE_CHARS * 2]
+    if not typed:
+        return page(request, "class_enter.html", {"typed": "", "error": None})
+    try:
+        klass = classes.get(typed)
+    except ServiceError as e:
+        context = {"typed": typed, "error": e.detail}
+        return page(request, "class_enter.html", context, e.status_code)
+    return RedirectResponse(f"/class/{klass.code}", status_code=303)
 
 
 @router.get("/class/new", response_class=HTMLResponse)
@@ -37,16 +62,21 @@ async def new_class_page(request: Request) -> HTMLResponse:
 
 @router.post("/ui/classes", response_class=HTMLResponse)
 async def create_class_page(request: Request, classes: ClassesDep, form: ClassPost) -> Response:
-    """The form's class; this browser is its teacher: on to the teacher view."""
+    """The form's class; this browser is its teacher. The teacher link is shown once, here,
+    with why to keep it; on from there to the teacher view."""
     try:
-        class_name, preset, limits = parse_class(form.model_dump())
+        fields = form.model_dump()
+        class_name, preset, limits = parse_class(fields)
         check_preset(preset, limits)
+        seeds, vary = parse_design(fields)
+        design = checked_design(preset, seeds, vary, limits.steps_per_run)
     except (ValueError, ServiceError) as e:
         error = getattr(e, "detail", None) or str(e)
         context = {"form": new_class_form(form.filled(), error)}
         return page(request, "class_new.html", context, 422)
-    klass, _ = await classes.create(class_name, preset, limits, identity(request))
-    return RedirectResponse(f"/class/{klass.code}/teacher", status_code=303)
+    klass, key = await classes.create(class_name, preset, limits, identity(request), design)
+    context = {"klass": klass, "teacher_url": teacher_url(request, klass, key)}
+    return page(request, "class_created.html", context, 201)
 
 
 @router.get("/class/{code}/teach", response_class=HTMLResponse)
@@ -102,17 +132,21 @@ async def join_form(
 
 
 @router.get("/class/{code}/projector", response_class=HTMLResponse)
-async def projector(request: Request, runs: RunsDep, classes: ClassesDep, code: Code) -> Response:
+async def projector(
+    request: Request, runs: RunsDep, classes: ClassesDep, code: Code, show: str = ""
+) -> Response:
     """For the projector: the spotlighted run's page, big; before there is one, the join code
-    and its QR code. Either way it follows the spotlight (static/class.js)."""
+    and its QR code, or (``?show=chart``, the teacher's) the class chart. Either way it
+    follows the spotlight (static/js/spotlight.js)."""
     try:
         klass = classes.get(code)
     except ServiceError as e:
         return problem(request, e.detail, e.status_code)
-    if klass.spotlight in runs.services:
+    if klass.spotlight in runs.services and show != "chart":
         return RedirectResponse(f"/?run={klass.spotlight}&projector={klass.code}", 303)
     url = join_url(request, klass)
-    context = {"klass": klass, "join_url": url, "qr": qr_svg(url)}
+    chart = show == "chart" and classes.is_teacher(klass, identity(request))
+    context = {"klass": klass, "join_url": url, "qr": qr_svg(url), "chart": chart}
     return page(request, "class_projector.html", context)
 
 

@@ -14,7 +14,7 @@ from app.runs.errors import ServiceError
 from app.runs.registry import Runs
 from app.runs.service import RunService
 from app.templating import page, recipe_view
-from app.web.deps import RunsDep, ServiceDep
+from app.web.deps import RunsDep, ServiceDep, identity
 from app.web.forms import RunFields, parse_int, parse_run, parse_step
 from app.web.fragments import DEFAULT_PREFIX
 from app.web.views.classes import class_bar
@@ -44,7 +44,10 @@ async def index(
     run: str | None = None,
 ) -> HTMLResponse:
     """The page of the default run, live; with ``?run=ID``, of that run (which becomes the
-    default); with ``?step=k``, viewing step k (a link to a moment)."""
+    default); with ``?step=k``, viewing step k (a link to a moment). A class's student with no
+    ``?run`` sees their own run."""
+    if run is None and (own := request.app.state.classes.own_run(identity(request))):
+        run = str(own)
     return await run_page(request, runs, service, step, run)
 
 

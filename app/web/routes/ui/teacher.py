@@ -7,15 +7,16 @@ import html
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.classes.design import checked_design
 from app.classes.roster import Class, Classes
 from app.runs.errors import BadInput, ServiceError
 from app.runs.registry import Runs
 from app.templating import page, render
 from app.web.deps import ClassesDep, RunsDep, identity
-from app.web.forms import ClassPost, FormStr, parse_class
+from app.web.forms import ClassPost, FormStr, parse_class, parse_design
 from app.web.routes.api.classes import COMMANDS, Code, check_preset
 from app.web.routes.ui.classes import problem
-from app.web.views.classes import roster_view, teacher_page
+from app.web.views.classes import roster_view, teacher_page, teacher_url
 
 router = APIRouter(include_in_schema=False)
 
@@ -129,6 +130,19 @@ async def teacher_action(
     )
 
 
+@router.post("/ui/classes/{code}/teacher-link", response_class=HTMLResponse)
+async def teacher_link_again(request: Request, classes: ClassesDep, code: Code) -> HTMLResponse:
+    """The teacher asks to see the teacher link again (a button, never in the page as
+    served): a new link, since only the old one's hash is kept; the old one stops working."""
+    try:
+        klass = classes.teacher_of(code, identity(request))
+    except ServiceError as e:
+        return refused(e)
+    url = teacher_url(request, klass, await classes.new_teacher_key(klass))
+    body = render("class_teacher_link", teacher_url=url, again=True)
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/ui/classes/{code}/preset", response_class=HTMLResponse)
 async def preset_form(
     request: Request,
@@ -146,7 +160,9 @@ async def preset_form(
     try:
         _, preset, limits = parse_class(fields)
         check_preset(preset, limits)
-        renewed = await classes.configure(klass, preset, limits)
+        seeds, vary = parse_design(fields)
+        design = checked_design(preset, seeds, vary, limits.steps_per_run)
+        renewed = await classes.configure(klass, preset, limits, design)
     except (ValueError, ServiceError) as e:
         return actions_fragment(runs, klass, getattr(e, "detail", None) or str(e), 422)
     fresh = f"; {len(renewed)} untrained run(s) remade with it" if renewed else ""
