@@ -328,8 +328,9 @@ def test_deleting_the_last_run_leaves_a_fresh_default_run(server_factory):
 
 def test_two_runs_trained_at_once_each_give_the_textbook_curve_of_their_seed(two_workers):
     runs = {seed: create(two_workers, seed=seed)["id"] for seed in (42, 7)}
-    for run in runs.values():  # long enough to be seen training side by side
-        command(two_workers, run, "pace", {"steps_per_sec": 30})
+    # 3 s a run: long enough to be seen training side by side however slowly the second starts
+    for run in runs.values():
+        command(two_workers, run, "pace", {"steps_per_sec": 5})
 
     started = [command(two_workers, run, "train", {"steps": CURVE_STEPS}) for run in runs.values()]
 
