@@ -5,17 +5,17 @@
 
 Starts one server (``python -m app``, loopback, temporary data dir) and measures, on it alone:
 
-1. **Training speed with the panel open vs none.** static/graph.js fetches ``GET /api/graph``
-   only when the card is opened, when the step the page views changes, or when "Show the
-   newest step" is pressed: at most one fetch per change, never one per training step. The
-   emulated panel is opened as the run starts (one fetch) and then has "Show the newest step"
-   pressed every ``--every`` seconds (default 10: a person reading the graph as the run goes on;
-   ``--every 2`` is harsher than any page), one fetch at a time, gzip accepted as a browser
-   does; training at full speed, each fetch is of a new step, so each one is built (~0.15 s of
-   the graph process's CPU: app.past.graphs), none comes from the cache. The first request of a
-   server starts that process; it is made (and timed) before the runs. Each run is the same
-   default run: ``POST /api/reset {"seed": 42}``, then a ``--steps`` run at full speed, timed
-   from ``POST /api/train`` until ``/api/state`` says idle (polled every 50 ms in both
+1. **Training speed with the panel open vs none.** static/js/graph/card.js fetches
+   ``GET /api/graph`` only when the card is opened, when the step the page views changes, or when
+   "Show the newest step" is pressed: at most one fetch per change, never one per training step.
+   The emulated panel is opened as the run starts (one fetch) and then has "Show the newest
+   step" pressed every ``--every`` seconds (default 10: a person reading the graph as the run
+   goes on; ``--every 2`` is harsher than any page), one fetch at a time, gzip accepted as a
+   browser does; training at full speed, each fetch is of a new step, so each one is built
+   (~0.15 s of the graph process's CPU: app.past.graphs), none comes from the cache. The first
+   request of a server starts that process; it is made (and timed) before the runs. Each run is
+   the same default run: ``POST /api/reset {"seed": 42}``, then a ``--steps`` run at full speed,
+   timed from ``POST /api/train`` until ``/api/state`` says idle (polled every 50 ms in both
    conditions). Runs alternate none, panel, none, panel, ... (``--rounds`` each, after a short
    warm-up run) so both conditions see the same noisy shared machine; the ratio of medians
    (panel / none) is the result. Bar: at most 10% slower (ratio <= 1.10).

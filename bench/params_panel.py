@@ -7,8 +7,8 @@ Starts one server (``python -m app``, loopback, temporary data dir) and measures
 1. **Training speed with ``--pages`` pages open vs none.** A page is emulated as a browser
    drives the server: it holds ``GET /ui/events`` open and reads it continuously, and on each
    ``event: params`` fetches ``GET /api/params.bin``, one fetch in flight per page (a ``params``
-   event during a fetch makes it fetch once more after, as static/params.js does). Each run is
-   the same default run: ``POST /api/reset {"seed": 42}``, then a ``--steps`` run at full
+   event during a fetch makes it fetch once more after, as static/js/params/panel.js does). Each
+   run is the same default run: ``POST /api/reset {"seed": 42}``, then a ``--steps`` run at full
    speed, timed from ``POST /api/train`` until ``/api/state`` says idle (the run's own
    ``elapsed`` is reported too). Runs alternate none, pages, none, pages, ... (``--rounds``
    each, after a short warm-up run) so both conditions see the same noisy shared machine; the

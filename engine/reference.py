@@ -1,7 +1,7 @@
 """The textbook engine: one Python object per scalar operation, as the original microgpt does it.
 
 Kept small and literal on purpose. It is the oracle the tests compare the fast engine against,
-and the 1x baseline of `bench/engine.py`. Do not optimise it.
+and the 1x baseline of `bench/engine_speed.py`. Do not optimise it.
 """
 
 import math

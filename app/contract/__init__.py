@@ -1,2 +1,3 @@
-"""The contract: pydantic models for the event stream (events), the JSON API (api) and the
-classroom (classes), used unchanged by the routes, the renderers and the tests."""
+"""The contract: pydantic models for the event stream (events), the training process's messages
+(worker), the JSON API (api), the classroom (classes) and their bounded fields (fields), used
+unchanged by the training process, the routes, the renderers and the tests."""

@@ -1,7 +1,7 @@
 """The page's stream: /ui/events renders bus events into HTML fragments (``<hx-partial>``
 blocks that htmx swaps into their places), throttled to a few per second per run (rendered once,
 the same bytes to every page of the run: app.fanout), plus a small JSON ``point`` event per step
-(and ``val-point`` per held-out loss) that static/app.js feeds to the chart and a throttled
+(and ``val-point`` per held-out loss) that static/js/chart.js feeds to the chart and a throttled
 ``model-updated`` event that makes the prefix box re-ask /ui/predict.
 
 The page and its other fragments are app.web.routes.ui; the views these render, app.web.views.

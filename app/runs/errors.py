@@ -1,4 +1,4 @@
-"""What a run refuses or cannot do, as an HTTP status and one human sentence (app.errors
+"""What a run refuses or cannot do, as an HTTP status and one human sentence (app.web.errors
 answers them)."""
 
 from app.contract.events import Status

@@ -6,6 +6,7 @@ thread reads each once (a part may replace a field between two reads, never half
 
 from dataclasses import asdict
 
+from app import limits as L
 from app.contract.events import SegmentInfo, StepEvent
 from app.past.frames import ParamsFrame
 from app.past.losses import Losses
@@ -26,7 +27,7 @@ class RunState:
         self.status: Status = Status.idle
         self.deleted = False
         self.model = record.id
-        self.seed, self.lr = seed, 0.01
+        self.seed, self.lr = seed, L.LR.default
         self.step = self.checkpoint_step = 0
         self.segment: SegmentRow | None = None  # the current segment, else the latest one
         self.segments: list[SegmentRow] = []

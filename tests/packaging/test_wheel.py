@@ -278,7 +278,7 @@ def test_installed_server_predicts_distribution(server):
 
     assert status == 200, body[:500]
     assert content_type.startswith("application/json")
-    payload = json.loads(body)  # app.schemas.PredictOut
+    payload = json.loads(body)  # app.contract.api.PredictOut
     probs = payload["probs"]
     assert payload["prefix"] == "em"
     assert len(probs) == 27

@@ -1,4 +1,4 @@
-"""The compare page: pick the runs, see their curves on one chart (drawn by static/compare.js
+"""The compare page: pick the runs, see their curves on one chart (drawn by static/js/compare.js
 from ``/api/compare``, refreshed while a run trains)."""
 
 from typing import Annotated

@@ -1,6 +1,6 @@
-"""The teacher's view of a class: every student's live curve on one chart (static/class.js),
-the roster with status and step, and the class's controls (start/pause/resume all, new
-settings, spotlight, remove, close, CSV)."""
+"""The teacher's view of a class: every student's live curve on one chart
+(static/js/class-chart.js), the roster with status and step, and the class's controls
+(start/pause/resume all, new settings, spotlight, remove, close, CSV)."""
 
 import html
 
