@@ -4,6 +4,8 @@ kept only as its hash."""
 import hashlib
 import secrets
 
+from app.service import Forbidden
+
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read off a projector
 CODE_CHARS = 6
 
@@ -19,3 +21,7 @@ def normal_code(code: str) -> str:
 
 def hashed(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class WrongSecret(Forbidden):
+    """A rejoin code or teacher link that is not the class's (a miss: app.web.code_guard)."""

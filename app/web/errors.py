@@ -139,7 +139,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def on_service_error(_: Request, exc: ServiceError) -> JSONResponse:
         extra = {"status": exc.status} if exc.status else {}
-        return _error(exc.status_code, exc.detail, **extra)
+        response = _error(exc.status_code, exc.detail, **extra)
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. a 429's Retry-After
+        return response
 
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:

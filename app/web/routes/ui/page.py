@@ -13,9 +13,11 @@ from app.routes.pages import progress_from
 from app.runs.registry import Runs
 from app.service import RunService, ServiceError
 from app.templating import page, recipe_view
-from app.web.deps import RunsDep, ServiceDep
+from app.web.code_guard import CodeGuard
+from app.web.deps import RunsDep, ServiceDep, identity
 from app.web.forms import RunFields, parse_int, parse_run, parse_step
 from app.web.fragments import DEFAULT_PREFIX
+from app.web.viewed import ViewedRuns
 from app.web.views.classes import class_bar
 from app.web.views.model import current_probe, empty_samples, multiples, predict_view
 from app.web.views.page import RunPage, RunRef, Timeline, parent_of
@@ -42,8 +44,9 @@ async def index(
     step: str | None = None,
     run: str | None = None,
 ) -> HTMLResponse:
-    """The page of the default run, live; with ``?run=ID``, of that run (which becomes the
-    default); with ``?step=k``, viewing step k (a link to a moment)."""
+    """The page of the run this browser last opened (else the default run), live; with
+    ``?run=ID``, of that run (remembered for this browser: app.web.viewed); with ``?step=k``,
+    viewing step k (a link to a moment)."""
     return await run_page(request, runs, service, step, run)
 
 
@@ -71,12 +74,18 @@ async def run_page(
     run: str | None,
     new_run: RunForm | None = None,
 ) -> HTMLResponse:
-    run_error = None
+    run_error, viewed, who = None, ViewedRuns.of(request), identity(request)
     try:
         if run not in (None, ""):
-            service = await runs.select(parse_int(run, "run", L.RUN_ID))
+            service = runs.get(parse_int(run, "run", L.RUN_ID))
+            viewed.remember(who, service.id)  # for this browser only: a GET moves no default
+        elif viewed.get(who) in runs.services:
+            service = runs.services[viewed.get(who)]
     except (ValueError, ServiceError) as e:
         run_error = getattr(e, "detail", None) or str(e)
+    projector = request.query_params.get("projector")
+    if projector and not CodeGuard.of(request).known(request, projector):
+        projector = None  # a guess at a class code: counted, and no class bar tells
     state = service.state().model_dump(mode="json")
     past, snapshot, view_error = LIVE, None, None
     try:
@@ -118,8 +127,6 @@ async def run_page(
         ui=ui_base(state),
         api=f"/api/runs/{service.id}",
         parent=parent_of(runs, service),
-        klass=class_bar(
-            request, request.app.state.classes, service.id, request.query_params.get("projector")
-        ),
+        klass=class_bar(request, request.app.state.classes, service.id, projector),
     )
     return page(request, "index.html", view.context())
