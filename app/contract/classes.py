@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import limits as L
 from app.contract.api import RunIn
 from app.contract.events import Status
-from app.contract.fields import bounded, whole_number
+from app.contract.fields import Text, bounded, whole_number
 
 
 class ClassLimits(BaseModel):
@@ -24,7 +24,7 @@ class ClassIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=L.CLASS_NAME_CHARS)
+    name: Text = Field(min_length=1, max_length=L.CLASS_NAME_CHARS)
     preset: RunIn = Field(default_factory=RunIn, description="every student's run settings")
     limits: ClassLimits = Field(default_factory=ClassLimits)
 
@@ -50,10 +50,10 @@ class ClassCreated(BaseModel):
 class JoinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: Text = Field(
         "", max_length=L.STUDENT_NAME_CHARS, description="shown to all (not needed to rejoin)"
     )
-    rejoin: str | None = Field(
+    rejoin: Text | None = Field(
         None,
         max_length=L.REJOIN_CHARS,
         description="the rejoin code shown at joining, from another browser",
