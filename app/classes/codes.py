@@ -4,7 +4,7 @@ kept only as its hash."""
 import hashlib
 import secrets
 
-from app.service import Forbidden
+from app.runs.errors import Forbidden
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read off a projector
 CODE_CHARS = 6

@@ -27,7 +27,8 @@ from app.classes.records import Class, Member
 from app.classes.teacher import TeacherCommands
 from app.classes.throttle import Buckets, TooMany
 from app.contract.api import RunIn
-from app.service import BadInput, Conflict, Forbidden, NotFound, RunService
+from app.runs.errors import BadInput, Conflict, Forbidden, NotFound
+from app.runs.service import RunService
 from app.store import Store
 
 
@@ -52,6 +53,7 @@ class Classes(TeacherCommands):
         s = runs.settings
         self.joins = Buckets(s.class_join_burst, s.class_joins_per_second)  # new seats a class
         runs.on_delete.append(self._forget_run)
+        runs.policies.watch(self.check_new_run, self.adopt)
 
     # ------------------------------------------------------------------ loading
 
@@ -120,7 +122,9 @@ class Classes(TeacherCommands):
             )
 
     def _limit(self, service: RunService, klass: Class) -> None:
-        service.step_limit = (klass.limits.steps_per_run, f"class {klass.name!r}")
+        self.runs.policies.set_limit(
+            service.id, klass.limits.steps_per_run, f"class {klass.name!r}"
+        )
 
     # ------------------------------------------------------------------ students
 

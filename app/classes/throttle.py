@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable, Hashable
 
-from app.service import ServiceError
+from app.runs.errors import ServiceError
 
 KEPT_BUCKETS = 10_000  # beyond this many, full buckets (idle clients) are forgotten
 

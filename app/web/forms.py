@@ -14,7 +14,7 @@ from app import limits as L
 from app.contract.api import RunIn
 from app.contract.classes import ClassLimits
 from app.contract.fields import Text
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.errors import describe_validation_error, show
 
 FormStr = Annotated[Text | None, Form()]

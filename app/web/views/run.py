@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from app import limits as L
-from app.service import RunService
+from app.runs.service import RunService
 from app.templating import duration, pct, plural, uniform_loss
 from app.web.views.model import PROBE, probe_prefix
 

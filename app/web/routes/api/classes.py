@@ -23,7 +23,7 @@ from app.contract.classes import (
     RemoveIn,
     SpotlightIn,
 )
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.code_guard import CodeGuard, guard_code
 from app.web.csv_safe import SafeWriter, attachment
 from app.web.deps import ClassesDep, RunsDep, identity

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import limits as L
 from app.classes.codes import WrongSecret
-from app.service import BadInput, ServiceError
+from app.runs.errors import BadInput, ServiceError
 from app.templating import page
 from app.web.code_guard import CodeGuard, guard_code
 from app.web.deps import ClassesDep, RunsDep, identity

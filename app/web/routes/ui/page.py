@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse
 from app import limits as L
 from app.contract.api import RunIn
 from app.routes.pages import progress_from
+from app.runs.errors import ServiceError
 from app.runs.registry import Runs
-from app.service import RunService, ServiceError
+from app.runs.service import RunService
 from app.templating import page, recipe_view
 from app.web.code_guard import CodeGuard
 from app.web.deps import RunsDep, ServiceDep, identity
