@@ -337,4 +337,7 @@ class ErrorOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    reason: str | None = Field(
+        None, description="degraded: why (the disk is full, read-only...) and what to do"
+    )

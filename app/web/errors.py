@@ -14,6 +14,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.contract.api import ErrorOut
+from app.store import StoreWriteError
 from app.runs.errors import ServiceError
 from engine.errors import short_repr
 
@@ -142,6 +143,11 @@ def install_error_handlers(app: FastAPI) -> None:
         response = _error(exc.status_code, exc.detail, **extra)
         response.headers.update(getattr(exc, "headers", None) or {})  # e.g. a 429's Retry-After
         return response
+
+    @app.exception_handler(StoreWriteError)
+    async def on_write_failure(_: Request, exc: StoreWriteError) -> JSONResponse:
+        """The disk refused a write (full: 507; read-only, I/O error: 503): said, not a 500."""
+        return _error(exc.status_code, exc.reason)
 
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -129,5 +129,14 @@ async def run_page(
         api=f"/api/runs/{service.id}",
         parent=parent_of(runs, service),
         klass=class_bar(request, request.app.state.classes, service.id, projector),
+        message=failed_reason(state),
     )
     return page(request, "index.html", view.context())
+
+
+def failed_reason(state: dict) -> str | None:
+    """Why a failed run stopped (the disk is full...), by its buttons until it resumes."""
+    segment = state.get("segment") or {}
+    if state["status"] == "failed" and segment.get("reason"):
+        return f"the run failed: {segment['reason']}; the model is back at step {state['step']:,}"
+    return None
