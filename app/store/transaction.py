@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error (a failed COMMIT's too). IMMEDIATE takes the write lock at once, so
-    a transaction never fails half-way for want of it."""
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error (a failed COMMIT's too). IMMEDIATE takes
+    the write lock at once, so a transaction never fails half-way for want of it."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

@@ -14,8 +14,8 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.contract.api import ErrorOut
-from app.store import StoreWriteError
 from app.runs.errors import ServiceError
+from app.store import StoreWriteError
 from engine.errors import short_repr
 
 log = logging.getLogger(__name__)
