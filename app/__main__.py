@@ -96,12 +96,17 @@ def main(argv: list[str] | None = None) -> None:
 
     from app.main import create_app
     from app.store import StoreError, preflight
+    from app.store.write_failure import unwritable
     from app.transport import http_protocol
 
     access_log = args.access_log
     given = {k: v for k, v in vars(args).items() if v is not None and k != "access_log"}
     settings = settings_or_exit(given)
     setup_logging(settings.log_level)
+    refused = unwritable(settings.data_dir)  # read-only or full: one line, not a traceback
+    if refused is not None:
+        print(f"microgpt-live: {refused}", file=sys.stderr)
+        raise SystemExit(2)
     try:  # a database this release must not touch: one line, not a failed startup's traceback
         preflight(settings.db_path)
     except StoreError as e:

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     # "diverged" path (stop, roll back to the last checkpoint) can be exercised end to end
     fault_nonfinite_at: int | None = Field(None, ge=1)
 
+    # codes that cannot be guessed at speed (app.web.code_guard): failed lookups of class
+    # codes, rejoin codes and teacher links a minute, per browser and per peer address, before
+    # every endpoint that takes a code answers 429 with Retry-After
+    code_misses_per_minute: int = Field(30, ge=1)
+    code_misses_per_minute_per_address: int = Field(120, ge=1)
+    # new seats in one class: a burst, then this many a second (app.classes.roster)
+    class_join_burst: int = Field(100, ge=1)
+    class_joins_per_second: float = Field(3.0, gt=0)
+
     max_body: int = 16 * 1024  # request body limit, bytes
     # checkpoint upload limit, bytes: the largest model a run may have (n_embd 32, 2 layers,
     # block 16) writes ~1.9 MB of JSON (tests/app/test_runs.py uploads one)

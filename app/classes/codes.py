@@ -5,6 +5,8 @@ import hashlib
 import itertools
 import secrets
 
+from app.runs.errors import Forbidden
+
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read off a projector
 CODE_CHARS = 6
 
@@ -33,3 +35,7 @@ def readings(code: str) -> list[str]:
 
 def hashed(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class WrongSecret(Forbidden):
+    """A rejoin code or teacher link that is not the class's (a miss: app.web.code_guard)."""

@@ -26,10 +26,11 @@ import secrets
 import time
 
 from app import limits as L
-from app.classes.codes import hashed, new_code, normal_code, readings
+from app.classes.codes import WrongSecret, hashed, new_code, normal_code, readings
 from app.classes.design import run_spec
 from app.classes.records import Class, Member
 from app.classes.teacher import TeacherCommands
+from app.classes.throttle import Buckets, TooMany
 from app.runs.errors import BadInput, Conflict, Forbidden, NotFound
 from app.runs.service import RunService
 from app.store import Store
@@ -56,6 +57,10 @@ class Classes(TeacherCommands):
         self.classes: dict[str, Class] = {}
         self.by_run: dict[int, Member] = {}  # every run of a member -> the member
         self._lock = asyncio.Lock()
+        # the browser a seat left (its rejoin code typed elsewhere) -> (member id, when)
+        self.moved: dict[str, tuple[int, float]] = {}
+        s = runs.settings
+        self.joins = Buckets(s.class_join_burst, s.class_joins_per_second)  # new seats a class
         runs.on_delete.append(self._forget_run)
         runs.policies.watch(self.check_new_run, self.adopt)
 
@@ -120,6 +125,9 @@ class Classes(TeacherCommands):
         if klass.closed:
             raise Forbidden(f"class {klass.name!r} is closed: its runs can be watched, not trained")
         if member.identity != identity:
+            moved = self.moved_notice(klass, identity)
+            if moved is not None:
+                raise Forbidden(moved[:1].upper() + moved[1:])
             raise Forbidden(
                 f"run {service.id} is {member.name}'s, in class {klass.name!r}: only "
                 f"{member.name} or the teacher may control it; you can watch it"
@@ -147,33 +155,29 @@ class Classes(TeacherCommands):
 
     async def join(self, code: str, identity: str, name: str, rejoin: str | None = None):
         """The student's member record and run: the one this browser (or the rejoin code)
-        already has, else a new member with a fresh run of the preset. Returns (member,
-        rejoin code or None if not new, whether it was there already)."""
+        already has, else a new member with a fresh run of the preset. Returns (member, the
+        rejoin code to keep or None if it did not change, whether it was there already)."""
         klass = self.get(code)
         async with self._lock:
-            member = klass.member_of(identity)
+            member, code_text = klass.member_of(identity), None
             if member is None and rejoin:
-                wanted = hashed(normal_code(rejoin))
-                member = next(
-                    (m for m in klass.members.values() if secrets.compare_digest(m.rejoin, wanted)),
-                    None,
-                )
-                if member is None:
-                    raise Forbidden(
-                        f"no student of class {klass.name!r} has the rejoin code "
-                        f"{rejoin.strip()[:16]!r}: check it, or join as someone new"
-                    )
-                member.identity = identity
-                await asyncio.to_thread(self.store.set_member_identity, member.id, identity)
+                member, code_text = await self._rejoin(klass, identity, rejoin)
             if member is not None:
                 if member.run is None or member.run not in self.runs.services:
                     self._check_closed(klass)
                     await self._new_run(klass, member)
-                return member, None, True
+                return member, code_text, True
             self._check_closed(klass)
             if len(klass.members) >= L.CLASS_MEMBERS:
                 raise Conflict(f"class {klass.name!r} is full: {L.CLASS_MEMBERS} students")
             shown = klass.unique_name(display_name(name), L.STUDENT_NAME_CHARS)
+            wait = self.joins.take(klass.code)
+            if wait:
+                raise TooMany(
+                    f"class {klass.name!r} is taking many students at once: try again in "
+                    f"{wait:.0f} s",
+                    wait,
+                )
             code_text = new_code()
             member = Member(
                 0, klass.code, identity, shown, None, hashed(code_text), time.time(), klass.joins
@@ -191,6 +195,40 @@ class Classes(TeacherCommands):
             klass.members[member.id] = member
             await self._new_run(klass, member)
             return member, code_text, False
+
+    async def _rejoin(self, klass: Class, identity: str, rejoin: str) -> tuple[Member, str]:
+        """The seat whose rejoin code this is moves to this browser, with a new code: each code
+        works once, and the browser that had the seat is told where it went."""
+        wanted = hashed(normal_code(rejoin))
+        member = next(
+            (m for m in klass.members.values() if secrets.compare_digest(m.rejoin, wanted)),
+            None,
+        )
+        if member is None:
+            raise WrongSecret(
+                f"no student of class {klass.name!r} has the rejoin code "
+                f"{rejoin.strip()[:16]!r}: check it, or join as someone new"
+            )
+        code_text = new_code()
+        await asyncio.to_thread(
+            self.store.set_member_identity, member.id, identity, hashed(code_text)
+        )
+        self.moved[member.identity] = (member.id, time.time())
+        member.identity, member.rejoin = identity, hashed(code_text)
+        return member, code_text
+
+    def moved_notice(self, klass: Class, identity: str | None) -> str | None:
+        """If this browser's seat in ``klass`` moved to another browser: where, and what to do."""
+        moved = self.moved.get(identity or "")
+        member = klass.members.get(moved[0]) if moved else None
+        if member is None:
+            return None
+        at = time.strftime("%H:%M", time.localtime(moved[1]))
+        return (
+            f"your seat in class {klass.name!r} ({member.name}) moved to another browser at "
+            f"{at}, where its rejoin code was typed: this browser can watch; to take the seat "
+            "back, type the new rejoin code shown there"
+        )
 
     def _check_closed(self, klass: Class) -> None:
         if klass.closed:

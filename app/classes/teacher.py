@@ -1,6 +1,6 @@
 """The teacher's commands: make a class, sign in with the teacher link, change the preset and
-limits, command every student's run at once, put a run in the spotlight, remove a student,
-close the class.
+limits, command every student's run at once, put a run in the spotlight, remove a student
+(or many at once: everyone who joined in the last minute), close the class.
 
 A part of ``app.classes.roster.Classes``, which holds the state these commands work on (the
 attributes declared below) and the lookups and run bookkeeping they call (``get``, ``_limit``,
@@ -13,11 +13,11 @@ import time
 from typing import TYPE_CHECKING
 
 from app import limits as L
-from app.classes.codes import hashed, new_code
+from app.classes.codes import WrongSecret, hashed, new_code
 from app.classes.records import Class, Member
 from app.contract.api import RunIn
 from app.contract.classes import ClassLimits
-from app.runs.errors import BadInput, Forbidden, NotFound, ServiceError
+from app.runs.errors import BadInput, NotFound, ServiceError
 from app.runs.machine import Status
 from app.store import Store
 
@@ -67,7 +67,7 @@ class TeacherCommands:
     async def teacher_login(self, code: str, key: str, identity: str) -> Class:
         klass = self.get(code)
         if not secrets.compare_digest(hashed(key), klass.teacher_key):
-            raise Forbidden("this teacher link is not the class's: ask its teacher for the link")
+            raise WrongSecret("this teacher link is not the class's: ask its teacher for the link")
         if identity not in klass.teachers:
             klass.teachers.add(identity)
             await asyncio.to_thread(self.store.add_teacher, code, identity)
@@ -154,17 +154,31 @@ class TeacherCommands:
 
     async def remove(self, klass: Class, member_id: int) -> None:
         """The student leaves the class; their runs are deleted (their pages are told)."""
-        member = klass.members.get(member_id)
-        if member is None:
+        if member_id not in klass.members:
             known = ", ".join(f"{m.id} ({m.name})" for m in klass.members.values()) or "none"
             raise NotFound(f"class {klass.name!r} has no member {member_id}; its members: {known}")
-        for run in sorted(member.runs):
-            if run in self.runs.services:
-                await self.runs.delete(run)
-        del klass.members[member_id]
-        if klass.spotlight in member.runs:
-            klass.spotlight = None
-        await asyncio.to_thread(self.store.remove_member, member_id, klass.code, klass.spotlight)
+        await self.remove_many(klass, [member_id])
+
+    async def remove_many(self, klass: Class, member_ids: list[int]) -> list[Member]:
+        """These students leave the class at once (ids it does not know are passed over); their
+        runs are deleted. Returns who left."""
+        leaving = [klass.members[i] for i in dict.fromkeys(member_ids) if i in klass.members]
+        for member in leaving:
+            for run in sorted(member.runs):
+                if run in self.runs.services:
+                    await self.runs.delete(run)
+            del klass.members[member.id]
+            if klass.spotlight in member.runs:
+                klass.spotlight = None
+        if leaving:
+            ids = [m.id for m in leaving]
+            await asyncio.to_thread(self.store.remove_members, ids, klass.code, klass.spotlight)
+        return leaving
+
+    def joined_within(self, klass: Class, seconds: float) -> list[int]:
+        """The members who joined in the last ``seconds`` (a script's burst of seats)."""
+        since = time.time() - seconds
+        return [m.id for m in klass.members.values() if m.joined_at >= since]
 
     async def close(self, klass: Class) -> None:
         """No more joins; every student's run stops (and can be watched, not trained)."""

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app import limits as L
 from app.contract.events import SegmentInfo, Status
-from app.contract.fields import LearningRate, StrictSteps, bounded
+from app.contract.fields import LearningRate, StrictSteps, Text, bounded
 from engine.data import EXAMPLES, MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, MAX_TEXT_BYTES
 
 
@@ -31,7 +31,7 @@ class DatasetText(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(
+    text: Text = Field(
         description=f"UTF-8, one document per line, at most {MAX_TEXT_BYTES:,} bytes, "
         f"{MAX_DOCS:,} documents of {MAX_DOC_CHARS:,} characters and {MAX_CHARS} distinct "
         "characters; blank lines are dropped"
@@ -43,7 +43,7 @@ class RunIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(
+    name: Text | None = Field(
         None, min_length=1, max_length=L.RUN_NAME_CHARS, description="omitted: Run <id>"
     )
     seed: bounded(L.SEED) = L.SEED.default
@@ -93,7 +93,7 @@ class ForkIn(BaseModel):
     step: int = Field(ge=0, description="the step to go on from: first_step to step")
     steps: StrictSteps | None = Field(None, description="its Train length; omitted: the parent's")
     lr: LearningRate | None = Field(None, description="its learning rate; omitted: the parent's")
-    name: str | None = Field(
+    name: Text | None = Field(
         None,
         min_length=1,
         max_length=L.RUN_NAME_CHARS,
@@ -104,7 +104,7 @@ class ForkIn(BaseModel):
 class RunPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=L.RUN_NAME_CHARS)
+    name: Text = Field(min_length=1, max_length=L.RUN_NAME_CHARS)
 
 
 class RunOut(BaseModel):
@@ -337,4 +337,7 @@ class ErrorOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = "ok"
+    reason: str | None = Field(
+        None, description="degraded: why (the disk is full, read-only...) and what to do"
+    )

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import limits as L
 from app.contract.api import RunIn
 from app.contract.events import Status
-from app.contract.fields import bounded
+from app.contract.fields import Text, bounded, whole_number
 
 
 class ClassLimits(BaseModel):
@@ -47,7 +47,7 @@ class ClassIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=L.CLASS_NAME_CHARS)
+    name: Text = Field(min_length=1, max_length=L.CLASS_NAME_CHARS)
     preset: RunIn = Field(default_factory=RunIn, description="every student's run settings")
     limits: ClassLimits = Field(default_factory=ClassLimits)
     seeds: Seeds = Field("each", description=SEEDS_HELP)
@@ -78,10 +78,10 @@ class ClassCreated(BaseModel):
 class JoinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: Text = Field(
         "", max_length=L.STUDENT_NAME_CHARS, description="shown to all (not needed to rejoin)"
     )
-    rejoin: str | None = Field(
+    rejoin: Text | None = Field(
         None,
         max_length=L.REJOIN_CHARS,
         description="the rejoin code shown at joining, from another browser",
@@ -92,7 +92,10 @@ class Joined(BaseModel):
     member: int
     name: str
     run: int = Field(description="the student's run: /?run=<run>")
-    rejoin: str = Field(description="type it to rejoin from another browser; shown once")
+    rejoin: str = Field(
+        description="type it to rejoin from another browser (it works once: the seat moves "
+        "there with a new code); shown once, empty if it did not change"
+    )
     again: bool = Field(description="this browser had already joined: the same run")
 
 
@@ -138,3 +141,25 @@ class ClassCommandOut(BaseModel):
     command: str
     done: list[int] = Field(description="the runs it applied to")
     skipped: dict[str, str] = Field(description="run id → why it did not apply")
+
+
+class RemoveIn(BaseModel):
+    """Students to remove at once: by id, and/or everyone who joined lately."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[whole_number(1, 2**31)] = Field(
+        default_factory=list, max_length=L.CLASS_MEMBERS, description="member ids"
+    )
+    joined_within: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        allow_inf_nan=False,
+        description="also everyone who joined in the last this many seconds",
+    )
+
+
+class RemovedOut(BaseModel):
+    removed: list[int] = Field(description="the members removed (their runs deleted)")
+    names: list[str]

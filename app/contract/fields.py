@@ -1,4 +1,5 @@
-"""Field types shared by the API's and the classroom's request models: bounds from app.limits."""
+"""Field types shared by the API's and the classroom's request models: bounds from app.limits,
+and text that can be stored."""
 
 from typing import Annotated
 
@@ -25,3 +26,23 @@ def bounded(bound: L.Bound) -> object:
 StrictSteps = bounded(L.STEPS)
 # a number: not "0.1", not true
 LearningRate = Annotated[float, Field(strict=True, gt=L.LR.lo, le=L.LR.hi, allow_inf_nan=False)]
+
+
+def storable(text: object) -> object:
+    """Text that is UTF-8: JSON may carry a lone surrogate (``"\\ud800"``), which no file,
+    database or page can hold."""
+    if not isinstance(text, str):
+        return text  # not text at all: the type's own check says so
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"it holds {e.object[e.start : e.end]!r} at character {e.start}, half of a "
+            "character (a lone surrogate), which is not text: paste it again"
+        ) from None
+    return text
+
+
+# every text a request carries (names, a dataset's text, codes): a 422 naming the field if
+# it cannot be UTF-8
+Text = Annotated[str, BeforeValidator(storable)]

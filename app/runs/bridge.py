@@ -33,7 +33,7 @@ from app.runs.machine import Command, SegmentEvent, transition
 from app.runs.machine import Status as S
 from app.runs.run import RunState
 from app.runs.segments import Segments
-from app.store import FrameRow, Store
+from app.store import FrameRow, Store, StoreWriteError
 from engine import Predictor
 from engine.gradcheck import unflatten
 
@@ -55,11 +55,14 @@ class Bridge:
         self.run, self.store, self.bus, self.link = run, store, bus, link
         self.segments, self.loader, self.lock = segments, loader, lock
         self.publish_status = publish_status
+        self.halted: JobRunner | None = None  # a worker whose steps could not be stored
 
     async def consume(self, runner: JobRunner) -> None:
         """The one task that consumes the worker's messages, in order."""
         try:
             async for message in runner.messages():
+                if runner is self.halted:
+                    continue  # steps beyond what is stored: dropped, as a lost worker's
                 try:
                     await self.on_message(message)
                 except Exception:
@@ -123,23 +126,36 @@ class Bridge:
             f = p.frame
             frame = FrameRow(f.step, f.tokens, to_le_bytes(f.before), to_le_bytes(f.grads))
         moments = (to_le_bytes(p.m), to_le_bytes(p.v))
-        await asyncio.to_thread(
-            self.store.save_checkpoint,
-            run.model,
-            p.step,
-            p.run_id,
-            p.data,
-            p.reason,
-            rows,
-            p.elapsed,
-            frame,
-            moments,
-            validation,
-        )
+        try:
+            await asyncio.to_thread(
+                self.store.save_checkpoint,
+                run.model,
+                p.step,
+                p.run_id,
+                p.data,
+                p.reason,
+                rows,
+                p.elapsed,
+                frame,
+                moments,
+                validation,
+            )
+        except StoreWriteError as e:
+            await self.write_failed(e)
+            return
         run.losses.saved(p.step)
         run.checkpoint_step = p.step
         if run.segment is not None and run.segment.id == p.run_id:
             run.segment.elapsed = p.elapsed
+
+    async def write_failed(self, e: StoreWriteError) -> None:
+        """A checkpoint (with its history) could not be stored: training stops at the last
+        one that was, at most one checkpoint interval behind what was shown; the run fails
+        with the reason, and Resume goes on from there once the disk takes writes again."""
+        self.halted = self.link.runner
+        log.error("run %s: a checkpoint could not be stored: %s", self.run.id, e.reason)
+        await self.fail_run(e.reason)
+        self.store.write_failed = e  # degraded (/healthz) until a write succeeds again
 
     async def on_done(self, p: Done) -> None:
         run, seg = self.run, self.run.segment

@@ -1,13 +1,15 @@
 """A run's segments, stored: each status change follows ``app.runs.machine.SEGMENT``."""
 
 import asyncio
+import logging
 import time
 
 from app.runs.machine import SegmentEvent, SegmentStatus, Status, segment_allows
 from app.runs.machine import segment_transition as transition
 from app.runs.run import RunState
-from app.store import SegmentRow, Store
+from app.store import SegmentRow, Store, StoreWriteError
 
+log = logging.getLogger(__name__)
 E, G = SegmentEvent, SegmentStatus
 ENDED = (G.stopped, G.done)  # the statuses that stamp ``ended_at`` when set by a command
 
@@ -42,7 +44,12 @@ class Segments:
             seg.ended_at = None
         if step is not None:
             seg.step = step
-        await asyncio.to_thread(self.store.update_segment, seg)
+        try:
+            await asyncio.to_thread(self.store.update_segment, seg)
+        except StoreWriteError as e:
+            # kept in memory, the state says it; after a restart the segment resumes from its
+            # last stored checkpoint (app.runs.segments.recover)
+            log.warning("segment %s is %s, not stored: %s", seg.id, seg.status, e.reason)
 
     async def abandon(self, reason: str) -> None:
         """A suspended (or queued) segment that will never resume is stopped."""

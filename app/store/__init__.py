@@ -28,6 +28,7 @@ from app.store.recovery import StoreNotice, preflight, recover
 from app.store.rows import CheckpointRow, FrameRow, HistoryRow, RunRecord, SegmentRow
 from app.store.runs import RunsRepo
 from app.store.schema import SCHEMA, SCHEMA_VERSION
+from app.store.write_failure import StoreWriteError
 
 __all__ = [
     "SCHEMA",
@@ -42,6 +43,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreNotice",
+    "StoreWriteError",
     "StoredClasses",
     "open_store",
     "preflight",

@@ -145,16 +145,19 @@ class ClassesRepo(Database):
             db.execute("UPDATE classes SET joins=? WHERE code=?", (slot + 1, code))
             return cur.lastrowid
 
-    def set_member_identity(self, member: int, identity: str) -> None:
-        """The member rejoined from another browser."""
+    def set_member_identity(self, member: int, identity: str, rejoin: str) -> None:
+        """The member rejoined from another browser, which has a new rejoin code."""
         with self._write() as db:
-            db.execute("UPDATE members SET identity=? WHERE id=?", (identity, member))
+            db.execute(
+                "UPDATE members SET identity=?, rejoin=? WHERE id=?", (identity, rejoin, member)
+            )
 
-    def remove_member(self, member: int, code: str, spotlight: int | None) -> None:
-        """The member and the record of their runs; the class's spotlight as it is now."""
+    def remove_members(self, members: list[int], code: str, spotlight: int | None) -> None:
+        """The members and the record of their runs; the class's spotlight as it is now."""
         with self._write() as db:
-            db.execute("DELETE FROM members WHERE id=?", (member,))
-            db.execute("DELETE FROM member_runs WHERE member=?", (member,))
+            for member in members:
+                db.execute("DELETE FROM members WHERE id=?", (member,))
+                db.execute("DELETE FROM member_runs WHERE member=?", (member,))
             db.execute("UPDATE classes SET spotlight=? WHERE code=?", (spotlight, code))
 
     def add_member_run(self, member: int, run: int) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from app.store.migrations import prepare
 from app.store.transaction import transaction
+from app.store.write_failure import StoreWriteError, write_failure
 
 # ids a crashed boot may have issued after its last write: far more events than are published
 # between two writes (one checkpoint interval), far fewer than the 2**63 ids SQLite can hold
@@ -30,6 +31,9 @@ class Database:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir = path.parent
+        # why the last write failed (the disk full, read-only...), until one succeeds again
+        self.write_failed: StoreWriteError | None = None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
@@ -61,9 +65,18 @@ class Database:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """The lock, and one transaction under it."""
-        with self._lock, self._tx() as db:
-            yield db
+        """The lock, and one transaction under it. A write the disk refuses raises
+        StoreWriteError saying why (and is remembered until a write succeeds: /healthz)."""
+        try:
+            with self._lock, self._tx() as db:
+                yield db
+        except (sqlite3.OperationalError, OSError) as e:
+            failure = write_failure(e, self.data_dir)
+            if failure is None:
+                raise
+            self.write_failed = failure
+            raise failure from e
+        self.write_failed = None
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.contract.api import ErrorOut
 from app.runs.errors import ServiceError
+from app.store import StoreWriteError
 from engine.errors import short_repr
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def on_service_error(_: Request, exc: ServiceError) -> JSONResponse:
         extra = {"status": exc.status} if exc.status else {}
-        return _error(exc.status_code, exc.detail, **extra)
+        response = _error(exc.status_code, exc.detail, **extra)
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. a 429's Retry-After
+        return response
+
+    @app.exception_handler(StoreWriteError)
+    async def on_write_failure(_: Request, exc: StoreWriteError) -> JSONResponse:
+        """The disk refused a write (full: 507; read-only, I/O error: 503): said, not a 500."""
+        return _error(exc.status_code, exc.reason)
 
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ValidationError
 from app import limits as L
 from app.contract.api import RunIn
 from app.contract.classes import VARIED, ClassLimits, VaryIn
+from app.contract.fields import Text
 from app.runs.errors import BadInput
 from app.web.errors import describe_validation_error, show
 
-FormStr = Annotated[str | None, Form()]
+FormStr = Annotated[Text | None, Form()]
 
 # the run settings a form types as numbers, and their bounds
 RUN_SETTINGS = {
@@ -35,14 +36,14 @@ class RunSettingsFields(BaseModel):
     """The run settings both forms have: the new run's, and the class's (every student's run),
     as typed."""
 
-    name: str | None = None
-    dataset: str | None = None  # names, an example, or "own" (the new-run form's text or file)
-    lr: str | None = None
-    steps: str | None = None
-    n_embd: str | None = None
-    n_head: str | None = None
-    n_layer: str | None = None
-    block_size: str | None = None
+    name: Text | None = None
+    dataset: Text | None = None  # names, an example, or "own" (the new-run form's text or file)
+    lr: Text | None = None
+    steps: Text | None = None
+    n_embd: Text | None = None
+    n_head: Text | None = None
+    n_layer: Text | None = None
+    block_size: Text | None = None
 
     def filled(self) -> dict[str, str]:
         """The fields typed in (not empty)."""
@@ -52,8 +53,8 @@ class RunSettingsFields(BaseModel):
 class RunFields(RunSettingsFields):
     """The new-run form (and a preset link's query)."""
 
-    text: str | None = None  # the own list, one document per line
-    seed: str | None = None
+    text: Text | None = None  # the own list, one document per line
+    seed: Text | None = None
 
 
 class ClassFields(RunSettingsFields):

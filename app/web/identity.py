@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import os
 import secrets
-from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,15 +58,27 @@ def verified(secret: bytes, value: str | None) -> str | None:
     return ident
 
 
+def cookie_from_header(header: bytes) -> str | None:
+    """This app's cookie in a raw ``Cookie`` header, whatever else it holds: other apps on the
+    host (every port shares its cookies) may set values with spaces, JSON, no ``=`` or
+    non-ASCII bytes, which a strict parser (``http.cookies``) answers by dropping them all."""
+    for pair in header.split(b";"):
+        name, sep, value = pair.partition(b"=")
+        if sep and name.strip() == COOKIE.encode():
+            value = value.strip().strip(b'"')
+            try:
+                return value.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
 def _cookie(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            try:
-                jar = SimpleCookie(value.decode("latin-1"))
-            except CookieError:
-                return None
-            morsel = jar.get(COOKIE)
-            return morsel.value if morsel else None
+            found = cookie_from_header(value)
+            if found is not None:
+                return found
     return None
 
 

@@ -4,9 +4,11 @@ One pure ASGI middleware (no BaseHTTPMiddleware: it would buffer the event strea
 so every answer, refusals included, carries the security headers:
 
 - **Host allow-list** (DNS rebinding): a request whose ``Host`` is not this server's gets 400.
-  Loopback names (localhost, 127.0.0.1, ::1) are always allowed; bound to another address, so
-  are that address and this machine's host name, plus ``MICROGPT_ALLOWED_HOSTS`` (comma-separated;
-  ``*`` allows any host, for a server behind a proxy that checks it).
+  Loopback names (localhost, 127.0.0.1, [::1], any case, any port) are always allowed; bound to
+  another address, so are that address and this machine's host name, plus
+  ``MICROGPT_ALLOWED_HOSTS`` (comma-separated; ``*`` allows any host, for a server behind a
+  proxy that checks it). Exactly: no other spelling (``localhost.``, ``127.1``, ``0.0.0.0``,
+  ``[::ffff:127.0.0.1]``), and a request with no Host header or two is refused too.
 - **Cross-site requests** (CSRF, the header-only check Go's CrossOriginProtection does): a
   state-changing request (not GET/HEAD/OPTIONS) that a browser marks as coming from another
   site gets 403: ``Sec-Fetch-Site: cross-site|same-site``, or an ``Origin`` (or, without one, a
@@ -24,6 +26,7 @@ so every answer, refusals included, carries the security headers:
 
 import ipaddress
 import json
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -76,12 +79,31 @@ def allowed_hosts(bound: str, extra: str = "") -> frozenset[str] | None:
     return frozenset(names)
 
 
-def host_name(host_header: str) -> str:
-    """``Host: [::1]:8000`` → ``::1``; ``localhost:8000`` → ``localhost``."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+# a Host header: a name or IPv4 address, or an IPv6 address in brackets; an optional port
+HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
+
+
+def host_name(host_header: str) -> str | None:
+    """``Host: [::1]:8000`` → ``::1``; ``localhost:8000`` → ``localhost``; None for what is not
+    a host (``[::1]evil``). Spelled as it came: ``127.1`` is not ``127.0.0.1``."""
+    found = HOST.fullmatch(host_header.strip().lower())
+    return None if found is None else found["v6"] or found["name"]
+
+
+def host_refusal(scope: Scope, hosts: frozenset[str] | None) -> str | None:
+    """Why this request's Host is not one this server answers to, or None. Exactly one Host
+    header (none: an HTTP/1.0 request, or a proxy's mistake), naming an allowed host exactly."""
+    given = [value for name, value in scope.get("headers", ()) if name == b"host"]
+    if len(given) != 1:
+        how = "no Host header" if not given else f"{len(given)} Host headers"
+        return f"the request has {how}: it must name the host it asks, once"
+    host = given[0].decode("latin-1")
+    if hosts is None or host_name(host) in hosts:
+        return None
+    return (
+        f"this server does not answer to the host {_short(host)}; allowed: "
+        f"{', '.join(sorted(hosts))} (set MICROGPT_ALLOWED_HOSTS to share it)"
+    )
 
 
 def _netloc(url: str) -> str | None:
@@ -193,12 +215,9 @@ class Security:
         await self.app(scope, receive, send_with_headers)
 
     def refusal(self, scope: Scope, headers: Headers) -> tuple[int, str] | None:
-        host = headers.get("host", "")
-        if self.hosts is not None and host_name(host) not in self.hosts:
-            return 400, (
-                f"this server does not answer to the host {_short(host)}; allowed: "
-                f"{', '.join(sorted(self.hosts))} (set MICROGPT_ALLOWED_HOSTS to share it)"
-            )
+        wrong_host = host_refusal(scope, self.hosts)
+        if wrong_host is not None:
+            return 400, wrong_host
         method, path = scope["method"], scope["path"]
         why = cross_site_reason(method, headers)
         if why is not None:

@@ -196,7 +196,7 @@ def test_class_changes_are_written_through(store):
     store.update_class_settings(row.code, {"seed": 2}, {"steps_per_run": 80}, design)
     store.set_class_hold(row.code, "pause")
     store.set_class_spotlight(row.code, 8)
-    store.set_member_identity(ada, "i-ada-laptop")
+    store.set_member_identity(ada, "i-ada-laptop", "new-rejoin-hash")
     store.forget_member_run(8, ada, 7, row.code, None)
     store.close_class(row.code, 5.0)
 
@@ -207,11 +207,11 @@ def test_class_changes_are_written_through(store):
     assert (klass.closed_at, klass.spotlight) == (5.0, None)
     assert stored.teachers == []
     [member] = stored.members
-    assert (member.identity, member.run) == ("i-ada-laptop", 7)
+    assert (member.identity, member.run, member.rejoin) == ("i-ada-laptop", 7, "new-rejoin-hash")
     assert stored.member_runs == [(7, ada)]
 
     store.set_class_spotlight(row.code, 7)
-    store.remove_member(ada, row.code, None)
+    store.remove_members([ada], row.code, None)
     stored = store.read_classes()
     assert stored.members == [] and stored.member_runs == []
     assert stored.classes[0].spotlight is None

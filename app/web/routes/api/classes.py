@@ -1,15 +1,15 @@
 """The classroom's API (``/api/classes``): make a class, join it, and the teacher's commands,
 roster, results and spotlight. The pages are app.web.routes.ui.classes and .teacher."""
 
-import csv
 import io
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from app import limits as L
+from app.classes.codes import WrongSecret
 from app.classes.design import checked_design
 from app.contract.api import ErrorOut, RunIn
 from app.contract.classes import (
@@ -21,15 +21,22 @@ from app.contract.classes import (
     ClassPresetIn,
     Joined,
     JoinIn,
+    RemovedOut,
+    RemoveIn,
     SpotlightIn,
     VaryIn,
 )
 from app.runs.errors import BadInput
+from app.web.code_guard import CodeGuard, guard_code
+from app.web.csv_safe import SafeWriter, attachment
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.routes.api.compare import spread
 from app.web.views.classes import base_url, class_chart, class_out, member_out, teacher_url
 
-router = APIRouter(prefix="/api/classes", tags=["classes"])
+THROTTLED = {429: {"model": ErrorOut, "description": "too many wrong codes lately: Retry-After"}}
+router = APIRouter(
+    prefix="/api/classes", tags=["classes"], dependencies=[Depends(guard_code)], responses=THROTTLED
+)
 
 Code = Annotated[
     str, Path(min_length=1, max_length=L.CLASS_CODE_CHARS, description="the class's short code")
@@ -101,8 +108,14 @@ async def join_class(
 ) -> Joined:
     """Join as ``name`` and get a run of the class's preset (201); the same browser joining
     again gets the same run (200). From another browser, ``rejoin`` (the code shown at the
-    first join) gives the run back."""
-    member, rejoin, again = await classes.join(code, identity(request), body.name, body.rejoin)
+    first join) gives the run back, once: the seat moves to this browser, which gets a new
+    ``rejoin`` code, and the old browser is told. New seats are limited per class (a burst,
+    then a few a second: 429 with Retry-After)."""
+    try:
+        member, rejoin, again = await classes.join(code, identity(request), body.name, body.rejoin)
+    except WrongSecret:
+        CodeGuard.of(request).miss(request)
+        raise
     response.status_code = 200 if again else 201
     return Joined(
         member=member.id, name=member.name, run=member.run, rejoin=rejoin or "", again=again
@@ -161,6 +174,20 @@ async def remove_member(
     return Response(status_code=204)
 
 
+@router.post("/{code}/members/remove", response_model=RemovedOut, responses=TEACHER)
+async def remove_members(
+    request: Request, classes: ClassesDep, code: Code, body: RemoveIn
+) -> RemovedOut:
+    """Remove many students at once: those named in ``members``, and everyone who joined in the
+    last ``joined_within`` seconds (a script's burst of seats). Their runs are deleted."""
+    klass = classes.teacher_of(code, identity(request))
+    ids = list(body.members)
+    if body.joined_within is not None:
+        ids += classes.joined_within(klass, body.joined_within)
+    gone = await classes.remove_many(klass, ids)
+    return RemovedOut(removed=[m.id for m in gone], names=[m.name for m in gone])
+
+
 @router.get(
     "/{code}/results.csv",
     response_class=Response,
@@ -174,7 +201,7 @@ async def class_results(
     klass = classes.teacher_of(code, identity(request))
     varied = [klass.vary["field"]] if klass.vary else []
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)  # no cell a spreadsheet would run as a formula, in any locale
     writer.writerow(
         [
             "student",
@@ -197,8 +224,7 @@ async def class_results(
         seconds = sum(g.elapsed for g in service.segments) if service is not None else 0.0
         writer.writerow(
             [
-                # a name a spreadsheet would run as a formula is quoted as text
-                "'" + row.name if row.name[:1] in "=+-@\t\r" else row.name,
+                row.name,
                 row.run or "",
                 row.status or "deleted",
                 row.step,
@@ -211,11 +237,10 @@ async def class_results(
                 *([row.value] if varied else []),
             ]
         )
-    name = "".join(ch if ch.isalnum() else "-" for ch in klass.name).strip("-") or "class"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{klass.code}.csv"'},
+        headers={"Content-Disposition": attachment(f"{klass.name}-{klass.code}.csv")},
     )
 
 

@@ -15,13 +15,15 @@
 
 import html
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import limits as L
+from app.classes.codes import WrongSecret
 from app.classes.design import checked_design
 from app.runs.errors import BadInput, ServiceError
 from app.templating import page
+from app.web.code_guard import CodeGuard, guard_code
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.forms import ClassPost, FormStr, parse_class, parse_design
 from app.web.routes.api.classes import Code, check_preset
@@ -34,7 +36,7 @@ from app.web.views.classes import (
     teacher_url,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(guard_code)])
 
 
 def problem(request: Request, message: str, status: int) -> HTMLResponse:
@@ -88,6 +90,8 @@ async def teacher_link(
     try:
         klass = await classes.teacher_login(code, key[:64], identity(request))
     except ServiceError as e:
+        if isinstance(e, WrongSecret):
+            CodeGuard.of(request).miss(request)
         return problem(request, e.detail, e.status_code)
     return RedirectResponse(f"/class/{klass.code}/teacher", status_code=303)
 
@@ -98,7 +102,8 @@ async def join(request: Request, classes: ClassesDep, code: Code) -> HTMLRespons
         klass = classes.get(code)
     except ServiceError as e:
         return problem(request, e.detail, e.status_code)
-    return page(request, "class_join.html", join_page(request, classes, klass))
+    moved = classes.moved_notice(klass, identity(request))  # this browser's seat went elsewhere
+    return page(request, "class_join.html", join_page(request, classes, klass, error=moved))
 
 
 @router.post("/ui/classes/{code}/join", response_class=HTMLResponse)
@@ -125,6 +130,8 @@ async def join_form(
             (rejoin or "")[: L.REJOIN_CHARS] or None,
         )
     except ServiceError as e:
+        if isinstance(e, WrongSecret):
+            CodeGuard.of(request).miss(request)
         view = join_page(request, classes, klass, error=e.detail, typed=name or "")
         return page(request, "class_join.html", view, e.status_code)
     joined = Joined(member.name, member.run, code_text, again)

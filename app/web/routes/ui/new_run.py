@@ -58,7 +58,12 @@ async def ui_fork(
 async def ui_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) -> Response:
     """Load an uploaded checkpoint (the form field ``file``) as a new run, as POST
     /api/checkpoint does, and open that run's page; or the service's message about the file,
-    in the form (nothing was stored)."""
+    in the form (nothing was stored). Refused (403) on a class run that is not this browser's:
+    the upload would tell that run's page to open the new one."""
+    try:
+        request.app.state.classes.check_control(service, identity(request))
+    except ServiceError as e:
+        return HTMLResponse(render("upload", error=e.detail), e.status_code)
     try:
         new = await runs.upload(await checkpoint_upload(request), service)
     except ServiceError as e:

@@ -14,9 +14,11 @@ from app.runs.errors import ServiceError
 from app.runs.registry import Runs
 from app.runs.service import RunService
 from app.templating import page, recipe_view
+from app.web.code_guard import CodeGuard
 from app.web.deps import RunsDep, ServiceDep, identity
 from app.web.forms import RunFields, parse_int, parse_run, parse_step
 from app.web.fragments import DEFAULT_PREFIX
+from app.web.viewed import ViewedRuns
 from app.web.views.classes import class_bar
 from app.web.views.model import current_probe, empty_samples, multiples, predict_view
 from app.web.views.page import RunPage, RunRef, Timeline, parent_of
@@ -43,9 +45,10 @@ async def index(
     step: str | None = None,
     run: str | None = None,
 ) -> HTMLResponse:
-    """The page of the default run, live; with ``?run=ID``, of that run (which becomes the
-    default); with ``?step=k``, viewing step k (a link to a moment). A class's student with no
-    ``?run`` sees their own run."""
+    """The page of the run this browser last opened (else the default run), live; with
+    ``?run=ID``, of that run (remembered for this browser: app.web.viewed); with ``?step=k``,
+    viewing step k (a link to a moment). A class's student with no ``?run`` sees their own
+    run."""
     if run is None and (own := request.app.state.classes.own_run(identity(request))):
         run = str(own)
     return await run_page(request, runs, service, step, run)
@@ -75,12 +78,18 @@ async def run_page(
     run: str | None,
     new_run: RunForm | None = None,
 ) -> HTMLResponse:
-    run_error = None
+    run_error, viewed, who = None, ViewedRuns.of(request), identity(request)
     try:
         if run not in (None, ""):
-            service = await runs.select(parse_int(run, "run", L.RUN_ID))
+            service = runs.get(parse_int(run, "run", L.RUN_ID))
+            viewed.remember(who, service.id)  # for this browser only: a GET moves no default
+        elif viewed.get(who) in runs.services:
+            service = runs.services[viewed.get(who)]
     except (ValueError, ServiceError) as e:
         run_error = getattr(e, "detail", None) or str(e)
+    projector = request.query_params.get("projector")
+    if projector and not CodeGuard.of(request).known(request, projector):
+        projector = None  # a guess at a class code: counted, and no class bar tells
     state = service.state().model_dump(mode="json")
     past, snapshot, view_error = LIVE, None, None
     try:
@@ -122,8 +131,15 @@ async def run_page(
         ui=ui_base(state),
         api=f"/api/runs/{service.id}",
         parent=parent_of(runs, service),
-        klass=class_bar(
-            request, request.app.state.classes, service.id, request.query_params.get("projector")
-        ),
+        klass=class_bar(request, request.app.state.classes, service.id, projector),
+        message=failed_reason(state),
     )
     return page(request, "index.html", view.context())
+
+
+def failed_reason(state: dict) -> str | None:
+    """Why a failed run stopped (the disk is full...), by its buttons until it resumes."""
+    segment = state.get("segment") or {}
+    if state["status"] == "failed" and segment.get("reason"):
+        return f"the run failed: {segment['reason']}; the model is back at step {state['step']:,}"
+    return None

@@ -1,10 +1,12 @@
 """The teacher's view of a class: every student's live curve on one chart
 (static/js/class-chart.js), the roster with status and step, and the class's controls
-(start/pause/resume all, new settings, spotlight, remove, close, CSV)."""
+(start/pause/resume all, new settings, spotlight, remove one or everyone who joined in the
+last minute, close, CSV)."""
 
 import html
+import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from app.classes.design import checked_design
@@ -12,13 +14,15 @@ from app.classes.roster import Class, Classes
 from app.runs.errors import BadInput, ServiceError
 from app.runs.registry import Runs
 from app.templating import page, render
+from app.web.code_guard import guard_code
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.forms import ClassPost, FormStr, parse_class, parse_design
 from app.web.routes.api.classes import COMMANDS, Code, check_preset
 from app.web.routes.ui.classes import problem
 from app.web.views.classes import roster_view, teacher_page, teacher_url
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(guard_code)])
+RECENT = 60.0  # seconds: "remove everyone who joined in the last minute"
 
 
 def refused(e: ServiceError) -> HTMLResponse:
@@ -78,16 +82,20 @@ async def act(
     run: FormStr = None,
     member: FormStr = None,
     confirm: FormStr = None,
+    since: FormStr = None,
 ) -> HTMLResponse:
     """The teacher's buttons: start/pause/resume/stop all, spotlight (a run, or none), remove
-    a student (asked first), close the class (asked first). Answers the roster with what
-    happened."""
+    a student or everyone who joined in the last minute (asked first), close the class (asked
+    first). Answers the roster with what happened."""
     try:
         klass = classes.teacher_of(code, identity(request))
     except ServiceError as e:
         return refused(e)
     try:
-        message = await teacher_action(classes, klass, action, run, member, confirm)
+        if action == "remove-recent":
+            message = await remove_recent(classes, klass, since, confirm)
+        else:
+            message = await teacher_action(classes, klass, action, run, member, confirm)
     except ServiceError as e:
         return actions_fragment(runs, klass, e.detail, e.status_code)
     return actions_fragment(runs, klass, message)
@@ -125,7 +133,8 @@ async def teacher_action(
         await classes.close(klass)
         return "the class is closed: no more joins, every run stopped"
     raise BadInput(
-        f"action must be one of {', '.join((*COMMANDS, 'spotlight', 'remove', 'close'))}, "
+        f"action must be one of "
+        f"{', '.join((*COMMANDS, 'spotlight', 'remove', 'remove-recent', 'close'))}, "
         f"got {str(action)[:20]!r}"
     )
 
@@ -141,6 +150,26 @@ async def teacher_link_again(request: Request, classes: ClassesDep, code: Code) 
     url = teacher_url(request, klass, await classes.new_teacher_key(klass))
     body = render("class_teacher_link", teacher_url=url, again=True)
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def remove_recent(
+    classes: Classes, klass: Class, since: str | None, confirm: str | None
+) -> str:
+    """Everyone who joined in the last minute (asked first, counted from the question: who
+    joins while it is asked is not removed unasked)."""
+    if confirm != "yes":
+        now = time.time()
+        count = len(classes.joined_within(klass, RECENT))
+        if not count:
+            return "nobody joined in the last minute"
+        return f"ask:remove-recent:{count}:{now - RECENT:.3f}"
+    try:
+        cutoff = float(since or "")
+    except ValueError:
+        raise BadInput(f"since must be a time, got {str(since)[:20]!r}") from None
+    ids = [m.id for m in klass.members.values() if cutoff <= m.joined_at <= cutoff + RECENT]
+    gone = await classes.remove_many(klass, ids)
+    return f"{len(gone)} student{'s' if len(gone) != 1 else ''} removed; their runs are deleted"
 
 
 @router.post("/ui/classes/{code}/preset", response_class=HTMLResponse)
