@@ -10,12 +10,13 @@ The document's tokens are symbols too (``Token``): the graph of a step depends o
 document's length only, which token sits where is read when the step runs.
 """
 
+from engine.autograd import Derived
 from engine.errors import EngineError
 from engine.forward import sequence_loss
 from engine.model import param_shapes
 
 
-class Node:
+class Node(Derived):
     """A scalar of the traced step; the arithmetic mirrors engine.autograd.Value's, down to
     how the derived operations decompose into primitives (the nodes must be the same)."""
 
@@ -33,27 +34,6 @@ class Node:
 
     def __pow__(self, k):
         return self.trace.node("pow", self, k)
-
-    def __neg__(self):
-        return self * -1
-
-    def __radd__(self, other):
-        return self + other
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def __rsub__(self, other):
-        return (-self) + other
-
-    def __rmul__(self, other):
-        return self * other
-
-    def __truediv__(self, other):
-        return self * other**-1
-
-    def __rtruediv__(self, other):
-        return self**-1 * other
 
 
 class Sym(Node):
