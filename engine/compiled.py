@@ -16,9 +16,11 @@ import linecache
 import sys
 from contextlib import contextmanager
 from functools import lru_cache, reduce
+from itertools import repeat
 from operator import add, mul
 
 from engine import floats
+from engine.rows import RowEmitter, runs
 from engine.trace import Param, trace_step
 
 # The chain rule adds with `+=`, left to right; sum() does the same before Python 3.12 (whose
@@ -26,7 +28,9 @@ from engine.trace import Param, trace_step
 seq_sum = sum if sys.version_info < (3, 12) else (lambda terms, start: reduce(add, terms, start))
 GLOBALS = {
     "mul": mul,
+    "repeat": repeat,
     "seq_sum": seq_sum,
+    "add": add,
     "softmax": floats.softmax,
     "cross_entropy": floats.cross_entropy,
 }
@@ -94,16 +98,26 @@ class Codegen:
     def source(self):
         forward = []
         self.lines = forward
-        for op, out, *args in self.trace.instructions:
-            getattr(self, f"forward_{op}")(out, *args)
+        rows, parts = RowEmitter(self), runs(self.trace.instructions)
+        for run, is_row in parts:
+            if is_row:
+                rows.forward(run)
+                continue
+            for op, out, *args in run:
+                getattr(self, f"forward_{op}")(out, *args)
         backward = self.lines = []
         self.emit(f"gp = [0.0] * {self.trace.num_params}")
         self.emit(f"g{self.loss.id} = 1.0", "d loss / d loss")
         self.assigned.add(self.loss.id)
-        for op, out, *args in reversed(self.trace.instructions):
-            outs = out if isinstance(out, list) else [out]
-            if any(o.id in self.assigned for o in outs):  # else its gradient is 0: skipped
-                getattr(self, f"backward_{op}")(out, *args)
+        for run, is_row in reversed(parts):
+            if is_row:
+                if any(ins[1].id in self.assigned for ins in run):
+                    rows.backward(run)
+                continue
+            for op, out, *args in reversed(run):
+                outs = out if isinstance(out, list) else [out]
+                if any(o.id in self.assigned for o in outs):  # else its gradient is 0: skipped
+                    getattr(self, f"backward_{op}")(out, *args)
         self.weight_grads()
         probs = ", ".join(f"p{p.id}" for p in self.target_probs)
         self.emit(f"return v{self.loss.id}, [{probs}], gp")
@@ -111,7 +125,9 @@ class Codegen:
         for name in self.uses:
             offset, rows, cols = self.trace.matrices[name]
             i, end = self.matrix_ids[name], offset + rows * cols
-            self.emit(f"W{i} = [w[i:i + {cols}] for i in range({offset}, {end}, {cols})]", name)
+            starts = f"range({offset}, {end}, {cols})"
+            slices = f"map(slice, {starts}, range({offset + cols}, {end + cols}, {cols}))"
+            self.emit(f"W{i} = list(map(w.__getitem__, {slices}))", name)
             self.emit(f"C{i} = list(zip(*W{i}[::-1]))", "its columns, last row first")
         for t, cols in sorted(self.token_offsets):
             self.emit(f"o{t}c{cols} = tokens[{t}] * {cols}")
@@ -145,7 +161,8 @@ class Codegen:
         k, i = outs[0].id, self.matrix_ids[name]
         self.emit(f"x{k} = {tup(map(self.v, x))}")
         lhs = ", ".join(f"v{o.id}" for o in outs)
-        self.emit(f"{lhs}, = [sum(map(mul, r, x{k})) for r in W{i}]", f"dot × {len(outs)}: {name}")
+        rows = f"map(sum, map(map, repeat(mul), W{i}, repeat(x{k})))"
+        self.emit(f"{lhs}, = {rows}", f"dot × {len(outs)}: {name}")
         self.uses.setdefault(name, [])
 
     def forward_softmax(self, outs, logits):
@@ -194,7 +211,8 @@ class Codegen:
         k, i = outs[0].id, self.matrix_ids[name]
         self.emit(f"h{k} = {tup(self.g(o) for o in outs)}", f"dot × {len(outs)}: {name}")
         self.uses[name].append((f"x{k}", f"h{k}"))
-        sums = f"[seq_sum(map(mul, c, h{k}[::-1]), a) for c, a in zip(C{i}, {tup(map(self.g, x))})]"
+        terms = f"map(map, repeat(mul), C{i}, repeat(h{k}[::-1]))"
+        sums = f"map(seq_sum, {terms}, {tup(map(self.g, x))})"
         self.assigned.update(xi.id for xi in x)
         self.emit(f"{', '.join(f'g{xi.id}' for xi in x)}, = {sums}")
 
@@ -215,7 +233,7 @@ class Codegen:
                 self.acc(x, f"P{k}[{j}] * g{k}")
             return
         self.assigned.update(x.id for x in logits)
-        self.emit(f"{', '.join(f'g{x.id}' for x in logits)}, = [q * g{k} for q in P{k}]")
+        self.emit(f"{', '.join(f'g{x.id}' for x in logits)}, = map(mul, P{k}, repeat(g{k}))")
 
     def backward_total(self, out, xs):
         for x in xs:
@@ -231,9 +249,10 @@ class Codegen:
             as_ = ", ".join(f"a{u}" for u in range(len(uses)))
             hs = ", ".join(h for _, h in uses)
             xs = ", ".join(x for x, _ in uses)
+            self.emit(f"xz = list(zip({xs}))")  # one closure cell for all (see engine.rows.row)
             self.emit(
                 f"gp[{offset}:{offset + rows * cols}] = "
-                f"[{terms} for {bs}, in zip({hs}) for {as_}, in zip({xs})]",
+                f"[{terms} for {bs}, in zip({hs}) for {as_}, in xz]",
                 f"d loss / d {name}",
             )
 
