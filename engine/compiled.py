@@ -21,7 +21,7 @@ from operator import add, mul
 
 from engine import floats
 from engine.rows import RowEmitter, runs
-from engine.trace import Param, trace_step
+from engine.trace import Param, Sym, trace_step
 
 # The chain rule adds with `+=`, left to right; sum() does the same before Python 3.12 (whose
 # sum() compensates rounding) and is twice as fast as reduce().
@@ -57,12 +57,13 @@ def tup(exprs):
 class Codegen:
     """The source of ``step(w, tokens) -> (loss, target probs, flat gradient)`` for a Trace."""
 
-    def __init__(self, trace, loss, target_probs):
-        self.trace, self.loss, self.target_probs = trace, loss, target_probs
-        self.lines, self.assigned = [], set()
+    def __init__(self, trace, starts, xents):
+        self.trace, self.starts, self.xents = trace, starts, xents
+        self.lines, self.assigned, self.indent = [], set(), "    "
         self.matrix_ids = {name: i for i, name in enumerate(trace.matrices)}
-        self.uses = {}  # matrix name -> [(input tuple var, output grads var)] in node order
+        self.uses = {}  # matrix name -> [(position, input var, output grads var)], last first
         self.token_offsets = set()  # (position, cols) of rows chosen by a token
+        self.position = None  # the position whose code is being written
 
     # -- names --
     def v(self, x):
@@ -74,7 +75,9 @@ class Codegen:
     def param_index(self, p):
         if p.token is None:
             return str(p.offset)
-        self.token_offsets.add((p.token, p.cols))
+        if (p.token, p.cols) not in self.token_offsets:  # the row of the token there
+            self.token_offsets.add((p.token, p.cols))
+            self.emit(f"o{p.token}c{p.cols} = tokens[{p.token}] * {p.cols}")
         return f"o{p.token}c{p.cols} + {p.offset}"
 
     def g(self, x):
@@ -92,46 +95,94 @@ class Codegen:
             self.emit(f"g{x.id} = {term}", note)
 
     def emit(self, line, note=""):
-        self.lines.append(f"    {line}  # {note}" if note else f"    {line}")
+        self.lines.append(f"{self.indent}{line}  # {note}" if note else f"{self.indent}{line}")
 
     # -- the function --
     def source(self):
-        forward = []
-        self.lines = forward
-        rows, parts = RowEmitter(self), runs(self.trace.instructions)
-        for run, is_row in parts:
-            if is_row:
-                rows.forward(run)
-                continue
-            for op, out, *args in run:
-                getattr(self, f"forward_{op}")(out, *args)
+        """One function for every length n: position p's code runs if n > p, then the loss
+        of n positions, then the positions' backward passes, last first."""
+        segments = self.segments()
+        forward = self.lines = []
+        self.emit(f"n = min(len(tokens) - 1, {len(segments)})")
+        self.emit("probs = []")
+        rows = RowEmitter(self)
+        for p, parts in enumerate(segments):
+            self.guard(f"if n > {p}:", p)
+            for run, is_row in parts:
+                if is_row:
+                    rows.forward(run)
+                    continue
+                for op, out, *args in run:
+                    getattr(self, f"forward_{op}")(out, *args)
+            self.emit(f"probs.append(p{self.xents[p].id})")
+        self.guard(None, None)
+        self.loss_forward()
         backward = self.lines = []
         self.emit(f"gp = [0.0] * {self.trace.num_params}")
-        self.emit(f"g{self.loss.id} = 1.0", "d loss / d loss")
-        self.assigned.add(self.loss.id)
-        for run, is_row in reversed(parts):
-            if is_row:
-                if any(ins[1].id in self.assigned for ins in run):
-                    rows.backward(run)
-                continue
-            for op, out, *args in reversed(run):
-                outs = out if isinstance(out, list) else [out]
-                if any(o.id in self.assigned for o in outs):  # else its gradient is 0: skipped
-                    getattr(self, f"backward_{op}")(out, *args)
-        self.weight_grads()
-        probs = ", ".join(f"p{p.id}" for p in self.target_probs)
-        self.emit(f"return v{self.loss.id}, [{probs}], gp")
+        self.loss_backward()
+        for p in reversed(range(len(segments))):
+            self.guard(f"if n > {p}:", p)
+            for run, is_row in reversed(segments[p]):
+                if is_row:
+                    if any(ins[1].id in self.assigned for ins in run):
+                        rows.backward(run)
+                    continue
+                for op, out, *args in reversed(run):
+                    outs = out if isinstance(out, list) else [out]
+                    if any(o.id in self.assigned for o in outs):  # else its gradient is 0
+                        getattr(self, f"backward_{op}")(out, *args)
+        self.guard(None, None)
+        self.weight_grads(len(segments))
+        self.emit("return loss, probs, gp")
         prelude = self.lines = []
         for name in self.uses:
-            offset, rows, cols = self.trace.matrices[name]
-            i, end = self.matrix_ids[name], offset + rows * cols
+            offset, rows_, cols = self.trace.matrices[name]
+            i, end = self.matrix_ids[name], offset + rows_ * cols
             starts = f"range({offset}, {end}, {cols})"
             slices = f"map(slice, {starts}, range({offset + cols}, {end + cols}, {cols}))"
             self.emit(f"W{i} = list(map(w.__getitem__, {slices}))", name)
             self.emit(f"C{i} = list(zip(*W{i}[::-1]))", "its columns, last row first")
-        for t, cols in sorted(self.token_offsets):
-            self.emit(f"o{t}c{cols} = tokens[{t}] * {cols}")
         return "\n".join(["def step(w, tokens):", *prelude, *forward, *backward]) + "\n"
+
+    def segments(self):
+        """Each position's instructions cut into runs (engine.rows); the gradients of nodes one
+        position makes and later ones use start at 0.0 (a shorter document has none of them)."""
+        ins, bounds = self.trace.instructions, self.starts
+        segments = [runs(ins[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+        made = {}
+        for p, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            for _, out, *args in ins[a:b]:
+                for o in out if isinstance(out, list) else [out]:
+                    made[o.id] = p
+                for x in children(args):
+                    if made.get(x.id, p) < p:
+                        self.assigned.add(x.id)
+        shared = sorted(self.assigned)
+        self.zeros = [shared[i : i + 40] for i in range(0, len(shared), 40)]
+        return segments
+
+    def guard(self, condition, position):
+        self.indent, self.position = "    ", position
+        if condition:
+            self.emit(condition)
+            self.indent = "        "
+
+    def loss_forward(self):
+        """The mean of the first n positions' losses (engine.forward.sequence_loss)."""
+        for k in range(1, len(self.xents) + 1):
+            self.emit(f"{'if' if k == 1 else 'elif'} n == {k}:")
+            self.emit(f"    loss = sum({tup(f'v{x.id}' for x in self.xents[:k])}) * {1 / k!r}")
+
+    def loss_backward(self):
+        self.emit("g_loss = 1.0", "d loss / d loss")
+        for k in range(1, len(self.xents) + 1):
+            self.emit(f"{'if' if k == 1 else 'elif'} n == {k}:")
+            self.emit(f"    g_total = {1 / k!r} * g_loss", "*")
+            names = " = ".join(f"g{x.id}" for x in self.xents[:k])
+            self.emit(f"    {names} = g_total", "sum")
+        self.assigned.update(x.id for x in self.xents)
+        for ids in self.zeros:
+            self.emit(f"{' = '.join(f'g{i}' for i in ids)} = 0.0", "used by later positions")
 
     # -- forward: each node's value, as engine.autograd computes it --
     def forward_add(self, out, a, b):
@@ -210,7 +261,7 @@ class Codegen:
         """Rows last to first add to each input; the weights' terms wait (weight_grads)."""
         k, i = outs[0].id, self.matrix_ids[name]
         self.emit(f"h{k} = {tup(self.g(o) for o in outs)}", f"dot × {len(outs)}: {name}")
-        self.uses[name].append((f"x{k}", f"h{k}"))
+        self.uses[name].append((self.position, f"x{k}", f"h{k}"))
         terms = f"map(map, repeat(mul), C{i}, repeat(h{k}[::-1]))"
         sums = f"map(seq_sum, {terms}, {tup(map(self.g, x))})"
         self.assigned.update(xi.id for xi in x)
@@ -239,36 +290,48 @@ class Codegen:
         for x in xs:
             self.acc(x, f"g{out.id}", "sum")
 
-    def weight_grads(self):
+    def weight_grads(self, positions):
         """Each weight of a linear map: Σ over its uses, last first, of input × output grad,
         left to right (the order its `+=` ran in); row by row as model.params lists them."""
-        for name, uses in self.uses.items():
-            offset, rows, cols = self.trace.matrices[name]  # uses: listed last first
-            terms = " + ".join(f"a{u} * b{u}" for u in range(len(uses)))
-            bs = ", ".join(f"b{u}" for u in range(len(uses)))
-            as_ = ", ".join(f"a{u}" for u in range(len(uses)))
-            hs = ", ".join(h for _, h in uses)
-            xs = ", ".join(x for x, _ in uses)
-            self.emit(f"xz = list(zip({xs}))")  # one closure cell for all (see engine.rows.row)
-            self.emit(
-                f"gp[{offset}:{offset + rows * cols}] = "
-                f"[{terms} for {bs}, in zip({hs}) for {as_}, in xz]",
-                f"d loss / d {name}",
-            )
+        for k in range(1, positions + 1):
+            self.emit(f"{'if' if k == 1 else 'elif'} n == {k}:")
+            for name, uses in self.uses.items():
+                uses = [(x, h) for p, x, h in uses if p < k]  # last first
+                offset, rows, cols = self.trace.matrices[name]
+                terms = " + ".join(f"a{u} * b{u}" for u in range(len(uses)))
+                bs = ", ".join(f"b{u}" for u in range(len(uses)))
+                as_ = ", ".join(f"a{u}" for u in range(len(uses)))
+                hs = ", ".join(h for _, h in uses)
+                xs = ", ".join(x for x, _ in uses)
+                self.emit(f"    xz = list(zip({xs}))")  # one closure cell (engine.rows.row)
+                self.emit(
+                    f"    gp[{offset}:{offset + rows * cols}] = "
+                    f"[{terms} for {bs}, in zip({hs}) for {as_}, in xz]",
+                    f"d loss / d {name}",
+                )
 
 
-def generate(config, n):
-    """The source of the compiled step for documents of n positions."""
-    trace, loss, target_probs = trace_step(config, n)
-    return Codegen(trace, loss, target_probs).source()
+def children(args):
+    """The Syms among an instruction's arguments."""
+    for a in args:
+        if isinstance(a, Sym):
+            yield a
+        elif isinstance(a, tuple):
+            yield from (x for x in a if isinstance(x, Sym))
 
 
-@lru_cache(maxsize=64)
-def compiled_step(config, n):
-    """step(w, tokens) -> (loss, p(target) per position, flat gradient) for documents of ``n``
-    positions, ``w`` the flat weights in ``model.params`` order; compiled on first use."""
-    source = generate(config, n)
-    filename = f"<compiled step {config} n={n}>"
+def generate(config):
+    """The source of the compiled step of a model shape."""
+    return Codegen(*trace_step(config)).source()
+
+
+@lru_cache(maxsize=16)
+def compiled_step(config):
+    """step(w, tokens) -> (loss, p(target) per position, flat gradient) for documents of
+    any length (their first block_size + 1 tokens), ``w`` the flat weights in
+    ``model.params`` order; compiled on first use."""
+    source = generate(config)
+    filename = f"<compiled step {config}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(GLOBALS)
     exec(compile(source, filename, "exec"), namespace)
@@ -277,15 +340,14 @@ def compiled_step(config, n):
     return step
 
 
-def step_source(config, n):
+def step_source(config):
     """The compiled step's code, to read or debug (tracebacks inside it show these lines)."""
-    return compiled_step(config, n).source
+    return compiled_step(config).source
 
 
 def loss_and_grads(config, w, tokens):
     """The document's loss, p(target) at each position and d loss / d w (a flat list), at
     weights ``w`` (flat, in ``model.params`` order): engine.train.forward_backward's numbers."""
-    n = min(config.block_size, len(tokens) - 1)
-    step = compiled_step(config, n)
+    step = compiled_step(config)
     with gc_paused():
         return step(w, tokens)

@@ -144,10 +144,18 @@ class TraceOps:
         return self.trace.node("total", tuple(xs))
 
 
-def trace_step(config, n):
-    """The graph of a step over a document of ``n`` positions (n + 1 tokens, n <= block_size):
-    the Trace, the loss Sym and the p(target) markers per position."""
-    trace = Trace(config)
-    tokens = [Token(i) for i in range(n + 1)]
-    loss, target_probs = sequence_loss(TraceOps(trace), config, tokens)
-    return trace, loss, target_probs
+def trace_step(config):
+    """The graph of a step over a document of block_size positions: the Trace, where each
+    position's instructions start (then where the loss's start), and each position's xent.
+
+    A shorter document's graph is the first n positions of it (the forward pass at a position
+    sees only earlier ones), and its loss the mean of n xents."""
+    trace, starts = Trace(config), []
+
+    def mark(group):
+        if group.endswith("/embed") or group == "loss":
+            starts.append(len(trace.instructions))
+
+    tokens = [Token(i) for i in range(config.block_size + 1)]
+    _, xents = sequence_loss(TraceOps(trace), config, tokens, mark)
+    return trace, starts, xents

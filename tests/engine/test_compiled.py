@@ -4,7 +4,7 @@ gradients, weights and Adam moments (==) at every step, for the default model an
 import pytest
 
 from engine import GPTConfig, Trainer
-from engine.compiled import compiled_step, step_source
+from engine.compiled import compiled_step, loss_and_grads, step_source
 from engine.model import GPT
 from engine.optim import Adam, get_lr
 from engine.state import TrainingState
@@ -48,19 +48,29 @@ def test_compiled_steps_are_the_object_engines_bit_for_bit(shape, steps):
         assert trainer.adam.m == m and trainer.adam.v == v, f"step {k}: moments"
 
 
-def test_a_step_is_compiled_once_per_shape_and_length():
+def test_a_step_is_compiled_once_per_shape_for_every_length():
     config = GPTConfig(n_embd=8, n_head=2, block_size=4)
-    assert compiled_step(config, 3) is compiled_step(config, 3)
-    assert compiled_step(config, 3) is not compiled_step(config, 4)
-    assert compiled_step(config, 3) is not compiled_step(GPTConfig(block_size=4), 3)
+    assert compiled_step(config) is compiled_step(GPTConfig(n_embd=8, n_head=2, block_size=4))
+    assert compiled_step(config) is not compiled_step(GPTConfig(block_size=4))
 
 
 def test_the_compiled_code_reads_as_the_graph_it_runs():
-    source = step_source(GPTConfig(n_embd=8, n_head=2, block_size=4), 2)
+    source = step_source(GPTConfig(n_embd=8, n_head=2, block_size=4))
     assert source.startswith("def step(w, tokens):")
-    for label in ("# dot × 8: layer0.attn_wq", "# softmax", "# xent", "# relu²", "# pow"):
+    for label in ("# dot × 8: layer0.attn_wq", "# softmax", "# xent", "# relu² row", "# pow"):
         assert label in source
     assert "d loss / d lm_head" in source
+
+
+def test_documents_longer_than_the_block_train_on_its_first_positions():
+    config = GPTConfig(n_embd=8, n_head=2, block_size=4)
+    trainer = Trainer(docs=["abcdefghij", "ab"], config=config)
+    model = GPT(trainer.config, trainer.weights())
+    tokens = trainer.tokenizer.tokens("abcdefghij")
+    loss, target_probs = forward_backward(model, tokens)
+    compiled = loss_and_grads(trainer.config, trainer.values, tokens)
+    assert compiled == (loss.data, target_probs, [p.grad for p in model.params])
+    assert len(target_probs) == 4
 
 
 def test_weights_edited_through_the_model_are_trained_on():
