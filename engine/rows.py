@@ -9,6 +9,7 @@ first, with ``seq_sum``), and the gradients of distinct children do not interfer
 between them does not matter. A run whose children overlap otherwise stays node by node.
 """
 
+from engine.node_lines import tup
 from engine.trace import Sym
 
 ELEMENTWISE = {"add", "mul", "addc", "mulc", "relu2"}
@@ -51,10 +52,6 @@ def _separate(run):
             rest = rest[:1]
     nodes = [*a, *rest]
     return all(isinstance(x, Sym) for x in nodes) and len({x.id for x in nodes}) == len(nodes)
-
-
-def tup(exprs):
-    return f"({', '.join(exprs)},)"
 
 
 def row(expr, **iterables):
