@@ -188,8 +188,8 @@ def whole_runs(rounds, previous, workdir):
             seconds, out = run_cpu(cmd, cwd, env)
             times[name].append(seconds)
             curves[name] = out
-    ours = [json.loads(line)["loss"] for line in curves["this engine (CLI)"].splitlines()]
-    ours = [x for x in ours if x is not None][:500]
+    lines = [json.loads(line) for line in curves["this engine (CLI)"].splitlines()]
+    ours = [d["loss"] for d in lines if d["type"] == "step"]
     port = [
         float(line.split()[3]) for line in curves["vector port"].splitlines() if line[:4] == "step"
     ]

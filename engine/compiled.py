@@ -1,15 +1,16 @@
-"""A training step compiled: its graph recorded once per model shape and document length
-(engine.trace), then run as straight-line Python over floats.
+"""A training step compiled: its graph recorded once per model shape (engine.trace), then run
+as straight-line Python over floats.
 
-For a given shape and length the step's graph is the same every time; only the numbers change.
-So instead of building ~6,500 Value objects and walking ~60,000 edges every step, the graph is
-turned once into the source of one function: the forward pass, one line per node (a linear
-map's row of dot nodes is one line), then the chain rule in the object engine's order, one
-line per node again. Every gradient is summed in the order the object engine's ``+=`` adds it
-(``seq_sum`` adds left to right; each node's terms come in the engine's reverse creation
-order), so losses and gradients are the object engine's to the bit. ``step_source`` shows the
-code, with each node's op in a comment.
-"""
+For a given shape and document length the step's graph is the same every time; only the
+numbers change. So instead of building ~6,500 Value objects and walking ~60,000 edges every
+step, the graph of a block_size-long document is turned once into the source of one function:
+each position's forward pass (run if the document reaches it), the loss of n positions, then
+the chain rule in the object engine's order, position by position, last first. A node is one
+line, and so is a row of alike nodes (a linear map's dots, an elementwise step: engine.rows).
+Every gradient is summed in the order the object engine's ``+=`` adds it (``seq_sum`` adds left
+to right; each node's terms come in the engine's reverse creation order), so losses, p(target)
+and gradients are the object engine's (==). ``step_source`` shows the code, each line's op in
+a comment."""
 
 import gc
 import linecache

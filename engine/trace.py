@@ -128,8 +128,10 @@ class TraceOps:
     def dots(self, a, bs, scale=None):
         return [self.dot(a, b, scale) for b in bs]
 
-    def softmax(self, logits):
+    def softmax_row(self, logits):
         return self.trace.row("softmax", len(logits), tuple(logits))
+
+    softmax = softmax_row  # (engine.floats.softmax is the one softmax)
 
     def relu_squared(self, xs):
         return [self.trace.node("relu2", x) for x in xs]
