@@ -19,7 +19,35 @@ _tape = None  # the node list of the innermost active Tape, if any
 graph_lock = threading.RLock()
 
 
-class Value:
+class Derived:
+    """The derived operations, one-liners over the primitives ``+``, ``*`` and ``**`` (constants
+    fold into the node): shared by Value and engine.trace's symbols, so both make the same nodes."""
+
+    __slots__ = ()
+
+    def __neg__(self):
+        return self * -1
+
+    def __radd__(self, other):
+        return self + other
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return (-self) + other
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __truediv__(self, other):
+        return self * other**-1
+
+    def __rtruediv__(self, other):
+        return self**-1 * other
+
+
+class Value(Derived):
     __slots__ = ("data", "grad", "_children", "_local_grads", "_op")
 
     def __init__(self, data, children=(), local_grads=(), op=""):
@@ -65,28 +93,6 @@ class Value:
         if self.data > 0:
             return Value(self.data**2, (self,), (2 * self.data,), "relu²")
         return Value(0.0, (self,), (0.0,), "relu²")
-
-    # -- derived: one-liners over the primitives (constants fold into the node) -------------
-    def __neg__(self):
-        return self * -1
-
-    def __radd__(self, other):
-        return self + other
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def __rsub__(self, other):
-        return (-self) + other
-
-    def __rmul__(self, other):
-        return self * other
-
-    def __truediv__(self, other):
-        return self * other**-1
-
-    def __rtruediv__(self, other):
-        return self**-1 * other
 
     # -- the one walk that applies the chain rule ------------------------------------------
     def backward(self):

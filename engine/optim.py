@@ -12,7 +12,8 @@ def get_lr(lr, run_step, run_steps):
 
 class Adam:
     def __init__(self, params, t=0, m=None, v=None, beta1=0.9, beta2=0.95, eps=1e-8):
-        """Adam over params, fresh or (t, m, v given) as it was after t updates."""
+        """Adam over params, fresh or (t, m, v given) as it was after t updates. ``params``: the
+        Values step() updates, or the flat weights (only their number matters) for update()."""
         self.params = params
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = [0.0] * len(params) if m is None else m  # first moment (mean of gradients)
@@ -29,21 +30,34 @@ class Adam:
         v = [b2 * vi + c2 * g**2 for vi, g in zip(v, grads, strict=True)]
         return m, v
 
-    def step(self, lr_t):
-        """One update of every parameter, then gradients reset to 0. Returns the gradient norm.
+    def update(self, values, grads, lr_t):
+        """One update of the flat weights ``values`` (any sequence) by their gradients: returns
+        (the new weights as a list, the gradient norm), and m, v and t move on.
 
         The arithmetic is the original's, operation for operation, so runs match it to the bit.
         A non-finite gradient norm changes nothing and returns None: the caller decides.
         """
         b1, b2, eps = self.beta1, self.beta2, self.eps
         bc1, bc2 = 1 - b1 ** (self.t + 1), 1 - b2 ** (self.t + 1)
-        grads = [p.grad for p in self.params]
         grad_norm = math.sqrt(sum([g * g for g in grads]))
         if not math.isfinite(grad_norm):
             return None  # nan, or a gradient so large its square overflows
         self.m, self.v = m, v = self.moments(self.m, self.v, grads)
-        for p, mi, vi in zip(self.params, m, v, strict=True):
-            p.data -= lr_t * (mi / bc1) / ((vi / bc2) ** 0.5 + eps)
-            p.grad = 0.0
+        values = [
+            p - lr_t * (mi / bc1) / ((vi / bc2) ** 0.5 + eps)
+            for p, mi, vi in zip(values, m, v, strict=True)
+        ]
         self.t += 1
-        return grad_norm
+        return values, grad_norm
+
+    def step(self, lr_t):
+        """update() of the Values in ``params`` (their data, by their grad), then their
+        gradients reset to 0. Returns the gradient norm, or None as update() does."""
+        params = self.params
+        result = self.update([p.data for p in params], [p.grad for p in params], lr_t)
+        if result is None:
+            return None
+        for p, value in zip(params, result[0], strict=True):
+            p.data = value
+            p.grad = 0.0
+        return result[1]

@@ -3,7 +3,7 @@
 Training is deterministic: step k reads ``docs[(k − 1) mod n]`` of its n training documents
 (the shuffled list without the held-out ones) and takes its gradient at the
 weights step k − 1 left. Given those weights (the app stores every step's), one forward and
-backward pass with training's own code (``engine.train.forward_backward``) gives the step's
+backward pass with training's own code (the compiled step, engine.compiled) gives the step's
 loss, p(target) at each position and gradient. Adam's m and v depend on every gradient before
 them: from m and v kept at an earlier step j, folding in the gradients of steps j+1 … k gives
 them at k (``replay_moments``).
@@ -13,10 +13,8 @@ import math
 from array import array
 from dataclasses import dataclass
 
-from engine.gradcheck import unflatten
-from engine.model import GPT
+from engine.compiled import loss_and_grads
 from engine.optim import Adam
-from engine.train import forward_backward
 
 
 @dataclass(frozen=True)
@@ -37,13 +35,11 @@ def step_doc(docs, step):
 
 def replay_step(config, tokenizer, docs, before, step):
     """Step ``step`` again from ``before``, the flat weights (parameter order) it started from."""
-    model = GPT(config, unflatten(config, before))
     doc = step_doc(docs, step)
     tokens = tokenizer.tokens(doc)
-    loss, target_probs = forward_backward(model, tokens)
-    grads = [p.grad for p in model.params]
-    grad_norm = math.sqrt(sum([g * g for g in grads]))
-    return PastStep(step, doc, tokens, loss.data, target_probs, array("d", grads), grad_norm)
+    loss, target_probs, grads = loss_and_grads(config, list(before), tokens)
+    grad_norm = math.sqrt(sum([g * g for g in grads]))  # as Adam computes it
+    return PastStep(step, doc, tokens, loss, target_probs, array("d", grads), grad_norm)
 
 
 def replay_moments(m, v, grads_per_step):

@@ -7,17 +7,17 @@ model over its tokens (forward), average −log p(target) (loss), backpropagate 
 let Adam move every parameter (update).
 """
 
-import gc
 import math
 import time
 from array import array
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from engine.autograd import Tape
+from engine.compiled import gc_paused, loss_and_grads
 from engine.data import VALIDATION_SAMPLE
 from engine.errors import Diverged, EngineError
 from engine.forward import sequence_loss
+from engine.gradcheck import unflatten
 from engine.infer import Predictor
 from engine.model import GPT
 from engine.optim import Adam, get_lr
@@ -26,22 +26,12 @@ from engine.state import TrainingState
 MAX_RUN_STEPS = 1_000_000
 
 
-@contextmanager
-def gc_paused():
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def forward_backward(model, tokens, tape=None, mark=None):
-    """The document's loss (engine.forward.sequence_loss) and its backward pass: leaves
-    d loss / d p in every parameter's ``grad``. Returns the loss (a Value) and p(target) at
-    each position. Training, the replay of a past step (engine.replay) and the graph of a step
-    (engine.graph: its own ``tape`` to read the nodes from, ``mark`` to name them) share this."""
+    """The document's loss (engine.forward.sequence_loss) and its backward pass on the object
+    graph: leaves d loss / d p in every parameter's ``grad``. Returns the loss (a Value) and
+    p(target) at each position. The graph of a step (engine.graph: its own ``tape`` to read
+    the nodes from, ``mark`` to name them) uses it; training and replay run the same numbers
+    compiled (engine.compiled.loss_and_grads)."""
     ops = model.ops()
     # The graph has no reference cycles, so the cyclic GC would only slow the step down.
     with tape or Tape() as tape, gc_paused():
@@ -80,7 +70,12 @@ class StepFrame:
 
 
 class Trainer:
-    """The whole training state: data order, weights, Adam moments, step, schedule, RNG."""
+    """The whole training state: data order, weights, Adam moments, step, schedule, RNG.
+
+    The weights are flat floats (``values``, in ``model.params`` order) that the compiled step
+    (engine.compiled) trains; ``model`` shows them as Values, and edits made through it before
+    the next step are trained on.
+    """
 
     record = False  # keep each step's StepFrame in last_frame (the live app shows it)
     last_frame: StepFrame | None = None
@@ -95,14 +90,32 @@ class Trainer:
         self.dataset, self.docs, self.n_train = state.dataset, state.docs, state.n_train
         self.tokenizer, self.config = state.tokenizer, state.config
         self.seed, self.lr, self.rng = state.seed, state.lr, state.rng
-        self.model = GPT(state.config, state.weights)
-        self.adam = Adam(self.model.params, state.adam_t, state.adam_m, state.adam_v)
+        self.values = [w for rows in state.weights.values() for row in rows for w in row]
+        self.adam = Adam(self.values, state.adam_t, state.adam_m, state.adam_v)
+        self._model = None  # the Values last handed out by .model, if any
         self.step = state.step
         self.run_start, self.run_steps = state.run
 
     @property
     def num_params(self):
-        return len(self.model.params)
+        return len(self.values)
+
+    @property
+    def model(self):
+        """The weights as a GPT of Values (with no gradients), now."""
+        if self._model is None:
+            self._model = GPT(self.config, self.weights())
+        else:
+            for p, value in zip(self._model.params, self.values, strict=True):
+                p.data = value
+        return self._model
+
+    def _current_values(self):
+        """The flat weights, with what was written into ``model`` since it was handed out."""
+        if self._model is not None:
+            self.values = [p.data for p in self._model.params]
+            self._model = None
+        return self.values
 
     @property
     def run_remaining(self):
@@ -129,29 +142,27 @@ class Trainer:
         step, run_step = self.step, self.step - self.run_start
         doc = self.docs[step % self.n_train]
         tokens = self.tokenizer.tokens(doc)
-        loss, target_probs = forward_backward(self.model, tokens)
+        values = self._current_values()
+        loss, target_probs, grads = loss_and_grads(self.config, values, tokens)
 
         # A non-finite loss or gradient would poison every weight: stop before the update.
-        if not math.isfinite(loss.data):
-            self._drop_grads()
-            raise Diverged(step + 1, f"the loss is {loss.data}")
-        if self.record:  # Adam zeroes the gradients: copy them (and the weights) first
-            params = self.model.params
-            before = array("d", [p.data for p in params])
-            grads = array("d", [p.grad for p in params])
+        if not math.isfinite(loss):
+            raise Diverged(step + 1, f"the loss is {loss}")
+        if self.record:
+            frame = StepFrame(step + 1, tokens, array("d", values), array("d", grads))
         lr_t = get_lr(self.lr, run_step, self.run_steps)
-        grad_norm = self.adam.step(lr_t)
-        if grad_norm is None:
-            self._drop_grads()
+        updated = self.adam.update(values, grads, lr_t)
+        if updated is None:
             raise Diverged(step + 1, "a gradient is not finite")
+        self.values, grad_norm = updated
         self.step += 1
         if self.record:
-            self.last_frame = StepFrame(self.step, tokens, before, grads)
+            self.last_frame = frame
         return StepRecord(
             step=self.step,
             run_step=run_step + 1,
             run_steps=self.run_steps,
-            loss=loss.data,
+            loss=loss,
             lr=lr_t,
             doc=doc,
             tokens=tokens,
@@ -174,16 +185,13 @@ class Trainer:
         predictor = self.predictor()
         return sum([predictor.loss(self.tokenizer.tokens(doc)) for doc in docs]) / len(docs)
 
-    def _drop_grads(self):
-        for p in self.model.params:
-            p.grad = 0.0
-
     def weights(self):
-        return self.model.weights()
+        """The weights now, {name: rows of floats}."""
+        return unflatten(self.config, self._current_values())
 
     def flat_state(self):
         """The weights and Adam's m and v now, flat in ``model.params`` order, as array('d')."""
-        values = array("d", [p.data for p in self.model.params])
+        values = array("d", self._current_values())
         return values, array("d", self.adam.m), array("d", self.adam.v)
 
     def predictor(self):

@@ -62,13 +62,13 @@ def test_a_gradient_too_large_to_square_stops_the_step():
     trainer = Trainer()
     trainer.begin_run(1)
     before = trainer.weights()
-    original = trainer.adam.step
+    original = trainer.adam.update
 
-    def step_with_huge_gradient(lr_t):
-        trainer.model.params[0].grad = 1e300  # its square overflows: the norm is inf
-        return original(lr_t)
+    def update_with_huge_gradient(values, grads, lr_t):
+        grads[0] = 1e300  # its square overflows: the norm is inf
+        return original(values, grads, lr_t)
 
-    trainer.adam.step = step_with_huge_gradient
+    trainer.adam.update = update_with_huge_gradient
     with pytest.raises(Diverged, match="gradient is not finite"):
         trainer.train_step()
     assert trainer.weights() == before and trainer.step == 0
