@@ -13,6 +13,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from app import limits
+from app.lesson.glossary import TERMS
+from app.lesson.say import phase_sentences
 from app.paths import TEMPLATES_DIR
 
 BOS = "[BOS]"
@@ -42,6 +44,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["static"] = lambda path: f"/static/{path}"
 templates.env.globals["limits"] = limits
 templates.env.globals["input_bounds"] = input_bounds
+templates.env.globals["terms"] = TERMS  # the glossary, for partials/term.html
+templates.env.globals["recipe_say"] = phase_sentences
 templates.env.filters["thousands"] = lambda n: f"{int(n):,}"
 templates.env.filters["sig"] = lambda x: f"{x:.3g}"
 
@@ -169,6 +173,7 @@ def recipe_view(step: dict, num_params: int, block_size: int, walk: float = 0.0)
         "doc": step["doc"],
         "tokens": tokens,
         "n_positions": len(probs),
+        "probs": list(probs),
         "loss": step["loss"],
         "grad_norm": step["grad_norm"],
         "lr": step["lr"],
