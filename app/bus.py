@@ -38,24 +38,39 @@ EVENT_OVERHEAD = 160
 class Event:
     """One published event, encoded once (``id:``, ``event:``, ``data:`` JSON) for every client.
 
-    The parsed payload (``data``) costs about three times the encoded bytes in Python objects;
-    the bus lets go of it once a newer event is published (``release``), and ``data`` then
-    parses the JSON again on demand (an equal dict). So a buffered event costs its encoded
-    size plus ``EVENT_OVERHEAD`` bytes (``size``).
+    ``payload`` is what was published: a contract model (``app.contract.events``), read by its
+    fields. The parsed payload costs about three times the encoded bytes in Python objects;
+    the bus lets go of it once a newer event is published (``release``), and ``payload`` then
+    parses the JSON again on demand (an equal model; ``data``: an equal dict). So a buffered
+    event costs its encoded size plus ``EVENT_OVERHEAD`` bytes (``size``).
     """
 
-    __slots__ = ("id", "name", "_data", "_sse", "_json_at")
+    __slots__ = ("id", "name", "_data", "_model", "_type", "_sse", "_json_at")
 
-    def __init__(self, id: int, name: str, data: dict[str, Any]):
-        self.id, self.name, self._data = id, name, data
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False)  # one line: no \r \n
+    def __init__(self, id: int, name: str, data: BaseModel | Mapping[str, Any]):
+        self.id, self.name = id, name
+        self._model = data if isinstance(data, BaseModel) else None
+        self._type = type(data) if self._model is not None else None
+        plain = data.model_dump(mode="json") if self._model is not None else data
+        self._data = None if self._model is not None else plain
+        text = json.dumps(plain, separators=(",", ":"), allow_nan=False)  # one line: no \r \n
         head = f"id: {id}\r\nevent: {name}\r\ndata: ".encode()
         self._sse = b"".join((head, text.encode(), b"\r\n\r\n"))
         self._json_at = len(head)
 
     @property
+    def payload(self) -> Any:
+        """The model published (parsed from the JSON again once ``release``d); an event
+        published as a plain mapping gives ``data``."""
+        if self._model is not None:
+            return self._model
+        if self._type is not None:
+            return self._type.model_validate_json(self.json)
+        return self.data
+
+    @property
     def data(self) -> dict[str, Any]:
-        """The payload; parsed from the JSON again (a new dict) once ``release``d."""
+        """The payload as a dict; parsed from the JSON again (a new dict) once ``release``d."""
         return self._data if self._data is not None else json.loads(self.json)
 
     @property
@@ -68,8 +83,8 @@ class Event:
         return len(self._sse) + EVENT_OVERHEAD
 
     def release(self) -> None:
-        """Drop the parsed payload (``data`` parses the JSON again when asked)."""
-        self._data = None
+        """Drop the parsed payload (``payload`` and ``data`` parse the JSON when asked)."""
+        self._data = self._model = None
 
     def sse(self) -> bytes:
         """``id:``, ``event:`` and ``data:`` (JSON) lines, as bytes, built once per event."""
@@ -228,7 +243,7 @@ class MemoryBus:
         self._last_id = self._floor = max(self._last_id, self._ids.last)
 
     def publish(self, name: str, data: BaseModel | Mapping[str, Any]) -> Event:
-        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+        payload = data if isinstance(data, BaseModel) else dict(data)
         self._last_id = self._ids.next()
         event = Event(self._last_id, name, payload)
         if self._events:

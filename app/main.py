@@ -7,8 +7,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.classes.roster import Classes
+from app.jobs.local import ProcessRunner
 from app.paths import STATIC_DIR
-from app.predictions import KnownQueries
+from app.predict.cache import KnownQueries
 from app.runs.registry import Runs
 from app.settings import Settings, get_settings
 from app.web.errors import BodyLimit, install_error_handlers
@@ -16,7 +17,6 @@ from app.web.identity import Identity, load_secret
 from app.web.routes import mount
 from app.web.routes.api.predict import known_prediction
 from app.web.security import Security, allowed_hosts
-from app.worker import ProcessRunner
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = jobs
         await registry.start()
         app.state.runs = registry
-        registry.classes = app.state.classes = Classes(registry.store, registry)
+        app.state.classes = Classes(registry.store, registry)
         await app.state.classes.load()
         default = registry.default
         log.info(
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     # /api/predict with a query string the route has validated before, answered without the
-    # framework's CPU (app.predictions); inside Security, which checks and marks it as any other
+    # framework's CPU (app.predict.cache); inside Security, which checks and marks it as any other
     app.add_middleware(KnownQueries, path="/api/predict", answer=known_prediction)
     # who is asking (a signed cookie): a class student's run is theirs and the teacher's only
     app.add_middleware(Identity, secret=load_secret(settings.data_dir))

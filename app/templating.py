@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from app import limits
+from app.contract.events import StepRecipe
 from app.lesson.glossary import TERMS
 from app.lesson.say import phase_sentences
 from app.paths import TEMPLATES_DIR
@@ -151,11 +152,12 @@ def duration(seconds: float | None) -> str:
     return f"{h} h {m:02d} min"
 
 
-def recipe_view(step: dict, num_params: int, block_size: int, walk: float = 0.0) -> dict:
+def recipe_view(step: StepRecipe, num_params: int, block_size: int, held: bool = False) -> dict:
     """The document as tokens, each predicted one coloured by the probability it was given and
-    labelled with its loss (−ln p). ``walk``: seconds for the page to walk through the five
-    phases of this step (0: show them all at once)."""
-    labels, probs = step["tokens"], step["target_probs"]
+    labelled with its loss (−ln p), and the raw probabilities (``probs``) for the words of its
+    phases (app.lesson.say). ``held``: a step of Step once, whose walk the page holds at its
+    first phase until the learner moves on (else the page shows it whole)."""
+    labels, probs = step.tokens, step.target_probs
     tokens = []
     for i, label in enumerate(labels):
         t = {"label": label, "bos": label == BOS}
@@ -169,15 +171,15 @@ def recipe_view(step: dict, num_params: int, block_size: int, walk: float = 0.0)
             t["kind"] = "out"  # beyond the context window: not trained on
         tokens.append(t)
     return {
-        "step": step["step"],
-        "doc": step["doc"],
+        "step": step.step,
+        "doc": step.doc,
         "tokens": tokens,
         "n_positions": len(probs),
         "probs": list(probs),
-        "loss": step["loss"],
-        "grad_norm": step["grad_norm"],
-        "lr": step["lr"],
+        "loss": step.loss,
+        "grad_norm": step.grad_norm,
+        "lr": step.lr,
         "num_params": num_params,
         "block_size": block_size,
-        "walk_ms": round(1000 * walk),
+        "held": held,
     }

@@ -12,7 +12,7 @@ Starts one server (``python -m app``, loopback, temporary data dir) and measures
    pressed every ``--every`` seconds (default 10: a person reading the graph as the run goes on;
    ``--every 2`` is harsher than any page), one fetch at a time, gzip accepted as a browser
    does; training at full speed, each fetch is of a new step, so each one is built (~0.15 s of
-   the graph process's CPU: app.graphs), none comes from the cache. The first request of a
+   the graph process's CPU: app.past.graphs), none comes from the cache. The first request of a
    server starts that process; it is made (and timed) before the runs. Each run is the same
    default run: ``POST /api/reset {"seed": 42}``, then a ``--steps`` run at full speed, timed
    from ``POST /api/train`` until ``/api/state`` says idle (polled every 50 ms in both
@@ -246,7 +246,7 @@ def bench(args, url: str, pid: int) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
         client.post("/api/pace", json={"steps_per_sec": None}).raise_for_status()
         run(client, pid, args.warmup_steps, None)  # starts the worker, warms caches: not counted
-        # the first /api/graph starts the graph process (app.graphs): once per server
+        # the first /api/graph starts the graph process (app.past.graphs): once per server
         t0 = time.perf_counter()
         client.get("/api/graph", headers={"Accept-Encoding": "gzip"}).raise_for_status()
         print(f"  first /api/graph (starts the graph process): {time.perf_counter() - t0:.2f} s")

@@ -4,7 +4,7 @@
                                            [--repo DIR]
 
 Starts two servers (``python -m app``, loopback, temporary data dirs): one with
-``MICROGPT_PREDICT_CACHE=0`` (every request computes, as before ``app.predictions``), one with
+``MICROGPT_PREDICT_CACHE=0`` (every request computes, as before ``app.predict.cache``), one with
 the cache on. ``--repo DIR`` adds a third, "base": the cache on, serving another checkout's
 code (e.g. ``git worktree add /tmp/base HEAD``), for a before/after comparison in one run.
 Each starts a 500-step run (another when one ends). Then, alternating between them so all see

@@ -16,7 +16,7 @@ Starts one server (``python -m app``, loopback, temporary data dir) with
    after a short warm-up run); the result is each case's median and its ratio to 1 run alone
    (on 2 cores: ~1.0 for 2 runs, ~2.0 for 4). The wall time includes starting each run's
    training process. 1 run alone also gives the default shape's seconds per step (wall /
-   steps), which app.service.DEFAULT_STEP_SECONDS (the queue's estimates) should match.
+   steps), which app.runs.estimates.DEFAULT_STEP_SECONDS (the queue's estimates) should match.
 2. **Predictions while 2 runs train.** 2 runs of ``--steps`` steps train; 20 users (each a
    kept-alive connection written by hand: bench/predict_load.py's ``User``) ask in turn
    ``/api/runs/{a}/predict``, ``/api/runs/{b}/predict`` and the unprefixed ``/api/predict``
@@ -59,8 +59,8 @@ VARIED = [*PREFIXES, "emm", "ann", "chri", "dav", "mich", "isabel", "z", "q"]
 
 
 def state_seconds() -> float | None:
-    """app.service.DEFAULT_STEP_SECONDS as the source says (read, not imported)."""
-    text = (REPO / "app" / "service.py").read_text()
+    """app.runs.estimates.DEFAULT_STEP_SECONDS as the source says (read, not imported)."""
+    text = (REPO / "app" / "runs" / "estimates.py").read_text()
     m = re.search(r"^DEFAULT_STEP_SECONDS\s*=\s*([0-9.e+-]+)", text, re.M)
     return float(m.group(1)) if m else None
 
@@ -417,7 +417,7 @@ def report(args, cases: dict[int, list[Case]], load: Load, loadavg: float) -> No
         f"\n  seconds per step, default shape: {alone / args.steps:.4f} s "
         f"({args.steps / alone:.1f} steps/s; 1 run alone, wall / {args.steps}); "
         f"{elapsed_alone / args.steps:.4f} s from the run's own elapsed time; "
-        f"app.service.DEFAULT_STEP_SECONDS = {spec}"
+        f"app.runs.estimates.DEFAULT_STEP_SECONDS = {spec}"
     )
 
     print(

@@ -26,7 +26,8 @@ from app.classes.codes import hashed, new_code, normal_code
 from app.classes.records import Class, Member
 from app.classes.teacher import TeacherCommands
 from app.contract.api import RunIn
-from app.service import BadInput, Conflict, Forbidden, NotFound, RunService
+from app.runs.errors import BadInput, Conflict, Forbidden, NotFound
+from app.runs.service import RunService
 from app.store import Store
 
 
@@ -47,6 +48,7 @@ class Classes(TeacherCommands):
         self.by_run: dict[int, Member] = {}  # every run of a member -> the member
         self._lock = asyncio.Lock()
         runs.on_delete.append(self._forget_run)
+        runs.policies.watch(self.check_new_run, self.adopt)
 
     # ------------------------------------------------------------------ loading
 
@@ -112,7 +114,9 @@ class Classes(TeacherCommands):
             )
 
     def _limit(self, service: RunService, klass: Class) -> None:
-        service.step_limit = (klass.limits.steps_per_run, f"class {klass.name!r}")
+        self.runs.policies.set_limit(
+            service.id, klass.limits.steps_per_run, f"class {klass.name!r}"
+        )
 
     # ------------------------------------------------------------------ students
 

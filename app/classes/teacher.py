@@ -17,8 +17,8 @@ from app.classes.codes import hashed, new_code
 from app.classes.records import Class, Member
 from app.contract.api import RunIn
 from app.contract.classes import ClassLimits
+from app.runs.errors import BadInput, Forbidden, NotFound, ServiceError
 from app.runs.machine import Status
-from app.service import BadInput, Forbidden, NotFound, ServiceError
 from app.store import Store
 
 if TYPE_CHECKING:

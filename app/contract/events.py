@@ -1,8 +1,9 @@
 """The event stream's contract: one pydantic model per SSE event, used by the API and the tests.
 
 Event payloads (``data:`` of each SSE message) are ``StateOut`` for ``status``, ``StepEvent``
-for ``step``, ``ValidationEvent`` for ``validation``, ``DoneEvent`` for ``done``, ``ErrorEvent``
-for ``error``, ``ResetEvent`` for ``reset``, ``DeletedEvent`` for ``deleted``.
+for ``step`` (a past step's ``StepRecipe`` part), ``ValidationEvent`` for ``validation``,
+``DoneEvent`` for ``done``, ``ErrorEvent`` for ``error``, ``ResetEvent`` for ``reset``,
+``DeletedEvent`` for ``deleted``.
 """
 
 from typing import Literal
@@ -110,23 +111,34 @@ class MatrixHealth(BaseModel):
     )
 
 
-class StepEvent(BaseModel):
-    run: int = Field(description="the run's id")
-    segment: int = Field(description="the training segment's id")
+class StepRecipe(BaseModel):
+    """What one step read, predicted and scored (the recipe): a live step's, or a past one's
+    replayed from its stored weights (app.past), which has nothing more to say."""
+
     step: int = Field(description="global step, 1-based")
-    run_step: int = Field(description="step within the segment, 1-based")
-    run_steps: int = Field(description="the segment's length")
-    total: int = Field(description="global step the segment ends at")
     loss: float
-    smooth: float = Field(
-        description="EMA of the loss over the model's steps, beta 0.9, bias-corrected: "
-        "m = 0.9 m + 0.1 loss; smooth = m / (1 - 0.9^k) after k steps"
-    )
-    lr: float
+    lr: float | None = Field(description="the step's learning rate (None: not stored)")
     doc: str
     tokens: list[str] = Field(description='display labels, e.g. ["[BOS]", "e", "m", "[BOS]"]')
     target_probs: list[float] = Field(description="p(correct next token) per position")
     grad_norm: float
+
+
+class StepEvent(StepRecipe):
+    """A step as it happened: built once, by the training process (app.jobs.loop); the web
+    process adds what only it knows (run, segment, smooth, single) with ``model_copy``."""
+
+    run: int | None = Field(None, description="the run's id (set by the web process)")
+    segment: int | None = Field(None, description="the training segment's id")
+    run_step: int = Field(description="step within the segment, 1-based")
+    run_steps: int = Field(description="the segment's length")
+    total: int = Field(description="global step the segment ends at")
+    smooth: float | None = Field(
+        None,
+        description="EMA of the loss over the model's steps, beta 0.9, bias-corrected: "
+        "m = 0.9 m + 0.1 loss; smooth = m / (1 - 0.9^k) after k steps (set by the web process)",
+    )
+    lr: float
     step_time: float = Field(description="seconds the step's maths took")
     steps_per_sec: float = Field(description="over the last 20 steps, wall clock")
     elapsed: float = Field(description="wall-clock seconds the segment has been training")
@@ -134,7 +146,7 @@ class StepEvent(BaseModel):
     probes: list[Probe]
     health: list[MatrixHealth] = Field(description="per parameter matrix, in engine order")
     t: float = Field(description="Unix time the step ended, set by the worker")
-    single: bool = Field(description="the step was asked for by Step once")
+    single: bool = Field(False, description="the step was asked for by Step once")
 
 
 class ValidationEvent(BaseModel):

@@ -1,11 +1,12 @@
-"""The web process's side of Redis mode: a ``JobRunner`` (``app.worker``) per training session,
+"""The web process's side of Redis mode: a ``JobRunner`` (``app.jobs.local``) per training session,
 and one reader for all their streams.
 
-``RedisRunner`` looks to ``app.service`` exactly like the embedded ``ProcessRunner``: commands
-in, the trainer's messages out, in order. Underneath, a command is pushed on the session's list
-and, if the session is parked, its next slice is queued (``app.jobs.sessions``); messages come
-from the run's stream. After a redelivered slice (its worker died) the messages up to the last
-one already passed on come again: they are dropped here, so the service sees every step once.
+``RedisRunner`` looks to the run (``app.runs``) exactly like the embedded ``ProcessRunner``:
+commands in, the trainer's messages out, in order. Underneath, a command is pushed on the
+session's list and, if the session is parked, its next slice is queued (``app.jobs.sessions``);
+messages come from the run's stream. After a redelivered slice (its worker died) the messages up
+to the last one already passed on come again: they are dropped here, so the run sees every step
+once.
 
 Commands are numbered by their place on the session's list; a worker's reply names its
 command, so a command a redelivered slice applies again is answered once.
@@ -28,18 +29,20 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from app.contract.worker import Error, Ready, Reply, WorkerMessage
 from app.jobs import sessions as keys
 from app.jobs import wire
+from app.jobs.local import WorkerGone
 from app.jobs.slices import declare, make_broker
 from app.settings import Settings
-from app.worker import Message, WorkerGone
 
 log = logging.getLogger(__name__)
 
-# A step's messages come in this order (app.trainer_process); with the step they make the key
+# A step's messages come in this order (app.jobs.loop); with the step they make the key
 # that says whether a replayed message was passed on already.
 ORDER = {"params": 0, "step": 1, "val": 2, "weights": 3, "checkpoint": 4, "done": 5}
 ANSWERED_HERE = {"train", "resume", "pace"}  # replied at once: the slice may wait in the queue
+ANSWER = Reply(ok=True, step=None)  # a command the runner answers itself
 HALTS = {"pause", "stop"}  # answered without a worker if the session's slice is still queued
 CHECK_EVERY = 2.0  # seconds between checks that the attached sessions still exist
 READ_BLOCK = 500  # ms an XREAD waits for new entries (then it re-reads which runs to follow)
@@ -231,7 +234,7 @@ class RedisRunner:
         self.last_id: bytes | str = "0-0"  # the run stream's last entry read
         self.host: str | None = None
         self._pid: int | None = None
-        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
         self._exit: str | None = None
         self._closed = False
         self._seen: tuple[int, int] = (-1, -1)  # (step, ORDER) of the last message passed on
@@ -297,7 +300,7 @@ class RedisRunner:
                 return
             if kind in ANSWERED_HERE:
                 self._answered.add(index)
-                self._queue.put_nowait(("reply", {"ok": True, "step": None, "reason": None}))
+                self._queue.put_nowait(ANSWER)
             if queue_slice:
                 await self.jobs.enqueue(self.sid, queue_slice)
         except (RedisError, OSError) as e:
@@ -306,7 +309,7 @@ class RedisRunner:
     def _answer_halt(self) -> None:
         if self._halt_at is not None and stream_id(self.last_id) >= self._halt_at:
             self._halt_at = None
-            self._queue.put_nowait(("reply", {"ok": True, "step": None, "reason": None}))
+            self._queue.put_nowait(ANSWER)
 
     def accept(self, fields: dict[bytes, bytes]) -> None:
         """One entry of the run's stream (the reader calls this, in stream order, after
@@ -315,7 +318,7 @@ class RedisRunner:
         self._answer_halt()
 
     def _accept(self, fields: dict[bytes, bytes]) -> None:
-        sid, kind, payload = wire.decode(fields)
+        sid, message = wire.decode(fields)
         if sid != self.sid or not self.alive:
             return
         number = int(fields[b"q"])
@@ -325,28 +328,28 @@ class RedisRunner:
             )
             return
         self._next = number + 1
-        if kind == "ready":  # a slice began on a worker
-            self._pid, self.host = payload["pid"], payload["host"]
-            if payload.get("replay"):  # redelivered: its first messages may be old news
+        if isinstance(message, Ready):  # a slice began on a worker
+            self._pid, self.host = message.pid, message.host
+            if message.replay:  # redelivered: its first messages may be old news
                 log.warning("run %s: slice redelivered to %s on %s", self.run, self._pid, self.host)
                 self._replay_until = self._seen
             return
-        if kind == "reply":
-            index = payload.pop("cmd")
+        if isinstance(message, Reply):
+            index = message.cmd
             if index < self._replied or index in self._answered:
                 return  # answered here already, or again by a redelivered slice
             self._replied = index + 1
-        order = ORDER.get(kind)
+        order = ORDER.get(message.kind)
         if order is not None:
-            key = (payload["step"], order)
+            key = (message.step, order)
             if self._replay_until is not None:
                 if key <= self._replay_until:
                     return
                 self._replay_until = None
             self._seen = key
-        self._queue.put_nowait((kind, payload))
-        if kind == "error":
-            self.end(payload["message"])
+        self._queue.put_nowait(message)
+        if isinstance(message, Error):
+            self.end(message.message)
 
     def end(self, reason: str) -> None:
         """No more messages: the service sees the worker gone (``reason``)."""
@@ -355,7 +358,7 @@ class RedisRunner:
             self.jobs.detach(self)
             self._queue.put_nowait(None)
 
-    async def messages(self) -> AsyncIterator[Message]:
+    async def messages(self) -> AsyncIterator[WorkerMessage]:
         while (msg := await self._queue.get()) is not None:
             yield msg
 

@@ -4,7 +4,7 @@ A slice loads the session's newest checkpoint, obeys the commands waiting for it
 most ``slice_steps`` steps (or ``slice_seconds``), saves a checkpoint and queues the next
 slice at the back of the queue, so every run of a class moves on and a paused run frees its
 worker; with no other slice waiting, it goes on training instead of handing over. The
-training itself is ``app.trainer_process.TrainerProcess``, the embedded worker's loop,
+training itself is ``app.jobs.loop.TrainerProcess``, the embedded worker's loop,
 unchanged: only its pipes are replaced by the session's command list and the run's stream.
 
 At-least-once delivery: a worker killed mid-slice leaves its message unacknowledged, and
@@ -27,9 +27,10 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from app.contract.worker import Error, Message, Ready, Reply
 from app.jobs import sessions as keys
 from app.jobs import wire
-from app.trainer_process import TrainerProcess
+from app.jobs.loop import TrainerProcess
 from engine import EngineError, Trainer
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,8 @@ class Stream:
         self.lost = False  # another worker has the session: nothing more is written
         self.high = high  # the highest step this session's slices have sent (``step``)
 
-    def send(self, message: tuple[str, dict[str, Any]]) -> None:
-        kind, payload = message
-        fields = wire.encode(kind, payload, self.sid)
+    def send(self, message: Message) -> None:
+        fields = wire.encode(message, self.sid)
         fields["q"] = str(self.sent + len(self.pending))
         self.pending.append(fields)
 
@@ -147,7 +147,7 @@ class SliceTrainer(TrainerProcess):
         self.out.keep = {**(self.out.keep or {}), "step": self.trainer.step}
 
     def reply(self, ok: bool, reason: str | None = None) -> None:
-        self.send("reply", ok=ok, step=self.trainer.step, reason=reason, cmd=self.applied - 1)
+        self.send(Reply(ok=ok, step=self.trainer.step, reason=reason, cmd=self.applied - 1))
 
     def loop_state(self) -> dict[str, Any]:
         running_for = time.time() - self.segment_start if self.running else 0.0
@@ -209,7 +209,7 @@ def train_slice(sid: str, n: int) -> None:
         worker.restore_loop(json.loads(fields[b"loop"]))
         worker.saved_step, worker.applied = worker.trainer.step, applied
         here = {"pid": os.getpid(), "host": socket.gethostname()}
-        worker.send("ready", **here, step=worker.trainer.step, replay=claimed == 2)
+        worker.send(Ready(**here, step=worker.trainer.step, replay=claimed == 2))
         out.flush(worker.trainer.step)
         # after a redelivery (or a hand-over during one) the steps sent before come again,
         # and no command is obeyed before them (a pause was meant after them)
@@ -234,7 +234,7 @@ def train_slice(sid: str, n: int) -> None:
 
 
 def _fail(out: Stream, message: str) -> str:
-    out.send(("error", {"message": message}))
+    out.send(Error(message=message))
     return "idle"
 
 

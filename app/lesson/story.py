@@ -8,7 +8,7 @@ to there); ``milestones_of`` does the arithmetic, in a worker thread for a long 
 from dataclasses import dataclass
 
 from app.lesson.milestones import Milestone, held_out, milestones
-from app.service import RunService
+from app.runs.service import RunService
 
 PROBE = "e"  # the probe whose top guess the milestones follow (the "e" card's)
 

@@ -18,8 +18,18 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app import limits as L
 from app.bus import Event
+from app.contract.events import (
+    DeletedEvent,
+    DoneEvent,
+    ErrorEvent,
+    ResetEvent,
+    StateOut,
+    StepEvent,
+    ValidationEvent,
+)
 from app.fanout import SharedRender
-from app.service import RunService
+from app.lesson.story import run_memorised
+from app.runs.service import RunService
 from app.templating import partial, recipe_view, render
 from app.web.deps import ServiceDep
 from app.web.fragments import model_fragments, prefix_input
@@ -39,21 +49,16 @@ ui = APIRouter(include_in_schema=False)  # mounted under /ui and /ui/runs/{run_i
 
 DEFAULT_STEPS = L.STEPS.default  # the progress bar's length before a run has a segment
 FRAGMENT_INTERVAL = 0.25  # seconds between a run's fragment renders (its last step always)
-WALK_PACE = 5.0  # steps/s: at this speed or slower every step is rendered and walked through
-WALK_SINGLE = 2.5  # seconds to walk through a single step's phases (Step once)
-WALK_SHARE = 0.8  # of a paced step's time, spent walking (the rest shows the whole step)
+SLOW_PACE = 5.0  # steps/s: at this speed or slower every step's recipe is rendered
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
 MULTIPLES_INTERVAL = 2.0  # seconds between re-renders of the small multiples while training
 
 
-def walk_time(step: dict, pace: float | None) -> float:
-    """Seconds the page takes to walk through a step's five phases: a step of Step once, or of
-    a run slowed to WALK_PACE steps/s or less, is shown phase by phase; at full speed, none."""
-    if step.get("single"):
-        return WALK_SINGLE
-    if pace is not None and pace <= WALK_PACE:
-        return min(WALK_SINGLE, WALK_SHARE / pace)
-    return 0.0
+def every_step(step: StepEvent, pace: float | None) -> bool:
+    """Whether the page gets this step's recipe whatever the throttle: a step of Step once
+    (the page holds its walk at phase 0 for the learner), or any step of a run slowed to
+    SLOW_PACE steps/s or less."""
+    return step.single or (pace is not None and pace <= SLOW_PACE)
 
 
 def params_ready() -> ServerSentEvent:
@@ -62,22 +67,22 @@ def params_ready() -> ServerSentEvent:
     return ServerSentEvent(data="{}", event="params")
 
 
-def progress_from(state: dict, step: dict | None) -> dict:
+def progress_from(state: dict, step: StepEvent | None) -> dict:
     """Progress of the current (or latest) run: from its latest step event when we have it."""
     run = state.get("segment")
     training = state["status"] == "training"
-    if step is not None and run is not None and step.get("segment") == run["id"]:
-        rate = step["steps_per_sec"]  # over the last 20 steps
-        if step["run_step"] >= step["run_steps"] and step["elapsed"] > 0:
-            rate = step["run_steps"] / step["elapsed"]  # the run is over: its average
+    if step is not None and run is not None and step.segment == run["id"]:
+        rate = step.steps_per_sec  # over the last 20 steps
+        if step.run_step >= step.run_steps and step.elapsed > 0:
+            rate = step.run_steps / step.elapsed  # the run is over: its average
         return progress_view(
-            step["step"],
-            step["run_step"],
-            step["run_steps"],
+            step.step,
+            step.run_step,
+            step.run_steps,
             rate,
-            step["elapsed"],
-            step["eta"] if training else None,
-            step["loss"],
+            step.elapsed,
+            step.eta if training else None,
+            step.loss,
         )
     if run is not None:
         elapsed = run.get("elapsed") or None
@@ -110,33 +115,32 @@ class FragmentRenderer:
         state = service.state()
         self.model = state.model
         self.last_render = self.last_refresh = self.last_multiples = 0.0
-        self.step: dict | None = service.last_step  # the stream's latest step event
+        self.step: StepEvent | None = service.last_step  # the stream's latest step event
         self.pace = pace  # the speed the stream's menu shows (unknown, ``...``: render it)
 
     def __call__(self, event: Event) -> list[ServerSentEvent]:
         handler = getattr(self, f"on_{event.name}", None)
-        return handler(event.data) if handler else []
+        return handler(event.payload) if handler else []
 
     def html(self, *parts: str) -> ServerSentEvent:
         return ServerSentEvent(data="".join(parts))
 
-    def on_validation(self, d: dict) -> list[ServerSentEvent]:
+    def on_validation(self, d: ValidationEvent) -> list[ServerSentEvent]:
         """The held-out loss at a step: a point of the chart's validation line."""
-        point = {"step": d["step"], "val": d["loss"], "model": self.model}
+        point = {"step": d.step, "val": d.loss, "model": self.model}
         return [ServerSentEvent(data=json.dumps(point), event="val-point")]
 
-    def on_step(self, d: dict) -> list[ServerSentEvent]:
+    def on_step(self, d: StepEvent) -> list[ServerSentEvent]:
         self.step = d
-        point = {"step": d["step"], "loss": d["loss"], "smooth": d["smooth"], "model": self.model}
-        if d.get("health") is not None:  # per-matrix gradient norms and update ratios
-            point["health"] = d["health"]
+        point = {"step": d.step, "loss": d.loss, "smooth": d.smooth, "model": self.model}
+        # per-matrix gradient norms and update ratios
+        point["health"] = [h.model_dump() for h in d.health]
         out = [ServerSentEvent(data=json.dumps(point), event="point")]
         now = time.monotonic()
-        last = d["run_step"] >= d["run_steps"]
-        walk = walk_time(d, self.service.pace)
-        if walk or last or now - self.last_render >= FRAGMENT_INTERVAL:
+        last = d.run_step >= d.run_steps
+        if every_step(d, self.service.pace) or last or now - self.last_render >= FRAGMENT_INTERVAL:
             self.last_render = now
-            out.append(self.html(*self.step_fragments(d, walk)))
+            out.append(self.html(*self.step_fragments(d, held=d.single)))
             out.append(params_ready())
         if last or now - self.last_refresh >= REFRESH_INTERVAL:
             self.last_refresh = now
@@ -150,23 +154,24 @@ class FragmentRenderer:
         view = multiples(self.service, state or self.state())
         return partial("multiples", render("multiples", multiples=view), "innerHTML")
 
-    def step_fragments(self, d: dict, walk: float = 0.0) -> list[str]:
+    def step_fragments(self, d: StepEvent, held: bool = False) -> list[str]:
         state = self.state()
         prefix = probe_prefix(state)
-        probs = next((p["probs"] for p in d.get("probes", []) if p["prefix"] == prefix), None)
-        recipe = recipe_view(d, state["num_params"], state["config"]["block_size"], walk)
+        probs = next((p.probs for p in d.probes if p.prefix == prefix), None)
+        recipe = recipe_view(d, state["num_params"], state["config"]["block_size"], held)
         parts = [
             partial("progress", render("progress", progress=progress_from(state, d))),
             partial("recipe", render("recipe", recipe=recipe)),
         ]
         if probs is not None:
-            parts.append(partial("dist", render("dist", d=probe_view(state, probs, d["step"]))))
+            parts.append(partial("dist", render("dist", d=probe_view(state, probs, d.step))))
         return parts
 
     def state(self) -> dict:
         return self.service.state().model_dump(mode="json")
 
-    def on_status(self, state: dict) -> list[ServerSentEvent]:
+    def on_status(self, status: StateOut) -> list[ServerSentEvent]:
+        state = status.model_dump(mode="json")  # as the page's views read it
         parts = model_fragments(state)  # a few hundred bytes: always right after a reconnect
         if state["model"] != self.model:
             self.model, self.step = state["model"], None
@@ -193,22 +198,23 @@ class FragmentRenderer:
             # Paused, stopped or finished: every panel shows exactly the last step, which the
             # throttle may have skipped (the recipe and the bars), and "Ask the model" asks again
             # (the worker sent its weights before it answered the pause).
-            if self.step["step"] == state["step"]:
+            if self.step.step == state["step"]:
                 out.insert(1, self.html(*self.step_fragments(self.step)))
             out.append(ServerSentEvent(data="{}", event="model-updated"))
         return out
 
-    def on_done(self, d: dict) -> list[ServerSentEvent]:
+    def on_done(self, d: DoneEvent) -> list[ServerSentEvent]:
         state = self.state()
-        losses = run_losses(self.service.history, d["segment"])
-        summary = summary_view(state, d["segment"], losses)
+        segment = d.segment.model_dump(mode="json")  # as the summary's view reads it
+        losses = run_losses(self.service.history, segment)
+        summary = summary_view(state, segment, losses, run_memorised(self.service))
         return [
             self.html(partial("summary", render("summary", summary=summary), "innerHTML")),
             # the final weights reach the service just before `done`: predictions catch up
             ServerSentEvent(data="{}", event="model-updated"),
         ]
 
-    def on_deleted(self, d: dict) -> list[ServerSentEvent]:
+    def on_deleted(self, d: DeletedEvent) -> list[ServerSentEvent]:
         """This page's run was deleted (in another tab, or by the API): its stream ends here."""
         return [
             self.html(
@@ -218,12 +224,12 @@ class FragmentRenderer:
             )
         ]
 
-    def on_reset(self, d: dict) -> list[ServerSentEvent]:
+    def on_reset(self, d: ResetEvent) -> list[ServerSentEvent]:
         """A new run was made from this one (Reset or an upload, maybe in another tab): this
         page's run is unchanged; the run bar offers the new one."""
         return [self.html(partial("run-news", render("run_news", news=d), "innerHTML"))]
 
-    def on_error(self, d: dict) -> list[ServerSentEvent]:
+    def on_error(self, d: ErrorEvent) -> list[ServerSentEvent]:
         """A run failed or diverged: the message by the buttons, and the chart drops the steps
         after the checkpoint the model went back to."""
         state = self.state()
@@ -232,7 +238,7 @@ class FragmentRenderer:
             self.html(
                 partial(
                     "controls",
-                    render("controls", status=status_view(state), message=d["message"]),
+                    render("controls", status=status_view(state), message=d.message),
                 ),
                 partial(
                     "summary",
@@ -243,7 +249,7 @@ class FragmentRenderer:
                 partial("recipe", render("recipe", recipe=None, trained_steps=state["step"])),
                 partial("dist", render("dist", d=current_probe(self.service, state))),
             ),
-            ServerSentEvent(data=json.dumps({"step": d["step"]}), event="chart-trim"),
+            ServerSentEvent(data=json.dumps({"step": d.step}), event="chart-trim"),
             ServerSentEvent(data="{}", event="model-updated"),
         ]
 

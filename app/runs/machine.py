@@ -1,4 +1,4 @@
-"""A run's status machine: ``(status, command) → status``, one table, nothing else.
+"""A run's status machine and its segment's: ``(status, command) → status``, two tables.
 
 Every start of training goes through ``queued``: a run waits there until the scheduler gives it
 a worker (``grant``), at once when one is free. A cell missing from the table is a refusal,
@@ -11,6 +11,18 @@ and ``REFUSALS`` says why in words the API and the page show.
                          │ pause         ▼                       │
                          └──────────▶ paused ─resume/step─▶ queued
     training ─worker_lost─▶ failed ─resume─▶ queued       training/queued ─interrupt─▶ interrupted
+
+A segment (one Train of N steps, or one Step once) has its own, stored, status: ``SEGMENT``
+maps ``(segment status, what happened) → segment status``; done, stopped and diverged are
+final.
+
+::
+
+    queued ─start─▶ running ─finish─▶ done     running ─diverge─▶ diverged
+      ▲  │             │ pause/stepped             running ─fail─▶ failed
+      │  └─pause─▶ paused ◀─┘        queued/running ─stop─▶ stopped
+      └─requeue── paused/interrupted/failed ─abandon─▶ stopped
+    queued/running ─interrupt─▶ interrupted
 """
 
 from enum import StrEnum
@@ -95,3 +107,71 @@ def transition(status: Status, command: Command) -> Status:
         return TABLE[status, command]
     except KeyError:
         raise Refused(status, command) from None
+
+
+RESUMABLE = tuple(str(s) for s in SUSPENDED)  # as the page's templates compare them
+
+
+class SegmentStatus(StrEnum):
+    queued = "queued"  # created, or resumed: waiting for a worker
+    running = "running"  # a worker is stepping it
+    paused = "paused"  # by request, or after a step of Step once
+    interrupted = "interrupted"  # the server stopped during it: resumes from its checkpoint
+    failed = "failed"  # its worker died: resumes from its checkpoint
+    done = "done"  # its last step is done
+    stopped = "stopped"  # by request, or abandoned for a new segment
+    diverged = "diverged"  # a non-finite loss ended it
+
+
+class SegmentEvent(StrEnum):
+    requeue = "requeue"  # resume (or a step) of the suspended segment
+    start = "start"  # the run was given a worker
+    pause = "pause"
+    stepped = "stepped"  # one step of Step once, and the segment goes on
+    finish = "finish"
+    stop = "stop"
+    abandon = "abandon"  # a new segment (or a stop) supersedes a suspended one
+    interrupt = "interrupt"  # the server stops (or stopped) during it
+    fail = "fail"
+    diverge = "diverge"
+
+
+G, E = SegmentStatus, SegmentEvent
+SEGMENT_SUSPENDED = (G.paused, G.interrupted, G.failed)
+SEGMENT_FINAL = (G.done, G.stopped, G.diverged)
+
+SEGMENT: dict[tuple[SegmentStatus, SegmentEvent], SegmentStatus] = {
+    **{(g, E.requeue): G.queued for g in SEGMENT_SUSPENDED},
+    (G.queued, E.start): G.running,
+    (G.queued, E.pause): G.paused,
+    (G.running, E.pause): G.paused,
+    (G.running, E.stepped): G.paused,
+    # the worker's last step may land after a shutdown or a pause began
+    **{(g, E.finish): G.done for g in (G.running, G.paused, G.interrupted)},
+    (G.queued, E.stop): G.stopped,
+    (G.running, E.stop): G.stopped,
+    **{(g, E.abandon): G.stopped for g in (G.queued, *SEGMENT_SUSPENDED)},
+    **{(g, E.interrupt): G.interrupted for g in (G.queued, G.running, G.interrupted)},
+    (G.running, E.fail): G.failed,
+    **{(g, E.diverge): G.diverged for g in (G.running, G.paused, G.interrupted)},
+}
+
+
+class SegmentRefused(Exception):
+    """``event`` cannot happen to a segment in ``status``."""
+
+    def __init__(self, status: SegmentStatus, event: SegmentEvent):
+        self.status, self.event = status, event
+        super().__init__(f"a {status} segment cannot {event}")
+
+
+def segment_allows(status: SegmentStatus | str, event: SegmentEvent) -> bool:
+    return (SegmentStatus(status), event) in SEGMENT
+
+
+def segment_transition(status: SegmentStatus | str, event: SegmentEvent) -> SegmentStatus:
+    """The segment's status after ``event``; SegmentRefused if the table has no such cell."""
+    try:
+        return SEGMENT[SegmentStatus(status), event]
+    except KeyError:
+        raise SegmentRefused(SegmentStatus(status), event) from None

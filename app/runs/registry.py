@@ -1,9 +1,10 @@
 """Every run of this server: created, loaded, listed, renamed, deleted; and the default one.
 
 One store (SQLite), one scheduler (at most ``settings.workers`` runs train at once), one graph
-process and one event-id sequence are shared by all runs; each run has its own bus and its own
-``RunService``. The default run (the newest created or selected) is what the unprefixed
-``/api/...`` paths act on, so old scripts keep working.
+process, one event-id sequence and one set of policies (``app.runs.policies``) are shared by
+all runs; each run has its own bus and its own ``RunService``. The default run (the newest
+created or selected) is what the unprefixed ``/api/...`` paths act on, so old scripts keep
+working.
 """
 
 import asyncio
@@ -13,73 +14,47 @@ import os
 
 from app import limits as L
 from app.bus import EventIds, MemoryBus
-from app.contract.api import DATASETS, DatasetText, ForkIn, RunIn, RunOut, RunsOut
+from app.contract.api import DatasetText, ForkIn, RunIn, RunOut, RunsOut
 from app.contract.events import DeletedEvent, ResetEvent
-from app.graphs import GraphBuilder
-from app.runs.machine import Status
-from app.runs.scheduler import Scheduler, waits
-from app.service import (
-    BadInput,
-    Conflict,
-    NotFound,
-    RunService,
-    ServiceError,
-    TooLarge,
-    validate_checkpoint,
+from app.jobs.local import ProcessRunner
+from app.past.graphs import GraphBuilder
+from app.runs.checkpoints import validate_checkpoint
+from app.runs.copies import (
+    checkpoint_settings,
+    fork_settings,
+    forked_checkpoint,
+    fresh_checkpoint,
+    reset_spec,
+    settings_of,
 )
+from app.runs.errors import BadInput, Conflict, NotFound, ServiceError, TooLarge
+from app.runs.listing import run_out
+from app.runs.machine import Status
+from app.runs.policies import RunPolicies
+from app.runs.scheduler import Scheduler, waits
+from app.runs.service import RunService
 from app.settings import Settings
 from app.store import RunRecord, open_store
-from app.worker import ProcessRunner
-from engine import EngineError, GPTConfig, Trainer
-from engine.checkpoint import at_step
-from engine.data import MAX_TEXT_BYTES, check_text, load_example
-from engine.model import num_params
+from engine import EngineError
+from engine.data import MAX_TEXT_BYTES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "Run {id}"  # the store puts the new run's id in
 
 
-def documents(spec: RunIn) -> list[str] | None:
-    """The run's documents: None for the shipped names, an example's, or the text given
-    (checked line by line: an EngineError names what is wrong)."""
-    if isinstance(spec.dataset, DatasetText):
-        return check_text(spec.dataset.text)
-    return None if spec.dataset == "names" else load_example(spec.dataset)
-
-
-def fresh_checkpoint(spec: RunIn) -> str:
-    config = GPTConfig(
-        n_embd=spec.n_embd, n_head=spec.n_head, n_layer=spec.n_layer, block_size=spec.block_size
-    )
-    trainer = Trainer(docs=documents(spec), config=config, seed=spec.seed, lr=spec.lr)
-    return json.dumps(trainer.to_dict())
-
-
-def settings_of(spec: RunIn) -> dict:
-    """What the run list shows of its settings (its own text is in its checkpoint)."""
-    dataset = "own" if isinstance(spec.dataset, DatasetText) else spec.dataset
-    return {**spec.model_dump(exclude={"name", "dataset"}), "dataset": dataset}
-
-
-def checkpoint_settings(d: dict, steps: int) -> dict:
-    """The run settings an uploaded checkpoint amounts to."""
-    c = d["config"]
-    return {
-        "seed": d["seed"],
-        "lr": d["lr"],
-        "steps": steps,
-        **{k: c[k] for k in ("n_embd", "n_head", "n_layer", "block_size")},
-        "dataset": d.get("dataset", "names"),
-    }
-
-
 REDIS_RUNS = 100_000  # runs training at once in Redis mode (no limit but memory)
 
 
 class Runs:
-    def __init__(self, settings: Settings, runner_factory=ProcessRunner):
+    def __init__(
+        self,
+        settings: Settings,
+        runner_factory=ProcessRunner,
+        policies: RunPolicies | None = None,
+    ):
         self.settings = settings
+        self.policies = policies or RunPolicies()
         self.runner_factory = runner_factory
         self.store = None
         self.services: dict[int, RunService] = {}
@@ -94,7 +69,6 @@ class Runs:
         self.notice: str | None = None  # shown on every run's page
         self._lock = asyncio.Lock()  # one create/delete at a time
         self.on_delete: list = []  # called with a deleted run's id (app.classes keeps count)
-        self.classes = None  # app.classes.roster.Classes: whose a run made from a run is
 
     # -------------------------------------------------------------- lifecycle
 
@@ -125,8 +99,6 @@ class Runs:
             self.default_id = max(self.services)
         else:
             await self.create(RunIn(seed=self.settings.seed))
-        for service in self.services.values():
-            service.notice = self.notice
 
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in self.services.values()))
@@ -140,13 +112,24 @@ class Runs:
             s.replay_max_events, s.client_buffer, max_bytes=s.replay_max_bytes, ids=self.ids
         )
         service = RunService(
-            s, self.store, bus, self.graphs, self.scheduler, record, self.runner_factory
+            s,
+            self.store,
+            bus,
+            self.graphs,
+            self.scheduler,
+            record,
+            self.runner_factory,
+            estimate_wait=self.estimate_wait,
+            step_limit=self.policies.step_limit,
+            notice=self.server_notice,
         )
-        service.estimate_wait = self.estimate_wait
-        service.notice = self.notice
         await service.start()
         self.services[record.id] = service
         return service
+
+    def server_notice(self) -> str | None:
+        """What every run's page says (a damaged database moved aside, a run not loaded)."""
+        return self.notice
 
     # -------------------------------------------------------------- lookups
 
@@ -185,30 +168,7 @@ class Runs:
         return max(service.steps_left(), 1) * service.step_seconds()
 
     def out(self, service: RunService) -> RunOut:
-        cfg, last = service.config, service.history[-1] if service.history else None
-        rs = service.run_settings
-        return RunOut(
-            id=service.id,
-            name=service.name,
-            created_at=service.created_at,
-            seed=service.seed,
-            lr=service.lr,
-            steps=rs.get("steps", 500),
-            n_embd=cfg.n_embd,
-            n_head=cfg.n_head,
-            n_layer=cfg.n_layer,
-            block_size=cfg.block_size,
-            vocab_size=cfg.vocab_size,
-            num_params=num_params(cfg),
-            dataset=rs.get("dataset", service.dataset),
-            status=service.status,
-            step=service.step,
-            loss=last[2] if last else None,
-            queue_position=self.scheduler.position(service.id),
-            default=service.id == self.default_id,
-            parent=rs.get("parent"),
-            parent_step=rs.get("parent_step"),
-        )
+        return run_out(service, self.scheduler.position(service.id), self.default_id)
 
     def listing(self) -> RunsOut:
         return RunsOut(
@@ -248,25 +208,10 @@ class Runs:
         """A fresh run with ``source``'s settings and data (and maybe another seed): ``source``
         is kept, unchanged, in the list. Its streams hear of the new run (a ``reset`` event).
         ``by``: who asks (a class student's new run counts against their limit)."""
-        if self.classes is not None:
-            self.classes.check_new_run(source, by)
-        rs = source.run_settings
-        dataset = rs.get("dataset", "names")
-        if dataset not in DATASETS:  # its own text (or a model file's): the same documents
-            dataset = DatasetText(text="\n".join(sorted(source.documents)))
-        spec = RunIn(
-            seed=source.seed if seed is None else seed,
-            lr=rs.get("lr", source.lr),
-            steps=rs.get("steps", 500),
-            n_embd=source.config.n_embd,
-            n_head=source.config.n_head,
-            n_layer=source.config.n_layer,
-            block_size=source.config.block_size,
-            dataset=dataset,
-        )
+        self.policies.check_new_run(source, by)
+        spec = reset_spec(source, seed)
         service = await self.create(spec)
-        if self.classes is not None:
-            await self.classes.adopt(source, service)
+        await self.policies.adopt(source, service)
         source.bus.publish(
             "reset",
             ResetEvent(
@@ -280,7 +225,7 @@ class Runs:
         stored if it does not load)."""
         data, step = await asyncio.to_thread(validate_checkpoint, raw)
         d = json.loads(data)
-        steps = source.run_settings.get("steps", 500) if source else 500
+        steps = source.run_settings.get("steps", L.STEPS.default) if source else L.STEPS.default
         async with self._lock:
             service = await self._add(
                 DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload"
@@ -303,43 +248,14 @@ class Runs:
         Adam moments there (rebuilt by app.past), the same documents in the same order, and its
         own settings for what follows. Its steps are numbered on from ``spec.step + 1``.
         ``by``: who asks (a class student's fork is theirs, within their limit)."""
-        if self.classes is not None:
-            self.classes.check_new_run(source, by)
+        self.policies.check_new_run(source, by)
         step = spec.step
-        frame = await source.params_at(step)  # BadInput naming the range if not in the history
-        if frame.m is None:
-            raise BadInput(
-                f"step {step}'s Adam moments were not kept (the model was stored before they "
-                f"were), so a run cannot go on from it exactly; fork from step "
-                f"{source.checkpoint_step} or later"
-            )
-        data, _ = await source.checkpoint()
-
-        def build() -> tuple[str, int]:
-            forked = at_step(json.loads(data), step, frame.values, frame.m, frame.v)
-            if spec.lr is not None:
-                forked["lr"] = spec.lr
-            return validate_checkpoint(json.dumps(forked, allow_nan=False).encode())
-
-        try:
-            data, _ = await asyncio.to_thread(build)
-        except EngineError as e:
-            raise BadInput(str(e)) from None
-        rs = source.run_settings
-        settings = {
-            **rs,
-            "seed": source.seed,
-            "lr": spec.lr if spec.lr is not None else source.lr,
-            "steps": spec.steps or rs.get("steps", 500),
-            "dataset": rs.get("dataset", source.dataset),
-            "parent": source.id,
-            "parent_step": step,
-        }
+        data = await forked_checkpoint(source, spec)
+        settings = fork_settings(source, spec)
         name = spec.name or f"{source.name} from step {step}"[: L.RUN_NAME_CHARS]
         async with self._lock:
             service = await self._add(name, settings, data, step, "fork")
-        if self.classes is not None:
-            await self.classes.adopt(source, service)
+        await self.policies.adopt(source, service)
         return service
 
     async def rename(self, run_id: int, name: str) -> RunService:
@@ -364,6 +280,7 @@ class Runs:
             service.bus.publish("deleted", DeletedEvent(run=run_id, name=service.name))
             await service.close()
             await asyncio.to_thread(self.store.delete_run, run_id)
+            self.policies.forget(run_id)
             for forget in self.on_delete:
                 forget(run_id)
             if self.default_id == run_id:

@@ -12,7 +12,7 @@ from fastapi import Depends, Path, Request
 from app import limits as L
 from app.classes.roster import Classes
 from app.runs.registry import Runs
-from app.service import RunService
+from app.runs.service import RunService
 
 RunId = Annotated[int, Path(ge=L.RUN_ID.lo, le=L.RUN_ID.hi, description="the run's id")]
 

@@ -14,7 +14,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.contract.api import ErrorOut
-from app.service import ServiceError
+from app.runs.errors import ServiceError
 from engine.errors import short_repr
 
 log = logging.getLogger(__name__)

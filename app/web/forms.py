@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from app import limits as L
 from app.contract.api import RunIn
 from app.contract.classes import ClassLimits
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.errors import describe_validation_error, show
 
 FormStr = Annotated[str | None, Form()]

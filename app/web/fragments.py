@@ -3,7 +3,7 @@ a past step's panels, the Train card's buttons and a refused form post's page.""
 
 from fastapi.responses import HTMLResponse
 
-from app.service import RunService
+from app.runs.service import RunService
 from app.templating import partial, render, templates
 from app.web.views.past import PastView
 from app.web.views.run import TrainQuestion, model_view, status_view

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.main import create_app
-from app.service import BadInput, validate_checkpoint
+from app.runs.checkpoints import validate_checkpoint
+from app.runs.errors import BadInput
 from app.settings import Settings
 from engine import Trainer
 

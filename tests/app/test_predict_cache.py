@@ -1,4 +1,4 @@
-"""The prediction cache (app.predictions): merging, per-snapshot caching, errors, its bound,
+"""The prediction cache (app.predict.cache): merging, per-snapshot caching, errors, its bound,
 the answers it sends without the framework; and /api/predict under concurrent requests answers
 exactly what the model says, the same however it is served."""
 
@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.responses import Response
 
-from app import predictions
-from app.predictions import KnownQueries, PredictionCache
-from app.service import BadInput
+from app.predict import cache as predictions
+from app.predict.cache import KnownQueries, PredictionCache
+from app.runs.errors import BadInput
 from app.web.routes.api.predict import known_prediction
 from app.web.security import CSP
 from engine import Predictor
@@ -370,7 +370,7 @@ def test_a_snapshot_is_held_for_a_while_then_replaced():
 
 def test_a_repeated_prediction_is_answered_as_the_first_was(server):
     """The first request is the route's; the same query string again is answered without the
-    framework (app.predictions.KnownQueries): the same bytes, headers and checks."""
+    framework (app.predict.cache.KnownQueries): the same bytes, headers and checks."""
     server.post("/api/stop")  # 409 when not training: either way the snapshot stays put
     server.wait_for_state(lambda s: s["status"] != "training")
     with httpx.Client(base_url=server.url, timeout=30) as client:

@@ -269,7 +269,7 @@ def test_unprefixed_api_follows_the_newest_run_until_another_is_selected(two_wor
     runs = listing(two_workers)
     assert runs["default"] == newer
     assert [r["id"] for r in runs["runs"] if r["default"]] == [newer]
-    for _ in range(2):  # the second answer comes from the known-query cache (app.predictions)
+    for _ in range(2):  # the second answer comes from the known-query cache (app.predict.cache)
         assert two_workers.get("/api/predict", params=ask).json() == own[newer]
 
     selected = two_workers.post(f"/api/runs/{older}/select")

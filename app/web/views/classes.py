@@ -10,8 +10,8 @@ from app import limits as L
 from app.classes.roster import Class, Classes
 from app.contract.api import RunIn
 from app.contract.classes import ClassOut, MemberOut
+from app.runs.errors import ServiceError
 from app.runs.registry import Runs
-from app.service import ServiceError
 from app.web.deps import identity
 from app.web.views.runs import dataset_choices
 

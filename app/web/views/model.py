@@ -8,7 +8,8 @@ import bisect
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from app.service import RunService, ServiceError
+from app.runs.errors import ServiceError
+from app.runs.service import RunService
 from app.templating import pct, short_label, viridis
 from engine import EngineError, Predictor, Trainer
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from app.lesson.views import LessonView
 from app.runs.registry import Runs
-from app.service import RunService
+from app.runs.service import RunService
 from app.web.views.classes import ClassBar
 from app.web.views.model import DistView, MultiplesView, PredictView, SamplesView
 from app.web.views.past import PastView

@@ -3,7 +3,7 @@ step, the probe card as it was)."""
 
 from dataclasses import dataclass
 
-from app.service import RunService
+from app.runs.service import RunService
 from app.templating import recipe_view
 from app.web.views.model import DistView, probe_prefix, probe_view
 from app.web.views.run import ProbeText, probe_text, ui_base

@@ -12,7 +12,7 @@ from operator import itemgetter
 from app import limits as L
 from app.lesson.milestones import Milestone
 from app.lesson.story import run_memorised
-from app.service import RunService
+from app.runs.service import RunService
 from app.templating import duration, pct, plural, uniform_loss
 from app.web.views.model import PROBE, probe_prefix
 

@@ -5,8 +5,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from app.contract.api import CompareOut, DatasetText, RunIn, RunOut
+from app.runs.checkpoints import shipped_names
+from app.runs.estimates import estimate_step_seconds
 from app.runs.registry import Runs
-from app.service import RunService, estimate_step_seconds, shipped_names
+from app.runs.service import RunService
 from app.templating import duration
 from app.web.forms import RUN_SETTINGS
 from engine import GPTConfig

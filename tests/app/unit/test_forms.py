@@ -5,7 +5,7 @@ import pytest
 
 from app import limits as L
 from app.contract.api import RunIn
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.forms import (
     ClassFields,
     RunFields,

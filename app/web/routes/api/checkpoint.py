@@ -5,7 +5,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from app.contract.events import StateOut
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.deps import RunsDep, ServiceDep
 from app.web.routes.api.responses import COMMAND, INVALID, TOO_LARGE
 

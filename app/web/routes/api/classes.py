@@ -21,7 +21,7 @@ from app.contract.classes import (
     JoinIn,
     SpotlightIn,
 )
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.routes.api.compare import spread
 from app.web.views.classes import base_url, class_out, member_out

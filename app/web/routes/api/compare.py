@@ -12,8 +12,8 @@ from pydantic import Field
 
 from app import limits as L
 from app.contract.api import CompareOut, CompareRun, ErrorOut, RunOut
+from app.runs.errors import BadInput
 from app.runs.registry import Runs
-from app.service import BadInput
 from app.web.deps import RunsDep
 
 router = APIRouter(tags=["runs"])

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from app.fanout import SharedRender
-from app.service import RunService
+from app.runs.service import RunService
 from app.sse import Render, event_stream
 from app.web.deps import ServiceDep
 

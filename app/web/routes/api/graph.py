@@ -1,6 +1,6 @@
 """The graph of one training step: every scalar node, its value and gradient, and its edges.
 
-Built on request only, for one step (app.graphs / engine.graph: the step replayed from its
+Built on request only, for one step (app.past.graphs / engine.graph: the step replayed from its
 stored weights, in a process of its own), and sent gzipped to a client that accepts it (~0.7 MB
 instead of ~3.6 MB).
 """

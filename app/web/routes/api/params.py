@@ -3,7 +3,7 @@ and each matrix's health over the steps.
 
 Answered from the web process (``RunService.params_frame``), never by the busy worker:
 while training, the newest frame it sent (at most ~0.25 s old); paused or idle, exactly the
-model's step. Bodies are built once per frame in a thread and cached (app.frames).
+model's step. Bodies are built once per frame in a thread and cached (app.past.frames).
 """
 
 from typing import Annotated

@@ -9,7 +9,8 @@ from fastapi.responses import Response
 
 from app import limits as L
 from app.contract.api import PredictOut, SamplesOut
-from app.service import RunService, ServiceError
+from app.runs.errors import ServiceError
+from app.runs.service import RunService
 from app.web.deps import ServiceDep
 from app.web.routes.api.responses import INVALID, STEP_HELP
 
@@ -18,7 +19,7 @@ PREDICT_HOLD = 0.25  # seconds a weight snapshot answers predictions while train
 
 
 async def current_prediction(service: RunService, prefix: str, k: int) -> bytes:
-    """The JSON answer from the newest snapshot, through the cache (app.predictions); while
+    """The JSON answer from the newest snapshot, through the cache (app.predict.cache); while
     training, from a snapshot at most PREDICT_HOLD s old."""
     hold = PREDICT_HOLD if service.status == "training" else 0.0
     return await service.predictions.get(
@@ -28,7 +29,7 @@ async def current_prediction(service: RunService, prefix: str, k: int) -> bytes:
 
 async def known_prediction(app: FastAPI, query: bytes) -> bytes | None:
     """``predict``'s answer to a raw query string it has parsed and validated before, for
-    ``app.predictions.KnownQueries``, which sends it without the framework. None: the route
+    ``app.predict.cache.KnownQueries``, which sends it without the framework. None: the route
     answers (a string it has not seen, or an error it has to render)."""
     runs = getattr(app.state, "runs", None)  # None until the lifespan has started it
     service = None if runs is None else runs.default
@@ -59,7 +60,7 @@ async def predict(
 
     Answered in the web process (in a thread) from the newest weight snapshot, in a few ms;
     identical requests share one computation and its answer while the snapshot lasts
-    (``app.predictions``). A character outside the model's vocabulary: 422 naming the allowed
+    (``app.predict.cache``). A character outside the model's vocabulary: 422 naming the allowed
     ones.
     """
     if step is not None:  # a past step: its own weights, exactly

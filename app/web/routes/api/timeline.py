@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from app.contract.api import ProbeLineOut
-from app.service import BadInput
+from app.runs.errors import BadInput
 from app.web.deps import ServiceDep
 from app.web.errors import show
 from app.web.routes.api.responses import INVALID

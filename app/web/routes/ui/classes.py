@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import limits as L
-from app.service import BadInput, ServiceError
+from app.runs.errors import BadInput, ServiceError
 from app.templating import page
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.forms import ClassPost, FormStr, parse_class

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from app import limits as L
-from app.service import ServiceError
+from app.runs.errors import ServiceError
 from app.templating import page
 from app.web.deps import RunsDep
 from app.web.routes.api.compare import compared

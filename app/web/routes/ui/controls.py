@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app import limits as L
-from app.service import RESUMABLE, RunService, ServiceError
+from app.runs.errors import ServiceError
+from app.runs.machine import RESUMABLE
+from app.runs.service import RunService
 from app.templating import render
 from app.web.deps import ServiceDep, identity
 from app.web.errors import show

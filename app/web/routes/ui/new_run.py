@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app import limits as L
 from app.contract.api import ForkIn
-from app.service import ServiceError
+from app.runs.errors import ServiceError
 from app.templating import render
 from app.web.deps import RunsDep, ServiceDep, identity
 from app.web.forms import FormStr, parse_int, required_step

@@ -12,8 +12,9 @@ from app.contract.api import RunIn
 from app.lesson.story import milestones_of, story_of
 from app.lesson.views import lesson_view
 from app.routes.pages import progress_from
+from app.runs.errors import ServiceError
 from app.runs.registry import Runs
-from app.service import RunService, ServiceError
+from app.runs.service import RunService
 from app.templating import page, recipe_view
 from app.web.deps import RunsDep, ServiceDep
 from app.web.forms import RunFields, parse_int, parse_run, parse_step

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from app import limits as L
-from app.service import RunService, ServiceError
+from app.runs.errors import ServiceError
+from app.runs.service import RunService
 from app.templating import render
 from app.web.deps import ServiceDep
 from app.web.forms import parse_step, parse_temperature

@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 
 from app import limits as L
 from app.contract.api import RunIn
-from app.service import ServiceError
+from app.runs.errors import ServiceError
 from app.templating import render
 from app.web.deps import RunsDep, identity
 from app.web.forms import FormStr, RunFields, parse_run

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.classes.roster import Class, Classes
+from app.runs.errors import BadInput, ServiceError
 from app.runs.registry import Runs
-from app.service import BadInput, ServiceError
 from app.templating import page, render
 from app.web.deps import ClassesDep, RunsDep, identity
 from app.web.forms import ClassPost, FormStr, parse_class

@@ -6,7 +6,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from app.service import ServiceError
+from app.runs.errors import ServiceError
 from app.templating import partial, render
 from app.web.deps import ServiceDep
 from app.web.forms import required_step

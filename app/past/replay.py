@@ -10,7 +10,8 @@ the latest moments at or before it, folding in the gradients of the steps in bet
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.frames import ParamsFrame, from_le_bytes
+from app.contract.events import StepRecipe
+from app.past.frames import ParamsFrame, from_le_bytes
 from app.store import Store
 from engine.replay import PastStep, replay_moments, replay_step
 
@@ -69,14 +70,14 @@ class History:
         return ParamsFrame(self.model, step, self.shapes, values, m, v, before, grads, tokens)
 
 
-def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> dict:
-    """A replayed step in the shape of a live ``step`` event's fields the recipe shows."""
-    return {
-        "step": past.step,
-        "doc": past.doc,
-        "tokens": [label(i) for i in past.tokens],
-        "target_probs": past.target_probs,
-        "loss": past.loss,
-        "grad_norm": past.grad_norm,
-        "lr": lr,
-    }
+def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> StepRecipe:
+    """A replayed step as the recipe shows it: what its live ``step`` event said of it."""
+    return StepRecipe(
+        step=past.step,
+        doc=past.doc,
+        tokens=[label(i) for i in past.tokens],
+        target_probs=past.target_probs,
+        loss=past.loss,
+        grad_norm=past.grad_norm,
+        lr=lr,
+    )

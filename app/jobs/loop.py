@@ -1,37 +1,14 @@
 """The training process: owns the Trainer, steps it, and reports every step.
 
-Runs in its own OS process (multiprocessing ``spawn``) so the pure-Python training loop never
-holds the web process's GIL. Imports only the engine and the standard library.
+Runs in its own OS process (``app.jobs.local``: multiprocessing ``spawn``; or a Redis worker's
+slice, ``app.jobs.slices``) so the pure-Python training loop never holds the web process's
+GIL. Imports only the engine, the standard library and pydantic (``app.contract``).
 
-Protocol (pickled tuples over two one-way pipes):
-
-commands in  ``(kind, payload)``: load {checkpoint} (first, to start), train {run_id, steps, lr},
-             resume {run_id, elapsed}, pause, stop, step {run_id, new_run, elapsed},
-             load {checkpoint}, pace {steps_per_sec (None: full speed)}, shutdown.
-messages out ``(kind, payload)``:
-    ready       {pid, step}                          once, after loading the checkpoint
-    step        StepEvent fields except smooth/run_id/single   after every step (probes: those of
-                ``options["probes"]`` the model's vocabulary can encode; health: per matrix),
-                and weights: array('d') of the weights after it, in parameter order
-    params      {step, tokens, before, grads, values, m, v}  the step's frame: token ids, and
-                flat array('d')s in parameter order (weights before the update, the gradient
-                there; weights, Adam's m and v after). At most every FRAME_EVERY s at full
-                speed; every step when paced at <= FRAME_EVERY_STEP_PACE steps/s or single-
-                stepped; always for the last step before a pause, stop or finish. Sent
-                just before that step's ``step`` message.
-    weights     {step, weights}                      every ``snapshot_every`` steps, at every stop
-    checkpoint  {step, run_id, reason, data, elapsed, frame, m, v}  at a run's start, every
-                ``checkpoint_every`` steps, at every pause/stop/finish; frame: {step, tokens,
-                before, grads} of the step that made these weights, else None; m, v: Adam's
-                moments as array('d') (a past step's are replayed from them)
-    done        {run_id, step}                       the run's last step is done
-    val         {step, loss}                         the loss on the held-out sample at that
-                step's weights: at the start of every ``train`` command, every ``val_every``
-                steps and at a run's last step (not for a dataset of one document: no held-out)
-    diverged    {run_id, step, message, checkpoint_step}  a step's loss or gradient was not
-                finite: the run ended there, and this process went back to its last checkpoint
-    reply       {ok, step, reason}                   one per command, after its effects
-    error       {message}                            then the process exits with status 1
+Commands in, as ``(kind, payload)``: load {checkpoint} (first, to start), train {run_id, steps,
+lr}, resume {run_id, elapsed}, pause, stop, step {run_id, new_run, elapsed}, pace
+{steps_per_sec (None: full speed)}, shutdown. Messages out: ``app.contract.worker``'s union,
+each step's ``StepEvent`` built here, once (probes: those of ``options["probes"]`` the model's
+vocabulary can encode; health: per matrix).
 """
 
 import json
@@ -44,14 +21,30 @@ from collections import deque
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
 
-from engine import Diverged, EngineError, Predictor, Trainer
+from app.contract.events import MatrixHealth, Probe, StepEvent
+from app.contract.worker import (
+    Checkpoint,
+    Diverged,
+    Done,
+    Error,
+    Frame,
+    Message,
+    Params,
+    Ready,
+    Reply,
+    Step,
+    Validation,
+    Weights,
+)
+from engine import Diverged as Diverging
+from engine import EngineError, Predictor, Trainer
 from engine.model import param_shapes
 
 FRAME_EVERY = 0.25  # seconds between params frames at full speed
 FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for every step
 
 
-def matrix_health(config, before, grads, after) -> list[dict]:
+def matrix_health(config, before, grads, after) -> list[MatrixHealth]:
     """Per matrix: the L2 norm of its gradient and ||update|| / ||weights before|| (0 if 0)."""
     health, i = [], 0
     for name, rows, cols, _ in param_shapes(config):
@@ -60,7 +53,7 @@ def matrix_health(config, before, grads, after) -> list[dict]:
         before_sq = sum([w * w for w in before[i:j]])
         update_sq = sum([(a - b) ** 2 for a, b in zip(after[i:j], before[i:j], strict=True)])
         ratio = math.sqrt(update_sq) / math.sqrt(before_sq) if before_sq > 0 else 0.0
-        health.append({"name": name, "grad_norm": math.sqrt(grad_sq), "update_ratio": ratio})
+        health.append(MatrixHealth(name=name, grad_norm=math.sqrt(grad_sq), update_ratio=ratio))
         i = j
     return health
 
@@ -100,8 +93,8 @@ class TrainerProcess:
         # non-finite once, as a run at too high a learning rate would
         self.poison_at: int | None = options.get("fault_nonfinite_at")
 
-    def send(self, kind: str, **payload) -> None:
-        self.out.send((kind, payload))
+    def send(self, message: Message) -> None:
+        self.out.send(message)
 
     # -- the loop --
 
@@ -176,7 +169,7 @@ class TrainerProcess:
             self.reply(False, f"unknown command {kind!r}")
 
     def reply(self, ok: bool, reason: str | None = None) -> None:
-        self.send("reply", ok=ok, step=self.trainer.step, reason=reason)
+        self.send(Reply(ok=ok, step=self.trainer.step, reason=reason))
 
     def wait_time(self) -> float:
         """Seconds until the next step is due: 0 at full speed."""
@@ -204,7 +197,7 @@ class TrainerProcess:
             t.model.state_dict["wpe"][0][0].data = float("nan")  # position 0: every document
         try:
             rec = t.train_step()
-        except Diverged as e:
+        except Diverging as e:
             self.diverged(e)
             return False
         now = time.time()
@@ -218,9 +211,9 @@ class TrainerProcess:
         slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
         if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
             self.send_frame((values, m, v))
-        self.send(
-            "step",
+        event = StepEvent(
             step=rec.step,
+            segment=self.run_id,
             run_step=rec.run_step,
             run_steps=rec.run_steps,
             total=t.run_start + t.run_steps,
@@ -234,18 +227,18 @@ class TrainerProcess:
             steps_per_sec=rate,
             elapsed=self.elapsed_before + now - self.segment_start,
             eta=t.run_remaining / rate if rate > 0 else 0.0,
-            probes=[{"prefix": p, "probs": predictor.distribution(p)} for p in self.probes],
+            probes=[Probe(prefix=p, probs=predictor.distribution(p)) for p in self.probes],
             health=matrix_health(t.config, frame.before, frame.grads, values),
             t=now,
-            weights=values,
         )
+        self.send(Step(event=event, weights=values))
         if t.run_remaining <= 0 or rec.step % self.val_every == 0:
             self.send_validation()
         if t.run_remaining <= 0:
             self.finish()
             return True
         if rec.step % self.snapshot_every == 0:
-            self.send("weights", step=rec.step, weights=predictor.weights)
+            self.send(Weights(step=rec.step, values=values))
         if rec.step % self.checkpoint_every == 0:
             self.save("periodic", weights=False)
         return True
@@ -255,20 +248,18 @@ class TrainerProcess:
         32 names: every 50 steps, ~6% of the training time)."""
         loss = self.trainer.validation_loss()
         if loss is not None:
-            self.send("val", step=self.trainer.step, loss=loss)
+            self.send(Validation(step=self.trainer.step, loss=loss))
 
-    def diverged(self, e: Diverged) -> None:
+    def diverged(self, e: Diverging) -> None:
         """The run ends at the step that diverged; the model goes back to the last checkpoint
         this process sent (nothing non-finite was ever sent or stored)."""
         self.running = False
         self.trainer = Trainer.from_dict(json.loads(self.last_checkpoint))
         self.trainer.record, self.frame_sent_step = True, -1
         self.send(
-            "diverged",
-            run_id=self.run_id,
-            step=e.step,
-            message=str(e),
-            checkpoint_step=self.trainer.step,
+            Diverged(
+                run_id=self.run_id, step=e.step, message=str(e), checkpoint_step=self.trainer.step
+            )
         )
 
     def finish(self) -> None:
@@ -276,7 +267,7 @@ class TrainerProcess:
             self.elapsed_before += time.time() - self.segment_start
         self.running = False
         self.save("finish")
-        self.send("done", run_id=self.run_id, step=self.trainer.step)
+        self.send(Done(run_id=self.run_id, step=self.trainer.step))
 
     def send_frame(self, state=None) -> None:
         """The last step's params frame, unless already sent; ``state``: the trainer's
@@ -286,42 +277,43 @@ class TrainerProcess:
             return
         values, m, v = state or self.trainer.flat_state()
         self.send(
-            "params",
-            step=frame.step,
-            tokens=frame.tokens,
-            before=frame.before,
-            grads=frame.grads,
-            values=values,
-            m=m,
-            v=v,
+            Params(
+                step=frame.step,
+                tokens=frame.tokens,
+                before=frame.before,
+                grads=frame.grads,
+                values=values,
+                m=m,
+                v=v,
+            )
         )
         self.frame_sent_at, self.frame_sent_step = time.time(), frame.step
 
     def save(self, reason: str, weights: bool = True) -> None:
         t = self.trainer
         frame = t.last_frame if t.last_frame is not None and t.last_frame.step == t.step else None
+        values, m, v = t.flat_state()
         if weights:
-            self.send("weights", step=t.step, weights=t.weights())
+            self.send(Weights(step=t.step, values=values))
         self.last_checkpoint = json.dumps(t.to_dict(), allow_nan=False)
-        _, m, v = t.flat_state()
+        made = None
+        if frame is not None:
+            made = Frame(
+                step=frame.step, tokens=frame.tokens, before=frame.before, grads=frame.grads
+            )
         self.send(
-            "checkpoint",
-            m=m,
-            v=v,
-            step=t.step,
-            run_id=self.run_id,
-            reason=reason,
-            data=self.last_checkpoint,
-            # a periodic checkpoint is taken mid-segment: the time so far, not at its start
-            elapsed=self.elapsed_before + (time.time() - self.segment_start if self.running else 0),
-            frame=None
-            if frame is None
-            else {
-                "step": frame.step,
-                "tokens": frame.tokens,
-                "before": frame.before,
-                "grads": frame.grads,
-            },
+            Checkpoint(
+                step=t.step,
+                run_id=self.run_id,
+                reason=reason,
+                data=self.last_checkpoint,
+                # a periodic checkpoint is taken mid-segment: the time so far, not at its start
+                elapsed=self.elapsed_before
+                + (time.time() - self.segment_start if self.running else 0),
+                frame=made,
+                m=m,
+                v=v,
+            )
         )
 
 
@@ -336,14 +328,14 @@ def main(commands: Connection, out: Connection, options: dict) -> None:
         if kind != "load":
             raise EngineError(f"expected the checkpoint to load first, got {kind!r}")
         worker = TrainerProcess(Trainer.from_dict(json.loads(payload["checkpoint"])), out, options)
-        worker.send("ready", pid=os.getpid(), step=worker.trainer.step)
+        worker.send(Ready(pid=os.getpid(), step=worker.trainer.step))
         worker.serve(commands)
     except EngineError as e:
-        out.send(("error", {"message": str(e)}))
+        out.send(Error(message=str(e)))
         raise SystemExit(1) from None
     except (BrokenPipeError, EOFError):
         return
     except Exception as e:
         traceback.print_exc()
-        out.send(("error", {"message": f"training failed: {type(e).__name__}: {e}"}))
+        out.send(Error(message=f"training failed: {type(e).__name__}: {e}"))
         raise SystemExit(1) from None

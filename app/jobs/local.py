@@ -1,8 +1,9 @@
-"""Start and talk to the training process.
+"""Start and talk to the training process (embedded mode).
 
 ``JobRunner`` is the seam: ``ProcessRunner`` runs the trainer in a local ``spawn``ed process;
-a remote runner (a queue such as Redis in front of a worker host) can implement the same
-Protocol in a new module. Messages and commands are described in ``app.trainer_process``.
+``app.jobs.runner.RedisRunner`` implements the same Protocol for a Redis worker's slices.
+Commands are described in ``app.jobs.loop``; messages are ``app.contract.worker``'s union,
+pickled over the pipe.
 """
 
 import asyncio
@@ -13,11 +14,10 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from app import trainer_process
+from app.contract.worker import Error, Ready, WorkerMessage
+from app.jobs import loop as training
 
 log = logging.getLogger(__name__)
-
-Message = tuple[str, dict[str, Any]]
 
 
 class WorkerGone(RuntimeError):
@@ -34,7 +34,7 @@ class JobRunner(Protocol):
         self, checkpoint: str, options: dict[str, Any], timeout: float = 60.0
     ) -> None: ...
     async def send(self, kind: str, **payload: Any) -> None: ...
-    def messages(self) -> AsyncIterator[Message]: ...
+    def messages(self) -> AsyncIterator[WorkerMessage]: ...
     async def close(self, timeout: float = 5.0) -> None: ...
 
 
@@ -44,7 +44,7 @@ class ProcessRunner:
     def __init__(self, run: int | None = None) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: multiprocessing.process.BaseProcess | None = None
-        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
         self._commands = None
         self._send_lock = threading.Lock()  # one writer at a time on the command pipe
 
@@ -74,7 +74,7 @@ class ProcessRunner:
         cmd_recv, cmd_send = self._ctx.Pipe(duplex=False)
         out_recv, out_send = self._ctx.Pipe(duplex=False)
         self._proc = self._ctx.Process(
-            target=trainer_process.main,
+            target=training.main,
             args=(cmd_recv, out_send, options),  # small: start() must not block
             name="microgpt-trainer",
             daemon=True,
@@ -96,8 +96,8 @@ class ProcessRunner:
         except TimeoutError:  # stuck (or lost its pipes before reading them): no reply, no EOF
             await self._kill()
             raise WorkerGone(f"the training process was not ready within {timeout:g} s") from None
-        if first is None or first[0] != "ready":
-            detail = first[1].get("message") if first else self.describe_exit()
+        if not isinstance(first, Ready):
+            detail = first.message if isinstance(first, Error) else self.describe_exit()
             await self.close(1.0)
             raise WorkerGone(f"the training process did not start: {detail}")
 
@@ -129,11 +129,11 @@ class ProcessRunner:
         except OSError as e:
             raise WorkerGone(f"the training process is gone ({self.describe_exit()})") from e
 
-    def _send_blocking(self, conn, msg: Message) -> None:
+    def _send_blocking(self, conn, msg: tuple[str, dict[str, Any]]) -> None:
         with self._send_lock:
             conn.send(msg)
 
-    async def messages(self) -> AsyncIterator[Message]:
+    async def messages(self) -> AsyncIterator[WorkerMessage]:
         """Every message after ``ready``; ends when the process exits."""
         while (msg := await self._queue.get()) is not None:
             yield msg

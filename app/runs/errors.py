@@ -1,0 +1,38 @@
+"""What a run refuses or cannot do, as an HTTP status and one human sentence (app.errors
+answers them)."""
+
+from app.contract.events import Status
+
+
+class ServiceError(Exception):
+    """An error for the client: HTTP status and one human sentence."""
+
+    status_code = 500
+
+    def __init__(self, detail: str, status: Status | None = None):
+        super().__init__(detail)
+        self.detail, self.status = detail, status
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class BadInput(ServiceError):
+    status_code = 422
+
+
+class WorkerUnavailable(ServiceError):
+    status_code = 503
+
+
+class TooLarge(ServiceError):
+    status_code = 413
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Forbidden(ServiceError):
+    status_code = 403
