@@ -122,11 +122,11 @@ bench: $(RUN_STAMP)
 
 screenshots: $(TEST_STAMP) chromium
 	$(BIN)/pytest -q tests/browser/test_live_page.py tests/browser/test_params_panel.py \
-	  tests/browser/test_recipe_walk.py tests/browser/test_time_travel.py \
+	  tests/browser/test_lesson.py tests/browser/test_time_travel.py \
 	  tests/browser/test_graph_panel.py
 	cp artifacts/screenshots/after.png docs/screenshot.png
 	cp artifacts/screenshots/params-light.png docs/params.png
-	cp artifacts/screenshots/walk-backward.png docs/walk.png
+	cp artifacts/screenshots/lesson-1280-light.png docs/lesson.png
 	cp artifacts/screenshots/time-travel.png docs/time-travel.png
 	cp artifacts/screenshots/graph-light.png docs/graph.png
 

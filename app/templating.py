@@ -14,6 +14,8 @@ from markupsafe import Markup
 
 from app import limits
 from app.contract.events import StepRecipe
+from app.lesson.glossary import TERMS
+from app.lesson.say import phase_sentences
 from app.paths import TEMPLATES_DIR
 
 BOS = "[BOS]"
@@ -43,6 +45,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["static"] = lambda path: f"/static/{path}"
 templates.env.globals["limits"] = limits
 templates.env.globals["input_bounds"] = input_bounds
+templates.env.globals["terms"] = TERMS  # the glossary, for partials/term.html
+templates.env.globals["recipe_say"] = phase_sentences
 templates.env.filters["thousands"] = lambda n: f"{int(n):,}"
 templates.env.filters["sig"] = lambda x: f"{x:.3g}"
 
@@ -148,10 +152,11 @@ def duration(seconds: float | None) -> str:
     return f"{h} h {m:02d} min"
 
 
-def recipe_view(step: StepRecipe, num_params: int, block_size: int, walk: float = 0.0) -> dict:
+def recipe_view(step: StepRecipe, num_params: int, block_size: int, held: bool = False) -> dict:
     """The document as tokens, each predicted one coloured by the probability it was given and
-    labelled with its loss (−ln p). ``walk``: seconds for the page to walk through the five
-    phases of this step (0: show them all at once)."""
+    labelled with its loss (−ln p), and the raw probabilities (``probs``) for the words of its
+    phases (app.lesson.say). ``held``: a step of Step once, whose walk the page holds at its
+    first phase until the learner moves on (else the page shows it whole)."""
     labels, probs = step.tokens, step.target_probs
     tokens = []
     for i, label in enumerate(labels):
@@ -170,10 +175,11 @@ def recipe_view(step: StepRecipe, num_params: int, block_size: int, walk: float 
         "doc": step.doc,
         "tokens": tokens,
         "n_positions": len(probs),
+        "probs": list(probs),
         "loss": step.loss,
         "grad_norm": step.grad_norm,
         "lr": step.lr,
         "num_params": num_params,
         "block_size": block_size,
-        "walk_ms": round(1000 * walk),
+        "held": held,
     }

@@ -341,3 +341,19 @@ class Health(BaseModel):
     reason: str | None = Field(
         None, description="degraded: why (the disk is full, read-only...) and what to do"
     )
+
+
+class MilestoneOut(BaseModel):
+    """A moment of a run, read off its own history (never written by hand)."""
+
+    step: int
+    kind: Literal["below_uniform", "top_guess", "best_held_out", "memorising"] = Field(
+        description="below_uniform: the smoothed loss first under ln V; top_guess: the top "
+        'guess after "e" changed; best_held_out: the lowest held-out loss; memorising: the '
+        "held-out loss 10% above its best while the smoothed training loss kept falling"
+    )
+    text: str = Field(description="what happened, in words")
+
+
+class MilestonesOut(BaseModel):
+    milestones: list[MilestoneOut] = Field(description="in step order")

@@ -28,6 +28,7 @@ from app.contract.events import (
     ValidationEvent,
 )
 from app.fanout import SharedRender
+from app.lesson.story import run_memorised
 from app.runs.service import RunService
 from app.templating import partial, recipe_view, render
 from app.web.deps import ServiceDep
@@ -48,21 +49,16 @@ ui = APIRouter(include_in_schema=False)  # mounted under /ui and /ui/runs/{run_i
 
 DEFAULT_STEPS = L.STEPS.default  # the progress bar's length before a run has a segment
 FRAGMENT_INTERVAL = 0.25  # seconds between a run's fragment renders (its last step always)
-WALK_PACE = 5.0  # steps/s: at this speed or slower every step is rendered and walked through
-WALK_SINGLE = 2.5  # seconds to walk through a single step's phases (Step once)
-WALK_SHARE = 0.8  # of a paced step's time, spent walking (the rest shows the whole step)
+SLOW_PACE = 5.0  # steps/s: at this speed or slower every step's recipe is rendered
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
 MULTIPLES_INTERVAL = 2.0  # seconds between re-renders of the small multiples while training
 
 
-def walk_time(step: StepEvent, pace: float | None) -> float:
-    """Seconds the page takes to walk through a step's five phases: a step of Step once, or of
-    a run slowed to WALK_PACE steps/s or less, is shown phase by phase; at full speed, none."""
-    if step.single:
-        return WALK_SINGLE
-    if pace is not None and pace <= WALK_PACE:
-        return min(WALK_SINGLE, WALK_SHARE / pace)
-    return 0.0
+def every_step(step: StepEvent, pace: float | None) -> bool:
+    """Whether the page gets this step's recipe whatever the throttle: a step of Step once
+    (the page holds its walk at phase 0 for the learner), or any step of a run slowed to
+    SLOW_PACE steps/s or less."""
+    return step.single or (pace is not None and pace <= SLOW_PACE)
 
 
 def params_ready() -> ServerSentEvent:
@@ -142,10 +138,9 @@ class FragmentRenderer:
         out = [ServerSentEvent(data=json.dumps(point), event="point")]
         now = time.monotonic()
         last = d.run_step >= d.run_steps
-        walk = walk_time(d, self.service.pace)
-        if walk or last or now - self.last_render >= FRAGMENT_INTERVAL:
+        if every_step(d, self.service.pace) or last or now - self.last_render >= FRAGMENT_INTERVAL:
             self.last_render = now
-            out.append(self.html(*self.step_fragments(d, walk)))
+            out.append(self.html(*self.step_fragments(d, held=d.single)))
             out.append(params_ready())
         if last or now - self.last_refresh >= REFRESH_INTERVAL:
             self.last_refresh = now
@@ -159,11 +154,11 @@ class FragmentRenderer:
         view = multiples(self.service, state or self.state())
         return partial("multiples", render("multiples", multiples=view), "innerHTML")
 
-    def step_fragments(self, d: StepEvent, walk: float = 0.0) -> list[str]:
+    def step_fragments(self, d: StepEvent, held: bool = False) -> list[str]:
         state = self.state()
         prefix = probe_prefix(state)
         probs = next((p.probs for p in d.probes if p.prefix == prefix), None)
-        recipe = recipe_view(d, state["num_params"], state["config"]["block_size"], walk)
+        recipe = recipe_view(d, state["num_params"], state["config"]["block_size"], held)
         parts = [
             partial("progress", render("progress", progress=progress_from(state, d))),
             partial("recipe", render("recipe", recipe=recipe)),
@@ -212,7 +207,7 @@ class FragmentRenderer:
         state = self.state()
         segment = d.segment.model_dump(mode="json")  # as the summary's view reads it
         losses = run_losses(self.service.history, segment)
-        summary = summary_view(state, segment, losses)
+        summary = summary_view(state, segment, losses, run_memorised(self.service))
         return [
             self.html(partial("summary", render("summary", summary=summary), "innerHTML")),
             # the final weights reach the service just before `done`: predictions catch up

@@ -1,10 +1,18 @@
 // The loss chart (uPlot): each step's loss (the stream's `point` events, seeded from GET
 // /api/history), its running average, the held-out loss (`val-point`), the uniform guess's
 // ln V, and on a forked run its parent's curve up to the fork; with a text description for
-// screen readers. A click asks timeline.js for that step; the step on view is marked.
+// screen readers. A click asks timeline.js for that step; the step on view is marked, and so
+// is each milestone of the run (lesson.js sets them): a click near one goes to its step.
 
 import { API, PARENT_API, PARENT_STEP, getJSON } from "./api.js";
-import { chartTrim, onStreamConnected, point, valPoint, viewChange } from "./events.js";
+import {
+  chartTrim,
+  onStreamConnected,
+  point,
+  valPoint,
+  viewChange,
+  viewRequest,
+} from "./events.js";
 import { fixed } from "./format.js";
 import { askForStep, cssVar, markStep, onWidthChange, remark } from "./plot.js";
 import { wantedStep } from "./view.js";
@@ -19,6 +27,14 @@ let dirty = false;
 let model = null; // the model generation the points belong to
 let plotVocab = null; // the vocabulary size the plot's uniform-guess line was made for
 let viewStep = null; // the past step the page shows (null: live), marked on the chart
+let marks = []; // the run's milestones, [{step, kind}] (lesson.js)
+const MARK_COLOURS = {
+  below_uniform: "--accent",
+  top_guess: "--muted",
+  best_held_out: "--val",
+  memorising: "--warn",
+};
+const NEAR = 8; // px: a click this close to a mark goes to its step
 
 // The vocabulary size of the current model, from the server-rendered facts chips (re-rendered
 // when the model changes): a uniform guess over V tokens scores ln V.
@@ -122,7 +138,10 @@ function makePlot() {
       cursor: { points: { size: 7 }, drag: { x: false, y: false } },
       scales: { x: { time: false, range: (u, min, max) => historyRange(min, max) } },
       legend: { live: true },
-      hooks: { setCursor: [showLatestInLegend], draw: [(u) => markStep(u, viewStep), alignTimeline] },
+      hooks: {
+        setCursor: [showLatestInLegend],
+        draw: [drawMarks, (u) => markStep(u, viewStep), alignTimeline],
+      },
       axes: [
         { ...axis, label: "step", labelSize: 18, labelFont: "12px system-ui, sans-serif" },
         { ...axis, size: 44, values: (u, vals) => vals.map((v) => v.toFixed(decimals(vals))) },
@@ -133,7 +152,11 @@ function makePlot() {
     chartBox,
   );
   const made = plot;
-  plot.over.addEventListener("click", (evt) => askForStep(made, evt));
+  plot.over.addEventListener("click", (evt) => {
+    const near = markNear(made, evt);
+    if (near) viewRequest.send({ step: near.step });
+    else askForStep(made, evt);
+  });
   // the canvas is a picture: name it, and point to the text that says what it shows
   const canvas = plot.root.querySelector("canvas");
   if (canvas) {
@@ -142,6 +165,57 @@ function makePlot() {
     canvas.setAttribute("aria-describedby", "loss-desc");
   }
   showCount();
+}
+
+// The milestones: a line across the plot for each (a short tick at the top for the changes of
+// the "e" guess, which can be many), in the colour of its kind.
+function drawMarks(u) {
+  if (!marks.length || !u.data[0].length) return;
+  const { top, height, left, width } = u.bbox;
+  const ctx = u.ctx;
+  const px = devicePixelRatio;
+  ctx.save();
+  for (const m of marks) {
+    const x = u.valToPos(m.step, "x", true);
+    if (x < left - 1 || x > left + width + 1) continue;
+    ctx.strokeStyle = ctx.fillStyle = cssVar(MARK_COLOURS[m.kind] || "--muted");
+    ctx.lineWidth = 1.5 * px;
+    ctx.beginPath();
+    if (m.kind === "top_guess") {
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + 8 * px);
+      ctx.stroke();
+      continue;
+    }
+    ctx.setLineDash([2 * px, 3 * px]);
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.beginPath(); // a small triangle at the top, pointing down at the step
+    ctx.moveTo(x - 5 * px, top);
+    ctx.lineTo(x + 5 * px, top);
+    ctx.lineTo(x, top + 8 * px);
+    ctx.fill();
+  }
+  ctx.restore();
+}
+
+function markNear(u, evt) {
+  const x = evt.clientX - u.over.getBoundingClientRect().left;
+  let best = null;
+  for (const m of marks) {
+    const d = Math.abs(u.valToPos(m.step, "x") - x);
+    if (d <= NEAR && (!best || d < best.d)) best = { step: m.step, d };
+  }
+  return best;
+}
+
+// The run's milestones, [{step, kind}], marked on the chart (from lesson.js).
+export function setMarks(list) {
+  marks = list;
+  if (chartBox) chartBox.dataset.marks = String(marks.length);
+  remark(plot);
 }
 
 // Off the chart, the legend shows the latest step rather than dashes.

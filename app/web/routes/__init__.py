@@ -16,6 +16,7 @@ from app.web.routes.api import (
     graph,
     health,
     history,
+    milestones,
     params,
     predict,
     runs,
@@ -26,6 +27,7 @@ from app.web.routes.ui import compare as compare_page
 from app.web.routes.ui import (
     controls,
     docs,
+    lesson,
     new_run,
     page,
     teacher,
@@ -43,14 +45,31 @@ def mount(app: FastAPI) -> None:
     for router in (class_pages.router, teacher.router, compare_page.router):
         app.include_router(router)
     # every per-run route twice: on the default run, and on the run its path names
-    for module in (control, predict, history, checkpoint, params, timeline, graph, events):
+    for module in (
+        control,
+        predict,
+        history,
+        milestones,
+        checkpoint,
+        params,
+        timeline,
+        graph,
+        events,
+    ):
         app.include_router(module.router, prefix="/api")
         app.include_router(
             module.router, prefix="/api/runs/{run_id}", dependencies=RUN_PATH, responses=NO_RUN
         )
     app.include_router(page.router)
     app.include_router(run_bar.router)  # /ui/runs/...: before the per-run fragments' paths
-    fragments = (controls.router, new_run.router, ui_predict.router, timetravel.router, stream.ui)
+    fragments = (
+        controls.router,
+        new_run.router,
+        ui_predict.router,
+        timetravel.router,
+        lesson.router,
+        stream.ui,
+    )
     for router in fragments:
         app.include_router(router, prefix="/ui")
         app.include_router(router, prefix="/ui/runs/{run_id}", dependencies=RUN_PATH)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from app.lesson.views import LessonView
 from app.runs.registry import Runs
 from app.runs.service import RunService
 from app.web.views.classes import ClassBar
@@ -78,6 +79,7 @@ class RunPage:
     api: str
     parent: Parent | None
     klass: ClassBar | None
+    lesson: LessonView | None = None  # the epoch line, what happened, the glossary
     message: str | None = None
 
     def context(self) -> dict:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from app import limits as L
+from app.lesson.milestones import Milestone
+from app.lesson.story import run_memorised
 from app.runs.service import RunService
 from app.templating import duration, pct, plural, uniform_loss
 from app.web.views.model import PROBE, probe_prefix
@@ -277,14 +279,20 @@ class SummaryView:
     uniform: float
     learned: bool
     docs: str
+    memorising: Milestone | None = None  # where the held-out loss turned up, if it has
     diverged: bool = False
 
 
 def summary_view(
-    state: dict, run: dict | None, losses: tuple[float, float] | None
+    state: dict,
+    run: dict | None,
+    losses: tuple[float, float] | None,
+    memorising: Milestone | None = None,
 ) -> SummaryView | Diverged | None:
     """The report of a finished run (or of one that diverged), or None. ``losses``: the
-    smoothed loss at the run's first and last step."""
+    smoothed loss at the run's first and last step; ``memorising``: where the model began
+    memorising its documents (app.lesson.milestones), if it has: the report says so rather
+    than "learned something"."""
     if run and run["status"] == "diverged":
         return Diverged(run.get("reason") or "the run diverged")
     if not run or run["status"] != "done" or losses is None:
@@ -309,6 +317,7 @@ def summary_view(
         uniform=uniform,
         learned=fell and last < uniform,
         docs=doc_word(state),
+        memorising=memorising,
     )
 
 
@@ -318,7 +327,7 @@ def run_summary(service: RunService, state: dict) -> SummaryView | Diverged | No
         return summary_view(state, run, None)
     if not run or run["status"] != "done":
         return None
-    return summary_view(state, run, run_losses(service.history, run))
+    return summary_view(state, run, run_losses(service.history, run), run_memorised(service))
 
 
 @dataclass(frozen=True)

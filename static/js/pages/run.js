@@ -1,10 +1,12 @@
 // The run page (templates/index.html): the loss chart and the probability line, the connection
 // indicator and the form read-outs, the recipe's walk, the Parameters panel, time travel, the
-// projector following the spotlight (a class's run on the projector), the graph of one step.
+// projector following the spotlight (a class's run on the projector), the graph of one step,
+// the lesson's milestones and epoch line.
 
 import { startLossChart } from "../chart.js";
 import { startConnection } from "../connection.js";
 import { startGraphCard } from "../graph/card.js";
+import { startLesson } from "../lesson.js";
 import { startParamsPanel } from "../params/panel.js";
 import { startProbeLine } from "../probe-line.js";
 import { startReadouts } from "../readouts.js";
@@ -17,6 +19,7 @@ startProbeLine();
 startConnection();
 startReadouts();
 startRecipeWalk();
+startLesson();
 startParamsPanel();
 startTimeline();
 followSpotlight();

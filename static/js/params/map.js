@@ -4,6 +4,7 @@
 // recipe (#recipe-view), drawn from its frame.
 
 import { sig3 } from "../format.js";
+import { namePush } from "../recipe-push.js";
 import { wantedStep } from "../view.js";
 import { paint, rgb } from "./colour.js";
 import { at, panel, scaleOf } from "./frame.js";
@@ -17,6 +18,7 @@ export function drawMap() {
   const canvas = document.querySelector(`${where} canvas[id^="recipe-map"]`);
   const view = document.querySelector(`${where} .recipe`);
   if (!canvas || !view) return;
+  namePush(frame, where, panel.vocab); // the recipe's backward sentence
   const phase = Number(view.dataset.at);
   if (phase < 3) return; // hidden until backward
   const name = phase === 4 ? "update" : "grad";

@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse
 
 from app import limits as L
 from app.contract.api import RunIn
+from app.lesson.story import milestones_of, story_of
+from app.lesson.views import lesson_view
 from app.routes.pages import progress_from
 from app.runs.errors import ServiceError
 from app.runs.registry import Runs
@@ -102,6 +104,7 @@ async def run_page(
     last = service.last_step
     # a few ms of pure Python (the greedy completion runs the model up to 8 times)
     predict = await asyncio.to_thread(predict_view, service, DEFAULT_PREFIX, snapshot)
+    found = await asyncio.to_thread(milestones_of, story_of(service))
     c = state["config"]
     view = RunPage(
         past=past,
@@ -131,6 +134,7 @@ async def run_page(
         ui=ui_base(state),
         api=f"/api/runs/{service.id}",
         parent=parent_of(runs, service),
+        lesson=lesson_view(state, found),
         klass=class_bar(request, request.app.state.classes, service.id, projector),
         message=failed_reason(state),
     )
