@@ -152,6 +152,8 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
         "new-run summary",
         "compare-link",
+        "teach-class",  # the ways into a class
+        "join-class",
         "manage-run summary",
         "train",
         "step-once",  # Pause is disabled while idle: skipped
@@ -190,6 +192,8 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
         "new-run summary",
         "compare-link",
+        "teach-class",  # the ways into a class
+        "join-class",
         "manage-run summary",
         "train",
         "step-once",
