@@ -21,6 +21,10 @@ from itertools import repeat
 from operator import add, mul
 
 from engine import floats
+from engine.autograd import Tape
+from engine.forward import sequence_loss
+from engine.gradcheck import unflatten
+from engine.model import GPT
 from engine.node_lines import NodeLines, tup
 from engine.rows import RowEmitter, runs
 from engine.trace import Param, Sym, trace_step
@@ -239,9 +243,32 @@ def step_source(config):
     return compiled_step(config).source
 
 
+# Compiling grows faster than the graph: 0.24 s for the default shape, 2 s at this size
+# (n_embd 32, 2 layers, context 8), 12 s and 360 MB for the largest shape the app allows. Past it
+# a step runs on the object graph (the same numbers, bit for bit), so no first step waits for a
+# compile longer than a couple of seconds.
+MAX_COMPILED_SIZE = 4096
+
+
+def compiles(config) -> bool:
+    """Whether a step of this shape is compiled (else it runs on the object graph)."""
+    return config.block_size**2 * config.n_embd * config.n_layer <= MAX_COMPILED_SIZE
+
+
+def object_loss_and_grads(config, w, tokens):
+    """loss_and_grads on the object graph: Values built from ``w``, then their backward pass."""
+    model = GPT(config, unflatten(config, w))
+    with Tape() as tape, gc_paused():
+        loss, target_probs = sequence_loss(model.ops(), config, tokens)
+        tape.backward(loss)
+    return loss.data, target_probs, [p.grad for p in model.params]
+
+
 def loss_and_grads(config, w, tokens):
     """The document's loss, p(target) at each position and d loss / d w (a flat list), at
     weights ``w`` (flat, in ``model.params`` order): engine.train.forward_backward's numbers."""
+    if not compiles(config):
+        return object_loss_and_grads(config, w, tokens)
     step = compiled_step(config)
     with gc_paused():
         return step(w, tokens)

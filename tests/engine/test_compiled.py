@@ -4,8 +4,14 @@ gradients, weights and Adam moments (==) at every step, for the default model an
 import pytest
 
 from engine import GPTConfig, Trainer
-from engine.compiled import compiled_step, loss_and_grads, step_source
-from engine.model import GPT
+from engine.compiled import (
+    compiled_step,
+    compiles,
+    loss_and_grads,
+    object_loss_and_grads,
+    step_source,
+)
+from engine.model import GPT, num_params
 from engine.optim import Adam, get_lr
 from engine.state import TrainingState
 from engine.train import forward_backward
@@ -78,3 +84,16 @@ def test_weights_edited_through_the_model_are_trained_on():
     trainer.model.state_dict["wte"][0][0].data = 0.5
     assert trainer.weights()["wte"][0][0] == 0.5
     assert trainer.values[0] == 0.5
+
+
+def test_a_shape_too_large_to_compile_quickly_trains_on_the_object_graph_with_the_same_numbers():
+    largest = GPTConfig(n_embd=32, n_head=8, n_layer=2, block_size=16)
+    assert compiles(GPTConfig()) and not compiles(largest)  # 12 s of compiling: not worth a wait
+    shape = GPTConfig(n_embd=8, n_head=2, n_layer=2, block_size=4)
+    w = [((i * 7919) % 201 - 100) / 1000 for i in range(num_params(shape))]
+    tokens = [26, 4, 12, 12, 0, 26]
+
+    loss, probs, grads = object_loss_and_grads(shape, w, tokens)
+    want_loss, want_probs, want_grads = compiled_step(shape)(w, tokens)
+
+    assert (loss, list(probs), grads) == (want_loss, list(want_probs), list(want_grads))

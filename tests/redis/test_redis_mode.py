@@ -99,6 +99,8 @@ def test_six_runs_on_two_workers_pause_at_once_and_resume_to_their_seeds_curves(
     steps, seeds = 60, range(1, 7)
     runs = {seed: create(web, seed=seed, steps=steps) for seed in seeds}
     for run in runs.values():  # six runs on two workers: a slice of each waits its turn
+        # paced, so that no run can finish before every one has trained a little
+        assert web.post(f"/api/runs/{run}/pace", {"steps_per_sec": 20}).status_code == 200
         assert web.post(f"/api/runs/{run}/train", {}).status_code == 200
     pids = set()
 
@@ -118,6 +120,7 @@ def test_six_runs_on_two_workers_pause_at_once_and_resume_to_their_seeds_curves(
         assert state["status"] == "paused" and state["step"] == state["checkpoint_step"]
         assert [s for s, _ in history(web, run)] == list(range(1, state["step"] + 1))
     for run in runs.values():
+        assert web.post(f"/api/runs/{run}/pace", {"steps_per_sec": None}).status_code == 200
         assert web.post(f"/api/runs/{run}/resume").status_code == 200
     wait_until(
         lambda: all(s["status"] == "idle" and s["step"] == steps for s in states()), 60, "the end"
