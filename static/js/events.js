@@ -40,7 +40,7 @@ export const recipePhase = pageEvent("recipe-phase");
 export const paramSelected = pageEvent("param-selected");
 
 // The stream's events: hx-sse turns each server-sent event into a DOM event named after it
-// (on #stream, bubbling), its JSON in detail.data (app/routes/pages.py sends them). A
+// (on #stream, bubbling), its JSON in detail.data (app/web/stream.py sends them). A
 // malformed one is ignored.
 function streamEvent(name) {
   return {

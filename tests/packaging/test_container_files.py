@@ -151,7 +151,7 @@ def test_dockerignore_rules_follow_docker_semantics():
     rules = [(False, dockerignore_regex("*")), (True, dockerignore_regex("app"))]
     rules.append((False, dockerignore_regex("**/__pycache__")))
 
-    assert in_build_context(rules, "app/routes/api.py")
+    assert in_build_context(rules, "app/web/routes/api/runs.py")
     assert not in_build_context(rules, "app/__pycache__/x.pyc")
     assert not in_build_context(rules, "tests/app/test_api.py")
     assert not in_build_context(rules, "README.md")

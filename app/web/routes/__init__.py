@@ -5,7 +5,6 @@ default run, and under ``/api/runs/{run_id}``), the pages, and their fragments (
 from fastapi import FastAPI
 
 from app.contract.api import ErrorOut
-from app.routes import pages as stream
 from app.web.deps import RUN_PATH
 from app.web.routes.api import (
     checkpoint,
@@ -30,6 +29,7 @@ from app.web.routes.ui import (
     lesson,
     new_run,
     page,
+    stream,
     teacher,
     timetravel,
 )
@@ -68,7 +68,7 @@ def mount(app: FastAPI) -> None:
         ui_predict.router,
         timetravel.router,
         lesson.router,
-        stream.ui,
+        stream.router,
     )
     for router in fragments:
         app.include_router(router, prefix="/ui")

@@ -11,7 +11,6 @@ from app import limits as L
 from app.contract.api import RunIn
 from app.lesson.story import milestones_of, story_of
 from app.lesson.views import lesson_view
-from app.routes.pages import progress_from
 from app.runs.errors import ServiceError
 from app.runs.registry import Runs
 from app.runs.service import RunService
@@ -20,6 +19,7 @@ from app.web.code_guard import CodeGuard
 from app.web.deps import RunsDep, ServiceDep, identity
 from app.web.forms import RunFields, parse_int, parse_run, parse_step
 from app.web.fragments import DEFAULT_PREFIX
+from app.web.stream import progress_from
 from app.web.viewed import ViewedRuns
 from app.web.views.classes import class_bar
 from app.web.views.model import current_probe, empty_samples, multiples, predict_view

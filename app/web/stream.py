@@ -1,10 +1,13 @@
-"""The page's stream: /ui/events renders bus events into HTML fragments (``<hx-partial>``
-blocks that htmx swaps into their places), throttled to a few per second per run (rendered once,
-the same bytes to every page of the run: app.fanout), plus a small JSON ``point`` event per step
-(and ``val-point`` per held-out loss) that static/js/chart.js feeds to the chart and a throttled
-``model-updated`` event that makes the prefix box re-ask /ui/predict.
+"""The page's stream renderer: /ui/events (app.web.routes.ui.stream) renders bus events into HTML
+fragments (``<hx-partial>`` blocks that htmx swaps into their places), throttled to a few per
+second per run (rendered once, the same bytes to every page of the run: app.fanout), plus a small
+JSON ``point`` event per step (and ``val-point`` per held-out loss) that static/js/chart.js feeds
+to the chart and a throttled ``model-updated`` event that makes the prefix box re-ask /ui/predict.
 
-The page and its other fragments are app.web.routes.ui; the views these render, app.web.views.
+It renders from the events alone: a step's fragments read the step event and the run's state as
+the newest ``status`` event gave it (every change of state is published as one), never asking the
+service for its state per frame. The page and its other fragments are app.web.routes.ui; the
+views these render, app.web.views.
 """
 
 import html
@@ -12,9 +15,7 @@ import json
 import time
 import weakref
 
-from fastapi import Request
-from fastapi.routing import APIRouter
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 
 from app import limits as L
 from app.bus import Event
@@ -31,9 +32,7 @@ from app.fanout import SharedRender
 from app.lesson.story import run_memorised
 from app.runs.service import RunService
 from app.templating import partial, recipe_view, render
-from app.web.deps import ServiceDep
 from app.web.fragments import model_fragments, prefix_input
-from app.web.routes.api.events import service_stream
 from app.web.views.model import current_probe, multiples, probe_prefix, probe_view
 from app.web.views.run import (
     pace_view,
@@ -44,8 +43,6 @@ from app.web.views.run import (
     status_view,
     summary_view,
 )
-
-ui = APIRouter(include_in_schema=False)  # mounted under /ui and /ui/runs/{run_id}
 
 DEFAULT_STEPS = L.STEPS.default  # the progress bar's length before a run has a segment
 FRAGMENT_INTERVAL = 0.25  # seconds between a run's fragment renders (its last step always)
@@ -112,8 +109,9 @@ class FragmentRenderer:
 
     def __init__(self, service: RunService, pace: object = ...):
         self.service = service
-        state = service.state()
-        self.model = state.model
+        # the run's state as the newest status event gave it (every change is published as one)
+        self.latest: dict = service.state().model_dump(mode="json")
+        self.model = self.latest["model"]
         self.last_render = self.last_refresh = self.last_multiples = 0.0
         self.step: StepEvent | None = service.last_step  # the stream's latest step event
         self.pace = pace  # the speed the stream's menu shows (unknown, ``...``: render it)
@@ -132,13 +130,15 @@ class FragmentRenderer:
 
     def on_step(self, d: StepEvent) -> list[ServerSentEvent]:
         self.step = d
+        self.latest["step"] = d.step  # the model's step, between the status events
         point = {"step": d.step, "loss": d.loss, "smooth": d.smooth, "model": self.model}
         # per-matrix gradient norms and update ratios
         point["health"] = [h.model_dump() for h in d.health]
         out = [ServerSentEvent(data=json.dumps(point), event="point")]
         now = time.monotonic()
         last = d.run_step >= d.run_steps
-        if every_step(d, self.service.pace) or last or now - self.last_render >= FRAGMENT_INTERVAL:
+        due = now - self.last_render >= FRAGMENT_INTERVAL
+        if every_step(d, self.latest["pace"]) or last or due:
             self.last_render = now
             out.append(self.html(*self.step_fragments(d, held=d.single)))
             out.append(params_ready())
@@ -151,11 +151,11 @@ class FragmentRenderer:
         return out
 
     def multiples_fragment(self, state: dict | None = None) -> str:
-        view = multiples(self.service, state or self.state())
+        view = multiples(self.service, state or self.latest)
         return partial("multiples", render("multiples", multiples=view), "innerHTML")
 
     def step_fragments(self, d: StepEvent, held: bool = False) -> list[str]:
-        state = self.state()
+        state = self.latest
         prefix = probe_prefix(state)
         probs = next((p.probs for p in d.probes if p.prefix == prefix), None)
         recipe = recipe_view(d, state["num_params"], state["config"]["block_size"], held)
@@ -167,11 +167,8 @@ class FragmentRenderer:
             parts.append(partial("dist", render("dist", d=probe_view(state, probs, d.step))))
         return parts
 
-    def state(self) -> dict:
-        return self.service.state().model_dump(mode="json")
-
     def on_status(self, status: StateOut) -> list[ServerSentEvent]:
-        state = status.model_dump(mode="json")  # as the page's views read it
+        state = self.latest = status.model_dump(mode="json")  # as the page's views read it
         parts = model_fragments(state)  # a few hundred bytes: always right after a reconnect
         if state["model"] != self.model:
             self.model, self.step = state["model"], None
@@ -203,8 +200,14 @@ class FragmentRenderer:
             out.append(ServerSentEvent(data="{}", event="model-updated"))
         return out
 
+    def refresh(self) -> dict:
+        """The service's state now: for the rare events (a run's end, a failure) that may come
+        before the status event announcing it, never per step."""
+        self.latest = self.service.state().model_dump(mode="json")
+        return self.latest
+
     def on_done(self, d: DoneEvent) -> list[ServerSentEvent]:
-        state = self.state()
+        state = self.refresh()
         segment = d.segment.model_dump(mode="json")  # as the summary's view reads it
         losses = run_losses(self.service.history, segment)
         summary = summary_view(state, segment, losses, run_memorised(self.service))
@@ -232,7 +235,7 @@ class FragmentRenderer:
     def on_error(self, d: ErrorEvent) -> list[ServerSentEvent]:
         """A run failed or diverged: the message by the buttons, and the chart drops the steps
         after the checkpoint the model went back to."""
-        state = self.state()
+        state = self.refresh()
         self.step = None  # that step's weights are gone
         return [
             self.html(
@@ -271,10 +274,3 @@ def shared_render(service: RunService) -> SharedRender:
             own=lambda: FragmentRenderer(run()),
         )
     return shared
-
-
-@ui.get("/events", response_class=EventSourceResponse)
-async def ui_events(request: Request, service: ServiceDep) -> EventSourceResponse:
-    """The page's one stream: bus events rendered as HTML fragments for htmx, once per event
-    for every page watching the run (the same bytes to each)."""
-    return service_stream(request, service, shared=shared_render(service))

@@ -1,1 +1,0 @@
-"""The page's stream (until it joins app.web); every other route is in app.web.routes."""
