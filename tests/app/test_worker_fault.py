@@ -90,12 +90,25 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def started_python(pid: int) -> bool:
+def cmdline(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"spawn_main" in f.read()
+            return f.read()
     except OSError:
-        return False
+        return b""
+
+
+def trainers(pid: int) -> set[int]:
+    """The training processes of the web process ``pid``: forked by its forkserver
+    (app.jobs.local), or its own spawned children where there is no forkserver."""
+    found: set[int] = set()
+    for child in children(pid):
+        line = cmdline(child)
+        if b"forkserver" in line:
+            found |= children(child)
+        elif b"spawn_main" in line and b"resource_tracker" not in line:
+            found.add(child)
+    return found
 
 
 def post_with_deadline(server, path, body, seconds=15):
@@ -131,16 +144,15 @@ def test_answers_503_when_a_new_worker_never_gets_ready_and_serves_meanwhile(han
     fails at its checkpoint, and the service answers meanwhile)."""
     server = hang_server
     state = server.state()
-    before = children(server.proc.pid)
+    before = trainers(server.proc.pid)
     stopped: list[int] = []
 
     def stop_the_new_worker():
         deadline = time.monotonic() + 10
         while not stopped and time.monotonic() < deadline:
-            for pid in children(server.proc.pid) - before:
-                if started_python(pid):  # not between fork and exec: the parent waits for that
-                    os.kill(pid, signal.SIGSTOP)
-                    stopped.append(pid)
+            for pid in trainers(server.proc.pid) - before:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
             time.sleep(0.002)
 
     catcher = threading.Thread(target=stop_the_new_worker)
