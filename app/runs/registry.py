@@ -31,6 +31,7 @@ from app.runs.errors import BadInput, Conflict, NotFound, ServiceError, TooLarge
 from app.runs.listing import run_out
 from app.runs.machine import Status
 from app.runs.policies import RunPolicies
+from app.runs.quotas import Quotas
 from app.runs.scheduler import Scheduler, waits
 from app.runs.service import RunService
 from app.settings import Settings
@@ -63,7 +64,12 @@ class Runs:
         # mode: every run trains, slice by slice, on however many workers there are (its
         # queue is Dramatiq's)
         embedded = settings.workers or os.cpu_count() or 1
-        self.scheduler = Scheduler(REDIS_RUNS if settings.redis_url else embedded)
+        self.quotas = Quotas(settings, self.services, self._group_of)
+        self.scheduler = Scheduler(
+            REDIS_RUNS if settings.redis_url else embedded, self.quotas.owner_of
+        )
+        self.scheduler.on_change = self._queue_changed
+        self._positions: dict[int, int] = {}  # queued runs' places, as their pages last heard
         self.graphs = GraphBuilder()  # its process starts on the first /api/graph
         self.ids = EventIds()
         self.notice: str | None = None  # shown on every run's page
@@ -152,6 +158,19 @@ class Runs:
             await asyncio.to_thread(self.store.select_run, run_id)
         return service
 
+    def _group_of(self, run_id: int) -> str | None:
+        """A run under a class's limit takes its turns with the class's other runs."""
+        limit = self.policies.step_limit(run_id)
+        return limit[1] if limit else None
+
+    def _queue_changed(self) -> None:
+        """The fair queue's order changed: each queued run whose place moved tells its page."""
+        places = {run: i + 1 for i, run in enumerate(self.scheduler.queue)}
+        for run, place in places.items():
+            if self._positions.get(run) != place and run in self.services:
+                self.services[run].publish_status()
+        self._positions = places
+
     def estimate_wait(self, run_id: int) -> float | None:
         """Seconds until a worker is free for queued ``run_id``, from the running runs' ETAs
         and the lengths of the runs queued before it."""
@@ -180,23 +199,53 @@ class Runs:
 
     # -------------------------------------------------------------- commands
 
-    async def create(self, spec: RunIn) -> RunService:
-        """A new run of ``spec``'s settings (not training); it becomes the default run."""
+    async def create(self, spec: RunIn, by: str | None = None) -> RunService:
+        """A new run of ``spec``'s settings (not training); it becomes the default run.
+        ``by``: who asks (their quotas; a class student's run is theirs in the class)."""
         if isinstance(spec.dataset, DatasetText):
             size = len(spec.dataset.text.encode("utf-8"))
             if size > MAX_TEXT_BYTES:
                 raise TooLarge(
                     f"the dataset's text is {size:,} bytes; at most {MAX_TEXT_BYTES:,} (1 MiB)"
                 )
+        home = self._check_new(None, by)
+        service = await self._create(spec, by)
+        await self._adopt(home, service)
+        return service
+
+    async def _create(self, spec: RunIn, by: str | None) -> RunService:
         async with self._lock:
             try:
                 data = await asyncio.to_thread(fresh_checkpoint, spec)
             except EngineError as e:
                 raise BadInput(str(e)) from None
-            return await self._add(spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init")
+            return await self._add(
+                spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init", by
+            )
 
-    async def _add(self, name: str, settings: dict, data: str, step: int, reason: str):
+    def _check_new(self, source: RunService | None, by: str | None) -> RunService | None:
+        """Before a run is made for ``by`` (from ``source``, or from nothing): within their
+        quotas and, for a class student, the class's limits (whatever way the run is made).
+        Returns the run whose class the new one joins, if any."""
+        self.quotas.check_new_run(by)
+        home = source
+        if home is None and by is not None:
+            home = self.services.get(self.policies.home_of(by))
+        if home is not None:
+            self.policies.check_new_run(home, by)
+        return home
+
+    async def _adopt(self, home: RunService | None, service: RunService) -> None:
+        if home is not None:
+            await self.policies.adopt(home, service)
+
+    async def _add(
+        self, name: str, settings: dict, data: str, step: int, reason: str, by: str | None
+    ) -> RunService:
+        if by is not None:
+            settings = {**settings, "owner": by}  # whose it is: quotas, the fair queue
         run_id = await asyncio.to_thread(self.store.create_run, name, settings, data, step, reason)
+        self.quotas.made(by)
         record = next(r for r in await asyncio.to_thread(self.store.runs) if r.id == run_id)
         service = await self._load(record)
         self.default_id = run_id
@@ -208,9 +257,9 @@ class Runs:
         """A fresh run with ``source``'s settings and data (and maybe another seed): ``source``
         is kept, unchanged, in the list. Its streams hear of the new run (a ``reset`` event).
         ``by``: who asks (a class student's new run counts against their limit)."""
-        self.policies.check_new_run(source, by)
+        self._check_new(source, by)
         spec = reset_spec(source, seed)
-        service = await self.create(spec)
+        service = await self._create(spec, by)
         await self.policies.adopt(source, service)
         source.bus.publish(
             "reset",
@@ -220,16 +269,20 @@ class Runs:
         )
         return service
 
-    async def upload(self, raw: bytes, source: RunService | None = None) -> RunService:
+    async def upload(
+        self, raw: bytes, source: RunService | None = None, by: str | None = None
+    ) -> RunService:
         """A new run from an uploaded checkpoint (validated by the engine first: nothing is
-        stored if it does not load)."""
+        stored if it does not load). ``by``: who asks (as for ``create``)."""
+        home = self._check_new(None, by)
         data, step = await asyncio.to_thread(validate_checkpoint, raw)
         d = json.loads(data)
         steps = source.run_settings.get("steps", L.STEPS.default) if source else L.STEPS.default
         async with self._lock:
             service = await self._add(
-                DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload"
+                DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload", by
             )
+        await self._adopt(home, service)
         if source is not None:
             source.bus.publish(
                 "reset",
@@ -248,13 +301,13 @@ class Runs:
         Adam moments there (rebuilt by app.past), the same documents in the same order, and its
         own settings for what follows. Its steps are numbered on from ``spec.step + 1``.
         ``by``: who asks (a class student's fork is theirs, within their limit)."""
-        self.policies.check_new_run(source, by)
+        self._check_new(source, by)
         step = spec.step
         data = await forked_checkpoint(source, spec)
         settings = fork_settings(source, spec)
         name = spec.name or f"{source.name} from step {step}"[: L.RUN_NAME_CHARS]
         async with self._lock:
-            service = await self._add(name, settings, data, step, "fork")
+            service = await self._add(name, settings, data, step, "fork", by)
         await self.policies.adopt(source, service)
         return service
 
