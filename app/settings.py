@@ -92,10 +92,11 @@ class Settings(BaseSettings):
     runs_per_identity: int = Field(50, ge=1)  # runs kept at once (delete one to make another)
     runs_per_minute: int = Field(60, ge=1)  # new runs a minute (a burst, then one a second)
     classes_per_identity: int = Field(10, ge=1)  # classes one browser teaches
-    # bytes of checkpoints and history one run may store, and the data directory all runs may
-    # (the database and its journal); beyond them training and new runs are refused with 507
-    run_disk_budget: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
-    data_disk_budget: int = Field(8 * 1024 * 1024 * 1024, ge=1024 * 1024)
+    # bytes of history one run may store (~36 kB a step of the default shape: its weights for
+    # time travel), and the data directory all runs may (the database and its journal);
+    # beyond them training and new runs are refused with 507 (app.runs.budget)
+    run_disk_budget: int = Field(1024 * 1024 * 1024, ge=1024 * 1024)
+    data_disk_budget: int = Field(16 * 1024 * 1024 * 1024, ge=1024 * 1024)
 
     max_body: int = 16 * 1024  # request body limit, bytes
     # checkpoint upload limit, bytes: the largest model a run may have (n_embd 32, 2 layers,

@@ -18,6 +18,7 @@ from app.contract.api import DatasetText, ForkIn, RunIn, RunOut, RunsOut
 from app.contract.events import DeletedEvent, ResetEvent
 from app.jobs.local import ProcessRunner
 from app.past.graphs import GraphBuilder
+from app.runs.budget import DiskBudget
 from app.runs.checkpoints import validate_checkpoint
 from app.runs.copies import (
     checkpoint_settings,
@@ -58,6 +59,7 @@ class Runs:
         self.policies = policies or RunPolicies()
         self.runner_factory = runner_factory
         self.store = None
+        self.budget: DiskBudget | None = None  # with the store (start)
         self.services: dict[int, RunService] = {}
         self.default_id: int | None = None
         # embedded: one training process per run training, at most the CPU count at once; Redis
@@ -81,6 +83,7 @@ class Runs:
     async def start(self) -> None:
         # a damaged file is moved aside and a fresh store started, with a notice (app.store)
         self.store, notice = await asyncio.to_thread(open_store, self.settings.db_path)
+        self.budget = DiskBudget(self.settings, self.store)
         if notice is not None:
             self.notice = notice.message
         # event ids above every id of earlier boots, whatever the clock says (app.store)
@@ -128,6 +131,7 @@ class Runs:
             estimate_wait=self.estimate_wait,
             step_limit=self.policies.step_limit,
             notice=self.server_notice,
+            check_space=self.budget.check_train,
         )
         await service.start()
         self.services[record.id] = service
@@ -228,6 +232,7 @@ class Runs:
         quotas and, for a class student, the class's limits (whatever way the run is made).
         Returns the run whose class the new one joins, if any."""
         self.quotas.check_new_run(by)
+        self.budget.check_data_dir()
         home = source
         if home is None and by is not None:
             home = self.services.get(self.policies.home_of(by))

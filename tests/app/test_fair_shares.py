@@ -149,3 +149,29 @@ def test_a_persons_normal_use_never_meets_a_quota(server_factory):
             assert me.post("/api/classes", json={"name": "Mine"}).status_code == 201
     finally:
         server.stop()
+
+
+def test_disk_budgets_refuse_with_507_and_the_numbers(server_factory):
+    mib = str(1024 * 1024)
+    server = server_factory(MICROGPT_RUN_DISK_BUDGET=mib, MICROGPT_DATA_DISK_BUDGET=mib)
+    try:
+        run = server.state()["id"]
+        # a step of the default shape stores ~36 kB (its weights for time travel): 1 MiB
+        # holds a few dozen
+        refused = server.post(f"/api/runs/{run}/train", {"steps": 500})
+        assert refused.status_code == 507
+        detail = refused.json()["detail"]
+        assert "500 more steps" in detail and "MICROGPT_RUN_DISK_BUDGET" in detail
+        assert "1 MB" in detail and "train at most" in detail
+        assert server.post(f"/api/runs/{run}/train", {"steps": 5}).status_code == 200
+        server.wait_idle_at(5)
+
+        for _ in range(30):  # the database grows past the data directory's budget
+            refused = server.post("/api/runs", {})
+            if refused.status_code != 201:
+                break
+
+        assert refused.status_code == 507
+        assert "MICROGPT_DATA_DISK_BUDGET" in refused.json()["detail"]
+    finally:
+        server.stop()
