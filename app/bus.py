@@ -14,7 +14,10 @@ Delivery (the policy is described in one place, ``app.sse``'s docstring): a reco
 subscriber first *catches up*, reading the missed events straight from the shared replay
 buffer, at most ``client_buffer`` at a time, as its reader asks for them; nothing is copied
 per subscriber and new events do not count against it meanwhile. If the events it still needs
-are evicted first, it is closed (``dropped``). Once caught up it is *live*: new events go to
+are evicted first, it is closed (``dropped``). A subscriber further behind than
+``max_replay`` bytes is not replayed at all (``replayed`` False: it is sent the current state
+instead, and its page reloads the rest): 500 pages reconnecting from an old id must not each
+read megabytes. Once caught up it is *live*: new events go to
 its own buffer of at most ``client_buffer`` events; one that falls further behind is closed
 (``dropped``) and reconnects to catch up again. The publisher never waits for a subscriber.
 """
@@ -215,8 +218,13 @@ class MemoryBus:
         floor: int = 0,
         max_bytes: int = 8 * 1024 * 1024,
         ids: EventIds | None = None,
+        max_replay: int = 2 * 1024 * 1024,
     ):
         self._events: deque[Event] = deque()  # growing ids
+        # bytes published before each buffered event, and in all: what a replay would send
+        self._starts: deque[int] = deque()
+        self._published = 0
+        self._max_replay = max_replay
         self._bytes = 0  # sum of the buffered events' ``size``
         self._boundaries: deque[int] = deque(maxlen=keep_runs)
         self._subs: set[MemorySubscription] = set()
@@ -249,6 +257,8 @@ class MemoryBus:
         if self._events:
             self._events[-1].release()  # keep its bytes only; data re-parses if asked again
         self._events.append(event)
+        self._starts.append(self._published)
+        self._published += event.size
         self._bytes += event.size
         self._evict()
         for sub in list(self._subs):
@@ -268,6 +278,7 @@ class MemoryBus:
             or events[0].id < keep_from
         ):
             gone = events.popleft()
+            self._starts.popleft()
             self._bytes -= gone.size
             self._floor = gone.id
 
@@ -278,10 +289,19 @@ class MemoryBus:
         start = bisect.bisect_right(self._events, after, key=_event_id)
         return list(itertools.islice(self._events, start, start + limit))
 
+    def replay_bytes(self, after: int) -> int:
+        """Bytes of the buffered events after id ``after`` (what replaying them would send)."""
+        start = bisect.bisect_right(self._events, after, key=_event_id)
+        return self._published - self._starts[start] if start < len(self._starts) else 0
+
     def subscribe(self, last_event_id: int | None = None) -> MemorySubscription:
         after: int | None = None
         replayed = last_event_id is None
-        if last_event_id is not None and self._floor <= last_event_id <= self._last_id:
+        if (
+            last_event_id is not None
+            and self._floor <= last_event_id <= self._last_id
+            and self.replay_bytes(last_event_id) <= self._max_replay
+        ):
             replayed = True
             if last_event_id < self._last_id:
                 after = last_event_id

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     replay_max_events: int = Field(25_000, ge=100)  # hard cap on the replay buffer
     # and on its size in bytes (encoded events + bookkeeping; app.sse says why 8 MiB)
     replay_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
+    # a reconnecting client further behind than this many bytes of events gets the current
+    # state instead of a replay (its page reloads the rest): ~1,100 step events, a whole
+    # default run
+    replay_max_client_bytes: int = Field(2 * 1024 * 1024, ge=16 * 1024)
     # events a slow client may fall behind before it is dropped (it reconnects and replays)
     client_buffer: int = Field(1024, ge=8)
     sse_ping: float = Field(15.0, gt=0)  # seconds between heartbeat comments

@@ -118,7 +118,11 @@ class Runs:
     async def _load(self, record: RunRecord) -> RunService:
         s = self.settings
         bus = MemoryBus(
-            s.replay_max_events, s.client_buffer, max_bytes=s.replay_max_bytes, ids=self.ids
+            s.replay_max_events,
+            s.client_buffer,
+            max_bytes=s.replay_max_bytes,
+            ids=self.ids,
+            max_replay=s.replay_max_client_bytes,
         )
         service = RunService(
             s,

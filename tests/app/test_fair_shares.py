@@ -8,9 +8,11 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from tests.conftest import EventStream
 
 QUOTAS = {"MICROGPT_RUNS_PER_IDENTITY": "4", "MICROGPT_RUNS_PER_MINUTE": "6"}
 QUOTAS["MICROGPT_CLASSES_PER_IDENTITY"] = "2"
+QUOTAS["MICROGPT_REPLAY_MAX_CLIENT_BYTES"] = str(16 * 1024)  # ~8 step events
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +177,30 @@ def test_disk_budgets_refuse_with_507_and_the_numbers(server_factory):
         assert "MICROGPT_DATA_DISK_BUDGET" in refused.json()["detail"]
     finally:
         server.stop()
+
+
+def test_a_replay_sends_at_most_its_bound_then_the_state_instead(one_worker):
+    run = one_worker.new_run()["id"]
+    path = f"/api/runs/{run}/events"
+    live = EventStream(one_worker.url, path=path)
+    try:
+        assert one_worker.post(f"/api/runs/{run}/train", {"steps": 20}).status_code == 200
+        done = live.wait_event("done")
+        steps = live.named("step")
+        assert len(steps) == 20
+    finally:
+        live.close()
+
+    near = EventStream(one_worker.url, steps[-3].id, path=path)  # ~4 kB behind: replayed
+    far = EventStream(one_worker.url, steps[0].id, path=path)  # ~40 kB behind: the state
+    try:
+        replayed = near.wait_event("done")
+        assert near.steps() == [s.data["step"] for s in steps[-2:]]
+        assert near.events[0].event == "step" and replayed.id == done.id
+
+        state = far.wait_event("status")
+        assert far.events[0] is state and far.steps() == []
+        assert state.data["step"] == 20 and int(state.id) >= int(done.id)
+    finally:
+        near.close()
+        far.close()
