@@ -27,7 +27,7 @@ import bisect
 import itertools
 import json
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
@@ -36,6 +36,9 @@ from pydantic import BaseModel
 # Bytes a buffered event costs beyond its encoding: the Event object, its id, the bytes
 # object's header and the deque slot (tracemalloc: ~150).
 EVENT_OVERHEAD = 160
+# Released payloads parsed again, kept for whoever asks next: streams replaying the same events
+# (a class reconnecting at once) parse each once, not once per stream (~1.5 MB of step events)
+PARSED_KEPT = 256
 
 
 class Event:
@@ -44,8 +47,9 @@ class Event:
     ``payload`` is what was published: a contract model (``app.contract.events``), read by its
     fields. The parsed payload costs about three times the encoded bytes in Python objects;
     the bus lets go of it once a newer event is published (``release``), and ``payload`` then
-    parses the JSON again on demand (an equal model; ``data``: an equal dict). So a buffered
-    event costs its encoded size plus ``EVENT_OVERHEAD`` bytes (``size``).
+    parses the JSON again on demand (an equal model, shared with the next ``PARSED_KEPT``
+    asking; ``data``: an equal dict). So a buffered event costs its encoded size plus
+    ``EVENT_OVERHEAD`` bytes (``size``).
     """
 
     __slots__ = ("id", "name", "_data", "_model", "_type", "_sse", "_json_at")
@@ -68,7 +72,7 @@ class Event:
         if self._model is not None:
             return self._model
         if self._type is not None:
-            return self._type.model_validate_json(self.json)
+            return _reparsed(self)
         return self.data
 
     @property
@@ -95,6 +99,18 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event(id={self.id}, name={self.name!r})"
+
+
+_parsed: OrderedDict[Event, BaseModel] = OrderedDict()  # the last PARSED_KEPT parsed
+
+
+def _reparsed(event: Event) -> BaseModel:
+    model = _parsed.get(event)
+    if model is None:
+        model = _parsed[event] = event._type.model_validate_json(event.json)
+        while len(_parsed) > PARSED_KEPT:
+            _parsed.popitem(last=False)
+    return model
 
 
 def _event_id(event: Event) -> int:

@@ -1,9 +1,11 @@
 """A replay is bounded (app.bus): a client further behind than ``max_replay`` bytes gets the
-current state instead of megabytes of old events."""
+current state instead of megabytes of old events; streams replaying the same events parse
+each once."""
 
 import asyncio
 
 from app.bus import MemoryBus
+from app.contract.events import DeletedEvent
 
 
 def publish(bus: MemoryBus, n: int) -> list[int]:
@@ -40,3 +42,13 @@ def test_replay_bytes_counts_the_events_after_the_id():
     assert bus.replay_bytes(ids[-1]) == 0
     assert bus.replay_bytes(ids[1]) == sum(e.size for e in events[2:])
     assert bus.replay_bytes(ids[0] - 1) == sum(e.size for e in events)
+
+
+def test_a_released_payload_is_parsed_once_for_every_stream_replaying_it():
+    bus = MemoryBus()
+    old = bus.publish("deleted", DeletedEvent(run=1, name="a"))
+    bus.publish("deleted", DeletedEvent(run=2, name="b"))  # releases the first
+
+    first, second = old.payload, old.payload
+
+    assert first == DeletedEvent(run=1, name="a") and first is second
