@@ -1,7 +1,6 @@
 """Fair shares (app.runs.quotas, app.runs.scheduler): one person's long queue does not delay
 another's first run, and one person cannot take every run, every minute or every class."""
 
-import time
 from contextlib import contextmanager
 
 import httpx
@@ -30,15 +29,6 @@ def person(server):
         yield client
 
 
-def wait_until(check, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def new_run(client: httpx.Client, **settings) -> int:
     response = client.post("/api/runs", json=settings)
     assert response.status_code == 201, response.text
@@ -62,9 +52,16 @@ def test_one_persons_long_queue_delays_anothers_first_run_by_one_turn(one_worker
         waits = {r: ann.get(f"/api/runs/{r}/state").json()["queue_wait"] for r in runs[1:]}
         assert waits[runs[1]] < state["queue_wait"] < waits[runs[2]]
 
-        assert ann.post(f"/api/runs/{first}/stop").status_code == 200
-        # ann's second run takes the worker; bob is next
-        assert wait_until(lambda: bob.get(f"/api/runs/{mine}/state").json()["queue_position"] == 1)
+        page = EventStream(one_worker.url, path=f"/api/runs/{mine}/events")
+        try:
+            page.wait_event("status", queue_position=2)
+            assert ann.post(f"/api/runs/{first}/stop").status_code == 200
+            # ann's second run takes the worker; bob is next, and his page hears it
+            moved = page.wait_event("status", queue_position=1)
+        finally:
+            page.close()
+        assert moved.data["queue_wait"] < state["queue_wait"]
+        assert bob.get(f"/api/runs/{mine}/state").json()["queue_position"] == 1
         one_worker.stop_all()
 
 
