@@ -9,10 +9,11 @@ the run's settings (``owner``), so it survives a restart and the fair queue
 (``app.runs.scheduler``) knows whose turn each queued run is.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from app.classes.throttle import Buckets
 from app.runs.errors import Forbidden, TooMany
+from app.runs.policies import RunPolicies
 from app.runs.scheduler import Owner
 from app.runs.service import RunService
 from app.settings import Settings
@@ -23,9 +24,9 @@ class Quotas:
         self,
         settings: Settings,
         services: Mapping[int, RunService],
-        group_of: Callable[[int], str | None],
+        policies: RunPolicies,
     ):
-        self.settings, self.services, self.group_of = settings, services, group_of
+        self.settings, self.services, self.policies = settings, services, policies
         per_minute = settings.runs_per_minute
         self.creations = Buckets(per_minute, per_minute / 60)
 
@@ -50,6 +51,18 @@ class Quotas:
                 wait,
             )
 
+    def admit(self, source: RunService | None, by: str | None) -> RunService | None:
+        """Before a run is made for ``by`` (from ``source``, or from nothing): within their
+        quotas and, for a class student, the class's limits (whatever way the run is made).
+        Returns the run whose class the new one joins, if any."""
+        self.check_new_run(by)
+        home = source
+        if home is None and by is not None:
+            home = self.services.get(self.policies.home_of(by))
+        if home is not None:
+            self.policies.check_new_run(home, by)
+        return home
+
     def made(self, who: str | None) -> None:
         """A run was made for ``who`` (checked first)."""
         if who is not None:
@@ -69,4 +82,5 @@ class Quotas:
         a run of no one known is its own."""
         service = self.services.get(run_id)
         who = (service.run_settings.get("owner") if service else None) or f"run {run_id}"
-        return (self.group_of(run_id) or who, who)
+        limit = self.policies.step_limit(run_id)  # a class's runs are under its limit
+        return (limit[1] if limit else who, who)

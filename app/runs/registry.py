@@ -33,8 +33,9 @@ from app.runs.listing import run_out
 from app.runs.machine import Status
 from app.runs.policies import RunPolicies
 from app.runs.quotas import Quotas
-from app.runs.scheduler import Scheduler, waits
+from app.runs.scheduler import Scheduler
 from app.runs.service import RunService
+from app.runs.waiting import Waiting
 from app.settings import Settings
 from app.store import RunRecord, open_store
 from engine import EngineError
@@ -46,6 +47,26 @@ DEFAULT_NAME = "Run {id}"  # the store puts the new run's id in
 
 
 REDIS_RUNS = 100_000  # runs training at once in Redis mode (no limit but memory)
+
+
+def run_bus(s: Settings, ids: EventIds) -> MemoryBus:
+    """A run's bus: its ids from the server's one sequence, its replay bounded (app.sse)."""
+    return MemoryBus(
+        s.replay_max_events,
+        s.client_buffer,
+        max_bytes=s.replay_max_bytes,
+        ids=ids,
+        max_replay=s.replay_max_client_bytes,
+    )
+
+
+def check_text_size(spec: RunIn) -> None:
+    if isinstance(spec.dataset, DatasetText):
+        size = len(spec.dataset.text.encode("utf-8"))
+        if size > MAX_TEXT_BYTES:
+            raise TooLarge(
+                f"the dataset's text is {size:,} bytes; at most {MAX_TEXT_BYTES:,} (1 MiB)"
+            )
 
 
 class Runs:
@@ -62,16 +83,13 @@ class Runs:
         self.budget: DiskBudget | None = None  # with the store (start)
         self.services: dict[int, RunService] = {}
         self.default_id: int | None = None
-        # embedded: one training process per run training, at most the CPU count at once; Redis
-        # mode: every run trains, slice by slice, on however many workers there are (its
-        # queue is Dramatiq's)
-        embedded = settings.workers or os.cpu_count() or 1
-        self.quotas = Quotas(settings, self.services, self._group_of)
-        self.scheduler = Scheduler(
-            REDIS_RUNS if settings.redis_url else embedded, self.quotas.owner_of
-        )
-        self.scheduler.on_change = self._queue_changed
-        self._positions: dict[int, int] = {}  # queued runs' places, as their pages last heard
+        # embedded: a training process per run training, at most the CPU count at once; Redis
+        # mode: every run trains, slice by slice, on the workers there are (Dramatiq's queue)
+        workers = REDIS_RUNS if settings.redis_url else settings.workers or os.cpu_count() or 1
+        self.quotas = Quotas(settings, self.services, self.policies)
+        self.scheduler = Scheduler(workers, self.quotas.owner_of)  # a fair queue
+        self.waiting = Waiting(self.scheduler, self.services)
+        self.scheduler.on_change = self.waiting.changed
         self.graphs = GraphBuilder()  # its process starts on the first /api/graph
         self.ids = EventIds()
         self.notice: str | None = None  # shown on every run's page
@@ -116,23 +134,15 @@ class Runs:
             await asyncio.to_thread(self.store.close)
 
     async def _load(self, record: RunRecord) -> RunService:
-        s = self.settings
-        bus = MemoryBus(
-            s.replay_max_events,
-            s.client_buffer,
-            max_bytes=s.replay_max_bytes,
-            ids=self.ids,
-            max_replay=s.replay_max_client_bytes,
-        )
         service = RunService(
-            s,
+            self.settings,
             self.store,
-            bus,
+            run_bus(self.settings, self.ids),
             self.graphs,
             self.scheduler,
             record,
             self.runner_factory,
-            estimate_wait=self.estimate_wait,
+            estimate_wait=self.waiting.estimate_wait,
             step_limit=self.policies.step_limit,
             notice=self.server_notice,
             check_space=self.budget.check_train,
@@ -166,34 +176,6 @@ class Runs:
             await asyncio.to_thread(self.store.select_run, run_id)
         return service
 
-    def _group_of(self, run_id: int) -> str | None:
-        """A run under a class's limit takes its turns with the class's other runs."""
-        limit = self.policies.step_limit(run_id)
-        return limit[1] if limit else None
-
-    def _queue_changed(self) -> None:
-        """The fair queue's order changed: each queued run whose place moved tells its page."""
-        places = {run: i + 1 for i, run in enumerate(self.scheduler.queue)}
-        for run, place in places.items():
-            if self._positions.get(run) != place and run in self.services:
-                self.services[run].publish_status()
-        self._positions = places
-
-    def estimate_wait(self, run_id: int) -> float | None:
-        """Seconds until a worker is free for queued ``run_id``, from the running runs' ETAs
-        and the lengths of the runs queued before it."""
-        queue = self.scheduler.queue
-        if run_id not in queue:
-            return None
-        running = [self.services[r].seconds_left() for r in self.scheduler.running]
-        ahead = queue[: queue.index(run_id) + 1]
-        durations = [self._duration(self.services[r]) for r in ahead]
-        return waits(running, durations, self.scheduler.workers)[-1]
-
-    @staticmethod
-    def _duration(service: RunService) -> float:
-        return max(service.steps_left(), 1) * service.step_seconds()
-
     def out(self, service: RunService) -> RunOut:
         return run_out(service, self.scheduler.position(service.id), self.default_id)
 
@@ -210,15 +192,11 @@ class Runs:
     async def create(self, spec: RunIn, by: str | None = None) -> RunService:
         """A new run of ``spec``'s settings (not training); it becomes the default run.
         ``by``: who asks (their quotas; a class student's run is theirs in the class)."""
-        if isinstance(spec.dataset, DatasetText):
-            size = len(spec.dataset.text.encode("utf-8"))
-            if size > MAX_TEXT_BYTES:
-                raise TooLarge(
-                    f"the dataset's text is {size:,} bytes; at most {MAX_TEXT_BYTES:,} (1 MiB)"
-                )
-        home = self._check_new(None, by)
+        check_text_size(spec)
+        home = self._admit(None, by)
         service = await self._create(spec, by)
-        await self._adopt(home, service)
+        if home is not None:
+            await self.policies.adopt(home, service)
         return service
 
     async def _create(self, spec: RunIn, by: str | None) -> RunService:
@@ -231,22 +209,11 @@ class Runs:
                 spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init", by
             )
 
-    def _check_new(self, source: RunService | None, by: str | None) -> RunService | None:
-        """Before a run is made for ``by`` (from ``source``, or from nothing): within their
-        quotas and, for a class student, the class's limits (whatever way the run is made).
-        Returns the run whose class the new one joins, if any."""
-        self.quotas.check_new_run(by)
+    def _admit(self, source: RunService | None, by: str | None) -> RunService | None:
+        """Before a run is made: room on the disk, ``by``'s quotas, and their class's limits
+        (the run whose class the new one joins, if any: app.runs.quotas)."""
         self.budget.check_data_dir()
-        home = source
-        if home is None and by is not None:
-            home = self.services.get(self.policies.home_of(by))
-        if home is not None:
-            self.policies.check_new_run(home, by)
-        return home
-
-    async def _adopt(self, home: RunService | None, service: RunService) -> None:
-        if home is not None:
-            await self.policies.adopt(home, service)
+        return self.quotas.admit(source, by)
 
     async def _add(
         self, name: str, settings: dict, data: str, step: int, reason: str, by: str | None
@@ -266,7 +233,7 @@ class Runs:
         """A fresh run with ``source``'s settings and data (and maybe another seed): ``source``
         is kept, unchanged, in the list. Its streams hear of the new run (a ``reset`` event).
         ``by``: who asks (a class student's new run counts against their limit)."""
-        self._check_new(source, by)
+        self._admit(source, by)
         spec = reset_spec(source, seed)
         service = await self._create(spec, by)
         await self.policies.adopt(source, service)
@@ -283,7 +250,7 @@ class Runs:
     ) -> RunService:
         """A new run from an uploaded checkpoint (validated by the engine first: nothing is
         stored if it does not load). ``by``: who asks (as for ``create``)."""
-        home = self._check_new(None, by)
+        home = self._admit(None, by)
         data, step = await asyncio.to_thread(validate_checkpoint, raw)
         d = json.loads(data)
         steps = source.run_settings.get("steps", L.STEPS.default) if source else L.STEPS.default
@@ -291,7 +258,8 @@ class Runs:
             service = await self._add(
                 DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload", by
             )
-        await self._adopt(home, service)
+        if home is not None:
+            await self.policies.adopt(home, service)
         if source is not None:
             source.bus.publish(
                 "reset",
@@ -310,7 +278,7 @@ class Runs:
         Adam moments there (rebuilt by app.past), the same documents in the same order, and its
         own settings for what follows. Its steps are numbered on from ``spec.step + 1``.
         ``by``: who asks (a class student's fork is theirs, within their limit)."""
-        self._check_new(source, by)
+        self._admit(source, by)
         step = spec.step
         data = await forked_checkpoint(source, spec)
         settings = fork_settings(source, spec)

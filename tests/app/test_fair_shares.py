@@ -177,7 +177,8 @@ def test_disk_budgets_refuse_with_507_and_the_numbers(server_factory):
 
 
 def test_a_replay_sends_at_most_its_bound_then_the_state_instead(one_worker):
-    run = one_worker.new_run()["id"]
+    with person(one_worker) as me:  # not the address: its runs are spent (a test above)
+        run = new_run(me)
     path = f"/api/runs/{run}/events"
     live = EventStream(one_worker.url, path=path)
     try:
