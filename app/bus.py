@@ -17,9 +17,9 @@ per subscriber and new events do not count against it meanwhile. If the events i
 are evicted first, it is closed (``dropped``). A subscriber further behind than
 ``max_replay`` bytes is not replayed at all (``replayed`` False: it is sent the current state
 instead, and its page reloads the rest): 500 pages reconnecting from an old id must not each
-read megabytes. Once caught up it is *live*: new events go to
-its own buffer of at most ``client_buffer`` events; one that falls further behind is closed
-(``dropped``) and reconnects to catch up again. The publisher never waits for a subscriber.
+read megabytes. Once caught up it is *live*: new events go to its own buffer of at most
+``client_buffer`` events; one that falls further behind is closed (``dropped``) and
+reconnects to catch up again. The publisher never waits for a subscriber.
 """
 
 import asyncio
