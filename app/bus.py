@@ -14,9 +14,12 @@ Delivery (the policy is described in one place, ``app.sse``'s docstring): a reco
 subscriber first *catches up*, reading the missed events straight from the shared replay
 buffer, at most ``client_buffer`` at a time, as its reader asks for them; nothing is copied
 per subscriber and new events do not count against it meanwhile. If the events it still needs
-are evicted first, it is closed (``dropped``). Once caught up it is *live*: new events go to
-its own buffer of at most ``client_buffer`` events; one that falls further behind is closed
-(``dropped``) and reconnects to catch up again. The publisher never waits for a subscriber.
+are evicted first, it is closed (``dropped``). A subscriber further behind than
+``max_replay`` bytes is not replayed at all (``replayed`` False: it is sent the current state
+instead, and its page reloads the rest): 500 pages reconnecting from an old id must not each
+read megabytes. Once caught up it is *live*: new events go to its own buffer of at most
+``client_buffer`` events; one that falls further behind is closed (``dropped``) and
+reconnects to catch up again. The publisher never waits for a subscriber.
 """
 
 import asyncio
@@ -24,7 +27,7 @@ import bisect
 import itertools
 import json
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
@@ -33,6 +36,9 @@ from pydantic import BaseModel
 # Bytes a buffered event costs beyond its encoding: the Event object, its id, the bytes
 # object's header and the deque slot (tracemalloc: ~150).
 EVENT_OVERHEAD = 160
+# Released payloads parsed again, kept for whoever asks next: streams replaying the same events
+# (a class reconnecting at once) parse each once, not once per stream (~1.5 MB of step events)
+PARSED_KEPT = 256
 
 
 class Event:
@@ -41,8 +47,9 @@ class Event:
     ``payload`` is what was published: a contract model (``app.contract.events``), read by its
     fields. The parsed payload costs about three times the encoded bytes in Python objects;
     the bus lets go of it once a newer event is published (``release``), and ``payload`` then
-    parses the JSON again on demand (an equal model; ``data``: an equal dict). So a buffered
-    event costs its encoded size plus ``EVENT_OVERHEAD`` bytes (``size``).
+    parses the JSON again on demand (an equal model, shared with the next ``PARSED_KEPT``
+    asking; ``data``: an equal dict). So a buffered event costs its encoded size plus
+    ``EVENT_OVERHEAD`` bytes (``size``).
     """
 
     __slots__ = ("id", "name", "_data", "_model", "_type", "_sse", "_json_at")
@@ -65,7 +72,7 @@ class Event:
         if self._model is not None:
             return self._model
         if self._type is not None:
-            return self._type.model_validate_json(self.json)
+            return _reparsed(self)
         return self.data
 
     @property
@@ -92,6 +99,18 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event(id={self.id}, name={self.name!r})"
+
+
+_parsed: OrderedDict[Event, BaseModel] = OrderedDict()  # the last PARSED_KEPT parsed
+
+
+def _reparsed(event: Event) -> BaseModel:
+    model = _parsed.get(event)
+    if model is None:
+        model = _parsed[event] = event._type.model_validate_json(event.json)
+        while len(_parsed) > PARSED_KEPT:
+            _parsed.popitem(last=False)
+    return model
 
 
 def _event_id(event: Event) -> int:
@@ -215,8 +234,13 @@ class MemoryBus:
         floor: int = 0,
         max_bytes: int = 8 * 1024 * 1024,
         ids: EventIds | None = None,
+        max_replay: int = 2 * 1024 * 1024,
     ):
         self._events: deque[Event] = deque()  # growing ids
+        # bytes published before each buffered event, and in all: what a replay would send
+        self._starts: deque[int] = deque()
+        self._published = 0
+        self._max_replay = max_replay
         self._bytes = 0  # sum of the buffered events' ``size``
         self._boundaries: deque[int] = deque(maxlen=keep_runs)
         self._subs: set[MemorySubscription] = set()
@@ -249,6 +273,8 @@ class MemoryBus:
         if self._events:
             self._events[-1].release()  # keep its bytes only; data re-parses if asked again
         self._events.append(event)
+        self._starts.append(self._published)
+        self._published += event.size
         self._bytes += event.size
         self._evict()
         for sub in list(self._subs):
@@ -268,6 +294,7 @@ class MemoryBus:
             or events[0].id < keep_from
         ):
             gone = events.popleft()
+            self._starts.popleft()
             self._bytes -= gone.size
             self._floor = gone.id
 
@@ -278,10 +305,19 @@ class MemoryBus:
         start = bisect.bisect_right(self._events, after, key=_event_id)
         return list(itertools.islice(self._events, start, start + limit))
 
+    def replay_bytes(self, after: int) -> int:
+        """Bytes of the buffered events after id ``after`` (what replaying them would send)."""
+        start = bisect.bisect_right(self._events, after, key=_event_id)
+        return self._published - self._starts[start] if start < len(self._starts) else 0
+
     def subscribe(self, last_event_id: int | None = None) -> MemorySubscription:
         after: int | None = None
         replayed = last_event_id is None
-        if last_event_id is not None and self._floor <= last_event_id <= self._last_id:
+        if (
+            last_event_id is not None
+            and self._floor <= last_event_id <= self._last_id
+            and self.replay_bytes(last_event_id) <= self._max_replay
+        ):
             replayed = True
             if last_event_id < self._last_id:
                 after = last_event_id

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     replay_max_events: int = Field(25_000, ge=100)  # hard cap on the replay buffer
     # and on its size in bytes (encoded events + bookkeeping; app.sse says why 8 MiB)
     replay_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024)
+    # a reconnecting client further behind than this many bytes of events gets the current
+    # state instead of a replay (its page reloads the rest): ~1,100 step events, a whole
+    # default run
+    replay_max_client_bytes: int = Field(2 * 1024 * 1024, ge=16 * 1024)
     # events a slow client may fall behind before it is dropped (it reconnects and replays)
     client_buffer: int = Field(1024, ge=8)
     sse_ping: float = Field(15.0, gt=0)  # seconds between heartbeat comments
@@ -85,6 +89,18 @@ class Settings(BaseSettings):
     # new seats in one class: a burst, then this many a second (app.classes.roster)
     class_join_burst: int = Field(100, ge=1)
     class_joins_per_second: float = Field(3.0, gt=0)
+
+    # fair shares (app.runs.quotas): what one person (a browser's identity; a client sending
+    # no cookie: its address) may have: generous for a person, tight for a script. Forks,
+    # resets and uploads are runs too
+    runs_per_identity: int = Field(50, ge=1)  # runs kept at once (delete one to make another)
+    runs_per_minute: int = Field(60, ge=1)  # new runs a minute (a burst, then one a second)
+    classes_per_identity: int = Field(10, ge=1)  # classes one browser teaches
+    # bytes of history one run may store (~36 kB a step of the default shape: its weights for
+    # time travel), and the data directory all runs may (the database and its journal);
+    # beyond them training and new runs are refused with 507 (app.runs.budget)
+    run_disk_budget: int = Field(1024 * 1024 * 1024, ge=1024 * 1024)
+    data_disk_budget: int = Field(16 * 1024 * 1024 * 1024, ge=1024 * 1024)
 
     max_body: int = 16 * 1024  # request body limit, bytes
     # checkpoint upload limit, bytes: the largest model a run may have (n_embd 32, 2 layers,

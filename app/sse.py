@@ -17,7 +17,10 @@ Delivery policy, in one place (``app.bus`` implements the buffers; settings ``MI
   client; new events do not count against the client meanwhile). A client that reads so
   slowly that events it still needs are evicted is closed; it reconnects and, its id now being
   unknown, is treated as a new client. An unknown id (too old, or from before a restart: ids
-  grow across restarts) likewise gets ``status`` first.
+  grow across restarts) likewise gets ``status`` first, and so does a known id further behind
+  than ``REPLAY_MAX_CLIENT_BYTES`` = 2 MiB (a whole default run): a class of 500 pages
+  reconnecting from old ids gets 500 states, not 500 replays of megabytes (a page reloads
+  its loss curve on every reconnect anyway).
 - **Live client**: new events wait in its own buffer of at most ``CLIENT_BUFFER`` = 1024
   events and go out together, in writes of about ``CHUNK_BYTES`` = 64 KiB (encoded as each
   write is made). One that falls further behind is closed; its browser reconnects after

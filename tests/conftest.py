@@ -33,7 +33,15 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_ENV = {"MICROGPT_SSE_PING": "1", "MICROGPT_LOG_LEVEL": "warning"}
+TEST_ENV = {
+    "MICROGPT_SSE_PING": "1",
+    "MICROGPT_LOG_LEVEL": "warning",
+    # the suite is one client making hundreds of runs: the quotas (tests/app/test_fair_shares.py
+    # sets its own) would refuse it
+    "MICROGPT_RUNS_PER_IDENTITY": "100000",
+    "MICROGPT_RUNS_PER_MINUTE": "100000",
+    "MICROGPT_CLASSES_PER_IDENTITY": "100000",
+}
 
 
 def free_port() -> int:

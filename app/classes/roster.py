@@ -30,8 +30,8 @@ from app.classes.codes import WrongSecret, hashed, new_code, normal_code, readin
 from app.classes.design import run_spec
 from app.classes.records import Class, Member
 from app.classes.teacher import TeacherCommands
-from app.classes.throttle import Buckets, TooMany
-from app.runs.errors import BadInput, Conflict, Forbidden, NotFound
+from app.classes.throttle import Buckets
+from app.runs.errors import BadInput, Conflict, Forbidden, NotFound, TooMany
 from app.runs.service import RunService
 from app.store import Store
 
@@ -63,6 +63,7 @@ class Classes(TeacherCommands):
         self.joins = Buckets(s.class_join_burst, s.class_joins_per_second)  # new seats a class
         runs.on_delete.append(self._forget_run)
         runs.policies.watch(self.check_new_run, self.adopt)
+        runs.policies.home_of = self.own_run
 
     # ------------------------------------------------------------------ loading
 

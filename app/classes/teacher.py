@@ -44,6 +44,8 @@ class TeacherCommands:
         seeds and varied setting (``app.classes.design``; default every student their own
         seed). Returns the class and the teacher link's secret (shown once: only its hash is
         kept)."""
+        taught = [k for k in self.classes.values() if identity in k.teachers and not k.closed]
+        self.runs.quotas.check_new_class(identity, len(taught))
         key = secrets.token_urlsafe(18)
         async with self._lock:
             code = new_code()

@@ -7,23 +7,10 @@ about 100, then a few a second: a class of 300 behind one address joins within t
 a script cannot take every seat).
 """
 
-import math
 import time
 from collections.abc import Callable, Hashable
 
-from app.runs.errors import ServiceError
-
 KEPT_BUCKETS = 10_000  # beyond this many, full buckets (idle clients) are forgotten
-
-
-class TooMany(ServiceError):
-    """429, with the seconds to wait (``Retry-After``)."""
-
-    status_code = 429
-
-    def __init__(self, detail: str, retry_after: float):
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
 
 
 class Buckets:

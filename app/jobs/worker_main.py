@@ -6,17 +6,43 @@ slice it cannot start at once belongs to another worker). This process watches t
 dies (killed, out of memory) is started again, and its slice goes to another worker once its
 heartbeat is MICROGPT_REDIS_HEARTBEAT s old (or, sooner, once the web process sees its lease
 expired). SIGTERM or Ctrl-C: each worker hands its slice over at its next step, then all exit.
+The workers die with this process, even when it is SIGKILLed (``die_with``): no orphan goes
+on training unsupervised, and a new supervisor's workers take the slices over.
 """
 
 import argparse
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 
 log = logging.getLogger("microgpt-live.worker")
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def die_with(parent: int, stop: Callable[[], None], poll: float = 1.0) -> None:
+    """Call ``stop`` (hand the slice over, exit) when the supervisor ``parent`` dies, however
+    it dies: Linux sends SIGTERM (the handler calls ``stop``: set it first); elsewhere, and if
+    it died before this ran, a thread notices the parent's pid change within ``poll`` s."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass  # no prctl: the thread below is enough
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        log.warning("worker process %s: its supervisor %s is gone; stopping", os.getpid(), parent)
+        stop()
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,8 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def serve(settings_fields: dict) -> None:
-    """One worker process: Dramatiq's worker with one thread, until SIGTERM/SIGINT."""
+def serve(settings_fields: dict, parent: int | None = None) -> None:
+    """One worker process: Dramatiq's worker with one thread, until SIGTERM/SIGINT or its
+    supervisor ``parent``'s death."""
     import dramatiq
 
     from app.__main__ import setup_logging
@@ -66,6 +93,8 @@ def serve(settings_fields: dict) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    if parent is not None:
+        die_with(parent, on_signal)
     worker.start()
     log.info("worker process %s ready", os.getpid())
     stop.wait()
@@ -97,7 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: stopping.set())
 
     def spawn():
-        proc = ctx.Process(target=serve, args=(fields,), name="microgpt-worker", daemon=False)
+        proc = ctx.Process(
+            target=serve, args=(fields, os.getpid()), name="microgpt-worker", daemon=False
+        )
         proc.start()
         return proc
 

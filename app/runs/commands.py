@@ -4,7 +4,7 @@ its reason otherwise. Every start waits in the scheduler's queue for a worker.""
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app import limits as L
@@ -22,6 +22,11 @@ from app.runs.segments import Segments
 log = logging.getLogger(__name__)
 
 StepLimit = Callable[[int], tuple[int, str] | None]  # run id -> (most steps, who says so)
+SpaceCheck = Callable[[RunState, int], Awaitable[None]]  # (run, steps): raises if no room
+
+
+async def any_space(run: RunState, steps: int) -> None:
+    return None
 
 
 class Commands:
@@ -35,11 +40,13 @@ class Commands:
         lock: asyncio.Lock,
         step_limit: StepLimit,
         state: Callable[[], StateOut],
+        check_space: SpaceCheck = any_space,
     ):
         self.run, self.link, self.bridge, self.segments = run, link, bridge, segments
         self.scheduler, self.lock, self.step_limit = scheduler, lock, step_limit
         self.state, self.publish_status = state, bridge.publish_status
         self._granted: dict[str, Any] | None = None  # what to do when a worker is free
+        self.check_space = check_space  # the disk budgets (app.runs.budget)
 
     def _next(self, command: Command, why: str | None = None) -> S:
         """The status ``command`` leads to, or Conflict saying why it is refused now."""
@@ -68,6 +75,7 @@ class Commands:
                 raise BadInput(
                     f"steps {steps:,} is more than {limit[1]} allows: at most {limit[0]:,}"
                 )
+            await self.check_space(run, steps)
             await self.segments.abandon("superseded by a new segment")
             await self.segments.create(steps, lr or run.lr)
             if lr is not None:

@@ -1,6 +1,8 @@
 """What a run refuses or cannot do, as an HTTP status and one human sentence (app.web.errors
 answers them)."""
 
+import math
+
 from app.contract.events import Status
 
 
@@ -36,3 +38,19 @@ class NotFound(ServiceError):
 
 class Forbidden(ServiceError):
     status_code = 403
+
+
+class TooMany(ServiceError):
+    """429, with the seconds to wait (``Retry-After``)."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: float):
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+
+
+class OutOfSpace(ServiceError):
+    """507 Insufficient Storage: a disk budget is spent."""
+
+    status_code = 507

@@ -14,6 +14,9 @@ class RunPolicies:
         self._limits: dict[int, tuple[int, str]] = {}
         self._checks: list[Check] = []
         self._adopters: list[Adopt] = []
+        # the run whose class a run made by this person from nothing (created, uploaded)
+        # joins: a class student's current run (app.classes), so its limits apply to it too
+        self.home_of: Callable[[str], int | None] = lambda who: None
 
     def set_limit(self, run_id: int, steps: int, whose: str) -> None:
         """A segment of ``run_id`` has at most ``steps`` steps, as ``whose`` says."""

@@ -18,6 +18,7 @@ from app.contract.api import DatasetText, ForkIn, RunIn, RunOut, RunsOut
 from app.contract.events import DeletedEvent, ResetEvent
 from app.jobs.local import ProcessRunner
 from app.past.graphs import GraphBuilder
+from app.runs.budget import DiskBudget
 from app.runs.checkpoints import validate_checkpoint
 from app.runs.copies import (
     checkpoint_settings,
@@ -31,8 +32,10 @@ from app.runs.errors import BadInput, Conflict, NotFound, ServiceError, TooLarge
 from app.runs.listing import run_out
 from app.runs.machine import Status
 from app.runs.policies import RunPolicies
-from app.runs.scheduler import Scheduler, waits
+from app.runs.quotas import Quotas
+from app.runs.scheduler import Scheduler
 from app.runs.service import RunService
+from app.runs.waiting import Waiting
 from app.settings import Settings
 from app.store import RunRecord, open_store
 from engine import EngineError
@@ -46,6 +49,26 @@ DEFAULT_NAME = "Run {id}"  # the store puts the new run's id in
 REDIS_RUNS = 100_000  # runs training at once in Redis mode (no limit but memory)
 
 
+def run_bus(s: Settings, ids: EventIds) -> MemoryBus:
+    """A run's bus: its ids from the server's one sequence, its replay bounded (app.sse)."""
+    return MemoryBus(
+        s.replay_max_events,
+        s.client_buffer,
+        max_bytes=s.replay_max_bytes,
+        ids=ids,
+        max_replay=s.replay_max_client_bytes,
+    )
+
+
+def check_text_size(spec: RunIn) -> None:
+    if isinstance(spec.dataset, DatasetText):
+        size = len(spec.dataset.text.encode("utf-8"))
+        if size > MAX_TEXT_BYTES:
+            raise TooLarge(
+                f"the dataset's text is {size:,} bytes; at most {MAX_TEXT_BYTES:,} (1 MiB)"
+            )
+
+
 class Runs:
     def __init__(
         self,
@@ -57,13 +80,16 @@ class Runs:
         self.policies = policies or RunPolicies()
         self.runner_factory = runner_factory
         self.store = None
+        self.budget: DiskBudget | None = None  # with the store (start)
         self.services: dict[int, RunService] = {}
         self.default_id: int | None = None
-        # embedded: one training process per run training, at most the CPU count at once; Redis
-        # mode: every run trains, slice by slice, on however many workers there are (its
-        # queue is Dramatiq's)
-        embedded = settings.workers or os.cpu_count() or 1
-        self.scheduler = Scheduler(REDIS_RUNS if settings.redis_url else embedded)
+        # embedded: a training process per run training, at most the CPU count at once; Redis
+        # mode: every run trains, slice by slice, on the workers there are (Dramatiq's queue)
+        workers = REDIS_RUNS if settings.redis_url else settings.workers or os.cpu_count() or 1
+        self.quotas = Quotas(settings, self.services, self.policies)
+        self.scheduler = Scheduler(workers, self.quotas.owner_of)  # a fair queue
+        self.waiting = Waiting(self.scheduler, self.services)
+        self.scheduler.on_change = self.waiting.changed
         self.graphs = GraphBuilder()  # its process starts on the first /api/graph
         self.ids = EventIds()
         self.notice: str | None = None  # shown on every run's page
@@ -75,6 +101,7 @@ class Runs:
     async def start(self) -> None:
         # a damaged file is moved aside and a fresh store started, with a notice (app.store)
         self.store, notice = await asyncio.to_thread(open_store, self.settings.db_path)
+        self.budget = DiskBudget(self.settings, self.store)
         if notice is not None:
             self.notice = notice.message
         # event ids above every id of earlier boots, whatever the clock says (app.store)
@@ -107,21 +134,18 @@ class Runs:
             await asyncio.to_thread(self.store.close)
 
     async def _load(self, record: RunRecord) -> RunService:
-        s = self.settings
-        bus = MemoryBus(
-            s.replay_max_events, s.client_buffer, max_bytes=s.replay_max_bytes, ids=self.ids
-        )
         service = RunService(
-            s,
+            self.settings,
             self.store,
-            bus,
+            run_bus(self.settings, self.ids),
             self.graphs,
             self.scheduler,
             record,
             self.runner_factory,
-            estimate_wait=self.estimate_wait,
+            estimate_wait=self.waiting.estimate_wait,
             step_limit=self.policies.step_limit,
             notice=self.server_notice,
+            check_space=self.budget.check_train,
         )
         await service.start()
         self.services[record.id] = service
@@ -152,21 +176,6 @@ class Runs:
             await asyncio.to_thread(self.store.select_run, run_id)
         return service
 
-    def estimate_wait(self, run_id: int) -> float | None:
-        """Seconds until a worker is free for queued ``run_id``, from the running runs' ETAs
-        and the lengths of the runs queued before it."""
-        queue = self.scheduler.queue
-        if run_id not in queue:
-            return None
-        running = [self.services[r].seconds_left() for r in self.scheduler.running]
-        ahead = queue[: queue.index(run_id) + 1]
-        durations = [self._duration(self.services[r]) for r in ahead]
-        return waits(running, durations, self.scheduler.workers)[-1]
-
-    @staticmethod
-    def _duration(service: RunService) -> float:
-        return max(service.steps_left(), 1) * service.step_seconds()
-
     def out(self, service: RunService) -> RunOut:
         return run_out(service, self.scheduler.position(service.id), self.default_id)
 
@@ -180,23 +189,39 @@ class Runs:
 
     # -------------------------------------------------------------- commands
 
-    async def create(self, spec: RunIn) -> RunService:
-        """A new run of ``spec``'s settings (not training); it becomes the default run."""
-        if isinstance(spec.dataset, DatasetText):
-            size = len(spec.dataset.text.encode("utf-8"))
-            if size > MAX_TEXT_BYTES:
-                raise TooLarge(
-                    f"the dataset's text is {size:,} bytes; at most {MAX_TEXT_BYTES:,} (1 MiB)"
-                )
+    async def create(self, spec: RunIn, by: str | None = None) -> RunService:
+        """A new run of ``spec``'s settings (not training); it becomes the default run.
+        ``by``: who asks (their quotas; a class student's run is theirs in the class)."""
+        check_text_size(spec)
+        home = self._admit(None, by)
+        service = await self._create(spec, by)
+        if home is not None:
+            await self.policies.adopt(home, service)
+        return service
+
+    async def _create(self, spec: RunIn, by: str | None) -> RunService:
         async with self._lock:
             try:
                 data = await asyncio.to_thread(fresh_checkpoint, spec)
             except EngineError as e:
                 raise BadInput(str(e)) from None
-            return await self._add(spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init")
+            return await self._add(
+                spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init", by
+            )
 
-    async def _add(self, name: str, settings: dict, data: str, step: int, reason: str):
+    def _admit(self, source: RunService | None, by: str | None) -> RunService | None:
+        """Before a run is made: room on the disk, ``by``'s quotas, and their class's limits
+        (the run whose class the new one joins, if any: app.runs.quotas)."""
+        self.budget.check_data_dir()
+        return self.quotas.admit(source, by)
+
+    async def _add(
+        self, name: str, settings: dict, data: str, step: int, reason: str, by: str | None
+    ) -> RunService:
+        if by is not None:
+            settings = {**settings, "owner": by}  # whose it is: quotas, the fair queue
         run_id = await asyncio.to_thread(self.store.create_run, name, settings, data, step, reason)
+        self.quotas.made(by)
         record = next(r for r in await asyncio.to_thread(self.store.runs) if r.id == run_id)
         service = await self._load(record)
         self.default_id = run_id
@@ -208,9 +233,9 @@ class Runs:
         """A fresh run with ``source``'s settings and data (and maybe another seed): ``source``
         is kept, unchanged, in the list. Its streams hear of the new run (a ``reset`` event).
         ``by``: who asks (a class student's new run counts against their limit)."""
-        self.policies.check_new_run(source, by)
+        self._admit(source, by)
         spec = reset_spec(source, seed)
-        service = await self.create(spec)
+        service = await self._create(spec, by)
         await self.policies.adopt(source, service)
         source.bus.publish(
             "reset",
@@ -220,16 +245,21 @@ class Runs:
         )
         return service
 
-    async def upload(self, raw: bytes, source: RunService | None = None) -> RunService:
+    async def upload(
+        self, raw: bytes, source: RunService | None = None, by: str | None = None
+    ) -> RunService:
         """A new run from an uploaded checkpoint (validated by the engine first: nothing is
-        stored if it does not load)."""
+        stored if it does not load). ``by``: who asks (as for ``create``)."""
+        home = self._admit(None, by)
         data, step = await asyncio.to_thread(validate_checkpoint, raw)
         d = json.loads(data)
         steps = source.run_settings.get("steps", L.STEPS.default) if source else L.STEPS.default
         async with self._lock:
             service = await self._add(
-                DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload"
+                DEFAULT_NAME, checkpoint_settings(d, steps), data, step, "upload", by
             )
+        if home is not None:
+            await self.policies.adopt(home, service)
         if source is not None:
             source.bus.publish(
                 "reset",
@@ -248,13 +278,13 @@ class Runs:
         Adam moments there (rebuilt by app.past), the same documents in the same order, and its
         own settings for what follows. Its steps are numbered on from ``spec.step + 1``.
         ``by``: who asks (a class student's fork is theirs, within their limit)."""
-        self.policies.check_new_run(source, by)
+        self._admit(source, by)
         step = spec.step
         data = await forked_checkpoint(source, spec)
         settings = fork_settings(source, spec)
         name = spec.name or f"{source.name} from step {step}"[: L.RUN_NAME_CHARS]
         async with self._lock:
-            service = await self._add(name, settings, data, step, "fork")
+            service = await self._add(name, settings, data, step, "fork", by)
         await self.policies.adopt(source, service)
         return service
 

@@ -20,7 +20,7 @@ from app.past.graphs import GraphBuilder
 from app.past.snapshots import Snapshots
 from app.predict.answers import Answers
 from app.runs.bridge import Bridge
-from app.runs.commands import Commands, StepLimit
+from app.runs.commands import Commands, SpaceCheck, StepLimit, any_space
 from app.runs.errors import ServiceError
 from app.runs.link import WorkerLink
 from app.runs.loader import ModelLoader
@@ -61,6 +61,7 @@ class RunService(RunState):
         estimate_wait: Callable[[int], float | None] = no_wait,
         step_limit: StepLimit = no_limit,
         notice: Callable[[], str | None] = no_notice,
+        check_space: SpaceCheck = any_space,
     ):
         super().__init__(record, settings.seed)
         self.settings, self.store, self.bus, self.scheduler = settings, store, bus, scheduler
@@ -89,6 +90,7 @@ class RunService(RunState):
             self._lock,
             step_limit,
             self.state,
+            check_space,
         )
         self.answers = Answers(self, self.link.background)
         self.predictions = self.answers.predictions

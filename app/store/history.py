@@ -26,6 +26,18 @@ class HistoryRepo(Database):
             (model, up_to),
         )
 
+    def run_bytes(self, model: int) -> int:
+        """About how many bytes the model's history takes (its disk budget: app.runs.budget)."""
+        row = self._row(
+            "SELECT (SELECT coalesce(sum(length(data)), 0) FROM weights WHERE model=?)"
+            " + (SELECT coalesce(sum(length(m) + length(v)), 0) FROM moments WHERE model=?)"
+            " + (SELECT coalesce(sum(length(probs)), 0) FROM probes WHERE model=?)"
+            " + (SELECT coalesce(sum(length(data)), 0) FROM checkpoints WHERE model=?)"
+            " + 48 * (SELECT count(*) FROM history WHERE model=?)",
+            (model,) * 5,
+        )
+        return row[0]
+
     def weights(self, model: int, step: int) -> bytes | None:
         row = self._row("SELECT data FROM weights WHERE model=? AND step=?", (model, step))
         return row[0] if row else None

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from fastapi import Request
 
 from app.classes.codes import normal_code
-from app.classes.throttle import Buckets, TooMany
+from app.classes.throttle import Buckets
+from app.runs.errors import TooMany
 
 
 class CodeGuard:

@@ -43,6 +43,11 @@ def identity(request: Request) -> str | None:
     return getattr(request.state, "identity", None)
 
 
+def requester(request: Request) -> str | None:
+    """Who asks, for the quotas: the identity, or the address of a client sending no cookie."""
+    return getattr(request.state, "requester", None)
+
+
 async def controlled_service(
     request: Request, service: Annotated[RunService, Depends(get_service)]
 ) -> RunService:

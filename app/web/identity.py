@@ -8,7 +8,7 @@ only an id: it names no one (a class member's display name lives in the class ro
 outside a class nothing depends on it.
 
 Pure ASGI (no BaseHTTPMiddleware: it would buffer the event stream); routes read it as
-``request.state.identity``.
+``request.state.identity`` (and who asks, for the quotas, as ``request.state.requester``).
 """
 
 import base64
@@ -94,7 +94,11 @@ class Identity:
         fresh = ident is None
         if fresh:
             ident = secrets.token_urlsafe(12)
-        scope.setdefault("state", {})["identity"] = ident
+        state = scope.setdefault("state", {})
+        state["identity"] = ident
+        # who asks, for the quotas (app.runs.quotas): a client that sent no cookie is its
+        # address, not a new person at every request
+        state["requester"] = f"address {(scope.get('client') or ('?',))[0]}" if fresh else ident
         if not fresh:
             await self.app(scope, receive, send)
             return

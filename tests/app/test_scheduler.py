@@ -1,5 +1,6 @@
-"""The scheduler (app.runs.scheduler): at most ``workers`` runs train, the rest wait in FIFO
-order; ``waits`` estimates when each queued run starts."""
+"""The scheduler (app.runs.scheduler): at most ``workers`` runs train, the rest wait in a fair
+queue (round-robin between groups, then owners; FIFO when every run is its own owner);
+``waits`` estimates when each queued run starts."""
 
 import pytest
 
@@ -150,6 +151,72 @@ def test_release_fills_every_free_worker():
 
     assert grants.order == [4, 5]
     assert scheduler.running == {4, 5} and scheduler.queue == []
+
+
+# ---- the fair queue: turns between groups and owners ----
+
+
+def owned(table: dict[int, tuple[str, str]]):
+    return lambda run: table.get(run, (f"run {run}", f"run {run}"))
+
+
+def test_one_owners_long_queue_delays_anothers_first_run_by_one_turn():
+    whose = {r: ("ann", "ann") for r in range(2, 202)} | {300: ("bob", "bob")}
+    scheduler, grants = Scheduler(1, owned(whose)), Grants()
+    for run in range(1, 202):  # run 1 trains; ann queues 200 more
+        scheduler.request(run, grants.of(run))
+
+    assert scheduler.request(300, grants.of(300)) == 2  # bob: after ann's next run, not 200
+
+    assert scheduler.queue[:3] == [2, 300, 3]
+    scheduler.release(1)
+    scheduler.release(2)
+    assert grants.order == [2, 300]
+
+
+def test_turns_go_round_groups_then_owners_then_first_come():
+    whose = {
+        2: ("class A", "kim"),
+        3: ("class A", "kim"),
+        4: ("class A", "lee"),
+        5: ("ann", "ann"),
+        6: ("ann", "ann"),
+    }
+    scheduler, grants = Scheduler(1, owned(whose)), Grants()
+    for run in (1, 2, 3, 4, 5, 6):
+        scheduler.request(run, grants.of(run))
+
+    # class A and ann take turns; within class A, kim and lee take turns
+    assert scheduler.queue == [2, 5, 4, 6, 3]
+    assert [scheduler.position(r) for r in (2, 3, 4, 5, 6)] == [1, 5, 3, 2, 4]
+    while scheduler.running:
+        scheduler.release(min(scheduler.running))
+    assert grants.order == [2, 5, 4, 6, 3]
+
+
+def test_a_cancelled_owners_turn_goes_to_the_next():
+    whose = {2: ("ann", "ann"), 3: ("ann", "ann"), 4: ("bob", "bob")}
+    scheduler, grants = Scheduler(1, owned(whose)), Grants()
+    for run in (1, 2, 3, 4):
+        scheduler.request(run, grants.of(run))
+
+    scheduler.cancel(4)
+
+    assert scheduler.queue == [2, 3]
+    scheduler.release(1)
+    assert grants.order == [2] and scheduler.queue == [3]
+
+
+def test_the_queue_says_when_its_order_changes():
+    scheduler, grants = Scheduler(1), Grants()
+    changes = []
+    scheduler.on_change = lambda: changes.append(scheduler.queue)
+    scheduler.request(1, grants.of(1))
+    scheduler.request(2, grants.of(2))
+    scheduler.request(3, grants.of(3))
+    scheduler.release(1)
+
+    assert changes == [[2], [2, 3], [3]]
 
 
 # ---- waits: when each queued run starts ----

@@ -6,7 +6,7 @@ from starlette.datastructures import UploadFile
 
 from app.contract.events import StateOut
 from app.runs.errors import BadInput
-from app.web.deps import ControlDep, RunsDep, ServiceDep
+from app.web.deps import ControlDep, RunsDep, ServiceDep, requester
 from app.web.routes.api.responses import COMMAND, INVALID, TOO_LARGE
 
 router = APIRouter(tags=["api"])
@@ -54,7 +54,7 @@ async def upload_checkpoint(request: Request, runs: RunsDep, service: ControlDep
     by the engine; it becomes the default run and its state is the answer. Nothing is stored
     if the file does not load. On a class student's run, only that student or the teacher may
     (403): the run's page is told to open the new one."""
-    new = await runs.upload(await checkpoint_upload(request), service)
+    new = await runs.upload(await checkpoint_upload(request), service, requester(request))
     return new.state()
 
 

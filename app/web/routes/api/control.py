@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 
 from app.contract.api import PaceIn, ResetIn, TrainIn
 from app.contract.events import StateOut
-from app.web.deps import ControlDep, RunsDep, ServiceDep, identity
+from app.web.deps import ControlDep, RunsDep, ServiceDep, requester
 from app.web.routes.api.responses import COMMAND, FORBIDDEN, INVALID
 
 router = APIRouter(tags=["api"])
@@ -67,5 +67,5 @@ async def reset(
 ) -> StateOut:
     """A new run with this run's settings (new seed optional; default: the same one): it becomes
     the default run and its state is the answer. This run is kept, unchanged."""
-    new = await runs.reset(service, body.seed if body else None, by=identity(request))
+    new = await runs.reset(service, body.seed if body else None, by=requester(request))
     return new.state()

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from app import limits as L
 from app.contract.api import ForkIn, RunIn, RunOut, RunPatch, RunsOut
-from app.web.deps import ClassesDep, RunId, RunsDep, identity
+from app.web.deps import ClassesDep, RunId, RunsDep, identity, requester
 from app.web.routes.api.responses import FORBIDDEN, INVALID, NOT_FOUND
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -29,8 +29,8 @@ MICROGPT = (
     description=f"A new run of these settings (every field optional, defaults as microgpt: "
     f"{MICROGPT}). It does not start training; it becomes the default run.",
 )
-async def create_run(runs: RunsDep, body: RunIn | None = None) -> RunOut:
-    service = await runs.create(body or RunIn())
+async def create_run(request: Request, runs: RunsDep, body: RunIn | None = None) -> RunOut:
+    service = await runs.create(body or RunIn(), by=requester(request))
     return runs.out(service)
 
 
@@ -88,4 +88,4 @@ async def fork_run(request: Request, runs: RunsDep, run_id: RunId, body: ForkIn)
     Adam's moments), with its own ``steps`` and ``lr`` for what follows; its steps are numbered
     on from step + 1. Trained with nothing changed, its first loss is this run's at step + 1.
     It does not start training; it becomes the default run."""
-    return runs.out(await runs.fork(runs.get(run_id), body, by=identity(request)))
+    return runs.out(await runs.fork(runs.get(run_id), body, by=requester(request)))

@@ -10,7 +10,7 @@ from app import limits as L
 from app.contract.api import ForkIn
 from app.runs.errors import ServiceError
 from app.templating import render
-from app.web.deps import RunsDep, ServiceDep, identity
+from app.web.deps import RunsDep, ServiceDep, identity, requester
 from app.web.forms import FormStr, parse_int, required_step
 from app.web.fragments import problem_page
 from app.web.routes.api.checkpoint import checkpoint_upload
@@ -33,7 +33,7 @@ async def ui_reset(
     if s is not None:
         await asyncio.to_thread(initial_predictor, s)  # warm the ghost bars off the loop
     try:
-        new = await runs.reset(service, s, by=identity(request))
+        new = await runs.reset(service, s, by=requester(request))
     except ServiceError as e:
         return problem_page(e.detail, service.id, e.status_code)
     return go_to_run(request, new.id)
@@ -48,7 +48,7 @@ async def ui_fork(
     try:
         k = required_step(step)
         service.check_step(k)  # a step outside the history, named with the range
-        new = await runs.fork(service, ForkIn(step=k), by=identity(request))
+        new = await runs.fork(service, ForkIn(step=k), by=requester(request))
     except ServiceError as e:
         return HTMLResponse(render("view_bar", view_error=e.detail), e.status_code)
     return go_to_run(request, new.id)
@@ -65,7 +65,7 @@ async def ui_checkpoint(request: Request, runs: RunsDep, service: ServiceDep) ->
     except ServiceError as e:
         return HTMLResponse(render("upload", error=e.detail), e.status_code)
     try:
-        new = await runs.upload(await checkpoint_upload(request), service)
+        new = await runs.upload(await checkpoint_upload(request), service, requester(request))
     except ServiceError as e:
         return HTMLResponse(render("upload", error=e.detail))
     return go_to_run(request, new.id)

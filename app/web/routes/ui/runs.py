@@ -11,7 +11,7 @@ from app import limits as L
 from app.contract.api import RunIn
 from app.runs.errors import ServiceError
 from app.templating import render
-from app.web.deps import RunsDep, identity
+from app.web.deps import RunsDep, identity, requester
 from app.web.forms import FormStr, RunFields, parse_run
 from app.web.views.runs import estimate, manage_view, new_run_form, runs_view
 from engine.data import MAX_TEXT_BYTES
@@ -54,7 +54,7 @@ async def ui_create_run(
         if typed["dataset"] == "own":
             typed["text"] = await uploaded_text(request) or typed["text"]
         spec = parse_run(typed)
-        service = await runs.create(spec)
+        service = await runs.create(spec, by=requester(request))
     except (ValueError, ServiceError) as e:
         typed = {k: (v or "") for k, v in typed.items()}
         form = new_run_form(spec or RunIn(), typed, getattr(e, "detail", None) or str(e))
