@@ -18,6 +18,7 @@ Fixtures (stable: the browser tests use them too):
   ``connect_events`` is the same for module/session fixtures (closed at the session's end).
 """
 
+import asyncio
 import json
 import os
 import signal
@@ -42,6 +43,26 @@ TEST_ENV = {
     "MICROGPT_RUNS_PER_MINUTE": "100000",
     "MICROGPT_CLASSES_PER_IDENTITY": "100000",
 }
+
+
+def run_async(coro):
+    """``asyncio.run(coro)`` on a thread of its own: the browser tests' Playwright keeps an event
+    loop running on the main thread for the rest of the session, so a test that runs after them
+    (in any order) cannot start one there."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001 - raised again on the test's thread
+            result["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def free_port() -> int:

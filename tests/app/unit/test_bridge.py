@@ -12,6 +12,7 @@ from app.runs.machine import Status
 from app.runs.run import RunState
 from app.runs.segments import Segments
 from app.store import RunRecord, SegmentRow
+from tests.conftest import run_async
 
 
 class FakeStore:
@@ -74,7 +75,7 @@ def test_a_step_is_published_as_the_worker_built_it_extended_by_the_run():
     sub = bus.subscribe()
     message = step_message(1, 3.0)
 
-    asyncio.run(bridge.on_message(message))
+    run_async(bridge.on_message(message))
 
     (event,) = sub.drain()
     step = event.payload
@@ -110,7 +111,7 @@ def test_a_checkpoint_stores_the_steps_before_it_and_done_ends_the_segment():
         ):
             await bridge.on_message(message)
 
-    asyncio.run(feed())
+    run_async(feed())
 
     assert store.checkpoints == [(2, "finish", [1, 2], [(2, 2.7)])]
     assert run.checkpoint_step == 2 and run.losses.pending == [] and run.segment.elapsed == 0.2
