@@ -5,14 +5,14 @@ import asyncio
 from array import array
 
 from app.bus import MemoryBus
-from app.contract.events import Probe, StepEvent
+from app.contract.events import StepEvent
 from app.contract.worker import Checkpoint, Done, Reply, Step, Validation
 from app.runs.bridge import Bridge
 from app.runs.machine import Status
 from app.runs.run import RunState
 from app.runs.segments import Segments
 from app.store import RunRecord, SegmentRow
-from tests.conftest import run_async
+from tests.conftest import run_async, step_event
 
 
 class FakeStore:
@@ -38,25 +38,7 @@ class FakeLink:
 
 
 def step_message(step: int, loss: float) -> Step:
-    event = StepEvent(
-        step=step,
-        run_step=step,
-        run_steps=2,
-        total=2,
-        loss=loss,
-        lr=0.01,
-        doc="em",
-        tokens=["[BOS]", "e", "m", "[BOS]"],
-        target_probs=[0.5, 0.5, 0.5],
-        grad_norm=1.0,
-        step_time=0.01,
-        steps_per_sec=50.0,
-        elapsed=0.1,
-        eta=0.0,
-        probes=[Probe(prefix="e", probs=[0.25, 0.75])],
-        health=[],
-        t=0.0,
-    )
+    event = step_event(step, loss)
     return Step(event=event, weights=array("d", [float(step)]))
 
 
