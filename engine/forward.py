@@ -34,6 +34,14 @@ class Cache:
     def positions(self):
         return len(self.values[0])
 
+    def truncate(self, n):
+        """Forget the positions from ``n`` on: the cache is as it was after n positions."""
+        for layer in (*self.keys, *self.attention):
+            for rows in layer:
+                del rows[n:]
+        for values in self.values:
+            del values[n:]
+
 
 class FloatOps:
     """The operations on plain floats, over weights {name: rows of floats}."""

@@ -7,7 +7,7 @@ numbers are the ones the training graph computes.
 import random
 
 from engine.errors import EngineError, short_repr
-from engine.floats import softmax
+from engine.floats import cross_entropy, softmax
 from engine.forward import Cache, FloatOps, forward, sequence_loss
 
 
@@ -46,6 +46,35 @@ class Predictor:
     def loss(self, tokens):
         """Training's loss of one document (token ids, BOS ... BOS), on plain floats."""
         return sequence_loss(self.ops, self.config, tokens)[0]
+
+    def losses(self, documents):
+        """``[self.loss(tokens) for tokens in documents]``, the positions documents share
+        computed once (all begin with BOS; many with the same letters)."""
+        inputs = [tokens[: min(self.config.block_size, len(tokens) - 1)] for tokens in documents]
+        out = []
+        for tokens, logits in zip(documents, self.logits_of(inputs), strict=True):
+            n = len(logits)
+            xent = [cross_entropy(row, tokens[p + 1])[0] for p, row in enumerate(logits)]
+            out.append(sum(xent) * (1 / n))  # sequence_loss's sum, in its order
+        return out
+
+    def logits_of(self, sequences):
+        """The logits at every position of each token sequence. A position's logits depend only
+        on the tokens up to it, so a beginning that sequences share is computed once: in sorted
+        order, each goes on from the longest beginning it shares with the one before."""
+        cache, done, logits = self.new_cache(), [], []
+        out = [None] * len(sequences)
+        for i in sorted(range(len(sequences)), key=sequences.__getitem__):
+            ids, shared = sequences[i], 0
+            while shared < min(len(ids), len(done)) and ids[shared] == done[shared]:
+                shared += 1
+            cache.truncate(shared)
+            del done[shared:], logits[shared:]
+            for token_id in ids[shared:]:
+                logits.append(self.step(token_id, cache))
+                done.append(token_id)
+            out[i] = logits[: len(ids)]
+        return out
 
     def predict(self, prefix=""):
         """Everything "Ask the model" shows, in one pass over the positions: p(next | [BOS] +
@@ -98,6 +127,12 @@ class Predictor:
         """p(next character | [BOS] + prefix) for the whole vocabulary, in id order."""
         logits, _ = self.forward(self.encode_prefix(prefix))
         return softmax(logits[-1])
+
+    def distributions(self, prefixes):
+        """``[self.distribution(p) for p in prefixes]``, shared beginnings computed once ("" is
+        the first position of "e")."""
+        ids = [self.encode_prefix(prefix) for prefix in prefixes]
+        return [softmax(logits[-1]) for logits in self.logits_of(ids)]
 
     def attention(self, prefix=""):
         """Attention weights [layer][head][query position][key position] over [BOS] + prefix."""

@@ -182,17 +182,20 @@ class Trainer:
         docs = self.validation_docs
         if not docs:
             return None
-        predictor = self.predictor()
-        return sum([predictor.loss(self.tokenizer.tokens(doc)) for doc in docs]) / len(docs)
+        losses = self.predictor().losses([self.tokenizer.tokens(doc) for doc in docs])
+        return sum(losses) / len(docs)
 
     def weights(self):
         """The weights now, {name: rows of floats}."""
         return unflatten(self.config, self._current_values())
 
+    def flat_values(self):
+        """The weights now, flat in ``model.params`` order, as array('d')."""
+        return array("d", self._current_values())
+
     def flat_state(self):
         """The weights and Adam's m and v now, flat in ``model.params`` order, as array('d')."""
-        values = array("d", self._current_values())
-        return values, array("d", self.adam.m), array("d", self.adam.v)
+        return self.flat_values(), array("d", self.adam.m), array("d", self.adam.v)
 
     def predictor(self):
         """A plain-float snapshot of the current weights, for inference."""

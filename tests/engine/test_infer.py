@@ -25,6 +25,24 @@ def test_distribution_equals_the_graph_forward(trained):
     assert predictor.distribution("em") == pytest.approx(graph_probs, abs=1e-15)
 
 
+def test_shared_beginnings_give_each_prefix_its_own_floats(trained):
+    predictor = trained.predictor()
+    prefixes = ["e", "", "em", "emma", "e", "zz", "a"]  # unsorted, repeated, nested
+    assert predictor.distributions(prefixes) == [predictor.distribution(p) for p in prefixes]
+    docs = [trained.tokenizer.tokens(d) for d in ["emma", "emily", "em", "zoe", "emma", "a"]]
+    assert predictor.losses(docs) == [predictor.loss(tokens) for tokens in docs]
+
+
+def test_a_truncated_cache_goes_on_as_a_fresh_one(trained):
+    predictor, ids = trained.predictor(), [26, *trained.tokenizer.encode("em")]
+    cache = predictor.new_cache()
+    for token in [26, *trained.tokenizer.encode("zoe")]:
+        predictor.step(token, cache)
+    cache.truncate(1)  # back to [BOS]
+    assert [predictor.step(t, cache) for t in ids[1:]] == predictor.forward(ids)[0][1:]
+    assert cache.attention == predictor.forward(ids)[1]
+
+
 def test_untrained_distribution_is_nearly_uniform():
     probs = Trainer().predictor().distribution("e")
     assert len(probs) == 27
