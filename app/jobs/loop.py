@@ -12,14 +12,16 @@ vocabulary can encode; health: per matrix).
 """
 
 import json
-import math
 import os
 import signal
 import time
 import traceback
+from array import array
 from collections import deque
 from collections.abc import Iterable
+from math import hypot
 from multiprocessing.connection import Connection
+from operator import sub
 
 from app.contract.events import MatrixHealth, Probe, StepEvent
 from app.contract.worker import (
@@ -45,15 +47,16 @@ FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for ever
 
 
 def matrix_health(config, before, grads, after) -> list[MatrixHealth]:
-    """Per matrix: the L2 norm of its gradient and ||update|| / ||weights before|| (0 if 0)."""
+    """Per matrix: the L2 norm of its gradient and ||update|| / ||weights before|| (0 if 0).
+    ``math.hypot`` takes each norm in one call, ~10x faster than a Python sum of squares (and
+    more exact: they agree to ~1e-16 relative; these are shown, never stored or replayed)."""
     health, i = [], 0
     for name, rows, cols, _ in param_shapes(config):
         j = i + rows * cols
-        grad_sq = sum([g * g for g in grads[i:j]])
-        before_sq = sum([w * w for w in before[i:j]])
-        update_sq = sum([(a - b) ** 2 for a, b in zip(after[i:j], before[i:j], strict=True)])
-        ratio = math.sqrt(update_sq) / math.sqrt(before_sq) if before_sq > 0 else 0.0
-        health.append(MatrixHealth(name=name, grad_norm=math.sqrt(grad_sq), update_ratio=ratio))
+        size = hypot(*before[i:j])
+        moved = hypot(*map(sub, after[i:j], before[i:j]))
+        ratio = moved / size if size > 0 else 0.0
+        health.append(MatrixHealth(name=name, grad_norm=hypot(*grads[i:j]), update_ratio=ratio))
         i = j
     return health
 
@@ -202,16 +205,32 @@ class TrainerProcess:
             return False
         now = time.time()
         self.ends.append(now)
-        span = self.ends[-1] - self.ends[0]
-        rate = (len(self.ends) - 1) / span if span > 0 else 0.0
-        predictor = t.predictor()
-        label = t.tokenizer.label
-        frame, (values, m, v) = t.last_frame, t.flat_state()
+        values = t.flat_values()
         # the frame first: when the page hears of the step, its frame is already served
         slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
         if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
-            self.send_frame((values, m, v))
-        event = StepEvent(
+            self.send_frame(values)
+        event = self.step_event(rec, now, values)
+        self.send(Step(event=event, weights=values))
+        if t.run_remaining <= 0 or rec.step % self.val_every == 0:
+            self.send_validation()
+        if t.run_remaining <= 0:
+            self.finish()
+            return True
+        if rec.step % self.snapshot_every == 0:
+            self.send(Weights(step=rec.step, values=values))
+        if rec.step % self.checkpoint_every == 0:
+            self.save("periodic", weights=False)
+        return True
+
+    def step_event(self, rec, now: float, values) -> StepEvent:
+        """The step's event: what the step did, its speed, the probes and the matrices' health
+        (``values``: the weights after it)."""
+        t = self.trainer
+        span = self.ends[-1] - self.ends[0]
+        rate = (len(self.ends) - 1) / span if span > 0 else 0.0
+        label = t.tokenizer.label
+        return StepEvent(
             step=rec.step,
             segment=self.run_id,
             run_step=rec.run_step,
@@ -227,21 +246,20 @@ class TrainerProcess:
             steps_per_sec=rate,
             elapsed=self.elapsed_before + now - self.segment_start,
             eta=t.run_remaining / rate if rate > 0 else 0.0,
-            probes=[Probe(prefix=p, probs=predictor.distribution(p)) for p in self.probes],
-            health=matrix_health(t.config, frame.before, frame.grads, values),
+            probes=self.probe_distributions(),
+            health=self.matrix_health(values),
             t=now,
         )
-        self.send(Step(event=event, weights=values))
-        if t.run_remaining <= 0 or rec.step % self.val_every == 0:
-            self.send_validation()
-        if t.run_remaining <= 0:
-            self.finish()
-            return True
-        if rec.step % self.snapshot_every == 0:
-            self.send(Weights(step=rec.step, values=values))
-        if rec.step % self.checkpoint_every == 0:
-            self.save("periodic", weights=False)
-        return True
+
+    def probe_distributions(self) -> list[Probe]:
+        """Each probe's next-character distribution after the step (every step: the probe
+        lines and the milestones read them, and the store keeps them)."""
+        dists = self.trainer.predictor().distributions(self.probes)
+        return [Probe(prefix=p, probs=d) for p, d in zip(self.probes, dists, strict=True)]
+
+    def matrix_health(self, values) -> list[MatrixHealth]:
+        frame = self.trainer.last_frame
+        return matrix_health(self.trainer.config, frame.before, frame.grads, values)
 
     def send_validation(self) -> None:
         """The held-out loss at the current weights (~35 ms for the default shape's sample of
@@ -269,13 +287,16 @@ class TrainerProcess:
         self.save("finish")
         self.send(Done(run_id=self.run_id, step=self.trainer.step))
 
-    def send_frame(self, state=None) -> None:
-        """The last step's params frame, unless already sent; ``state``: the trainer's
-        ``flat_state()`` after that step, if at hand."""
-        frame = self.trainer.last_frame
-        if frame is None or frame.step != self.trainer.step or frame.step == self.frame_sent_step:
+    def send_frame(self, values=None) -> None:
+        """The last step's params frame, unless already sent; ``values``: the trainer's
+        ``flat_values()`` after that step, if at hand."""
+        t = self.trainer
+        frame = t.last_frame
+        if frame is None or frame.step != t.step or frame.step == self.frame_sent_step:
             return
-        values, m, v = state or self.trainer.flat_state()
+        if values is None:
+            values = t.flat_values()
+        m, v = array("d", t.adam.m), array("d", t.adam.v)
         self.send(
             Params(
                 step=frame.step,
