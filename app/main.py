@@ -1,5 +1,6 @@
 """The app factory: settings, lifespan (service start/stop), routers, static files."""
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -7,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.classes.roster import Classes
-from app.jobs.local import ProcessRunner
+from app.jobs.local import ProcessRunner, warm_up
 from app.paths import STATIC_DIR
 from app.predict.cache import KnownQueries
 from app.runs.registry import Runs
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             jobs = RedisJobs(settings)
             await jobs.start()
+        else:
+            await asyncio.to_thread(warm_up)  # the training processes' forkserver
         registry = Runs(settings, runner_factory=jobs.runner if jobs else ProcessRunner)
         app.state.jobs = jobs
         await registry.start()
