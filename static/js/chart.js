@@ -15,6 +15,7 @@ import {
 } from "./events.js";
 import { fixed } from "./format.js";
 import { askForStep, cssVar, markStep, onWidthChange, remark } from "./plot.js";
+import { redrawer } from "./redraw.js";
 import { wantedStep } from "./view.js";
 
 const points = new Map(); // step -> [loss, smooth]
@@ -24,6 +25,7 @@ let chartBox = null;
 let chartDesc = null;
 let plot = null;
 let dirty = false;
+let askRedraw = () => requestAnimationFrame(redraw); // paced once the chart's box is known
 let model = null; // the model generation the points belong to
 let plotVocab = null; // the vocabulary size the plot's uniform-guess line was made for
 let viewStep = null; // the past step the page shows (null: live), marked on the chart
@@ -300,10 +302,8 @@ function describe() {
 }
 
 function schedule() {
-  if (!dirty) {
-    dirty = true;
-    requestAnimationFrame(redraw);
-  }
+  dirty = true;
+  askRedraw();
 }
 
 function addPoint(p) {
@@ -337,6 +337,7 @@ async function loadHistory() {
 export function startLossChart() {
   chartBox = document.getElementById("loss-chart");
   chartDesc = document.getElementById("loss-desc");
+  askRedraw = redrawer(chartBox, redraw, { hidden: showCount });
   viewStep = wantedStep();
   point.on(addPoint);
   valPoint.on((p) => {

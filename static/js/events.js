@@ -40,20 +40,24 @@ export const recipePhase = pageEvent("recipe-phase");
 export const paramSelected = pageEvent("param-selected");
 
 // The stream's events: hx-sse turns each server-sent event into a DOM event named after it
-// (on #stream, bubbling), its JSON in detail.data (app/web/stream.py sends them). A
-// malformed one is ignored.
+// (on #stream, bubbling), its JSON in detail.data (app/web/stream.py sends them), parsed once
+// for all its listeners (they only read it). A malformed one is ignored.
+const parsed = new WeakMap(); // event -> its data (null: malformed)
+
 function streamEvent(name) {
   return {
     name,
     on(listener) {
       document.addEventListener(name, (evt) => {
-        let data;
-        try {
-          data = JSON.parse(evt.detail.data);
-        } catch (e) {
-          return;
+        if (!parsed.has(evt)) {
+          try {
+            parsed.set(evt, JSON.parse(evt.detail.data));
+          } catch (e) {
+            parsed.set(evt, null);
+          }
         }
-        listener(data);
+        const data = parsed.get(evt);
+        if (data !== null) listener(data);
       });
     },
   };

@@ -7,6 +7,7 @@
 import { setMarks } from "./chart.js";
 import { chartTrim, onStreamConnected, point, valPoint, viewRequest } from "./events.js";
 import { thousands } from "./format.js";
+import { redrawer } from "./redraw.js";
 
 const UI = document.body.dataset.ui || "/ui";
 const EVERY = 50; // steps between refreshes when no held-out point comes
@@ -63,18 +64,14 @@ function startEpochLine() {
   const nTrain = Number(line.dataset.nTrain);
   const docs = line.dataset.docs;
   let step = null;
-  let queued = false;
   const show = () => {
-    queued = false;
     const steps = `${thousands(step)} step${step === 1 ? "" : "s"}`;
     text.textContent = `${steps} · ${epochShare(step, nTrain)} of one epoch over ${thousands(nTrain)} ${docs}`;
   };
+  const ask = redrawer(line, show, { hidden: show });
   const set = (s) => {
     step = s;
-    if (!queued) {
-      queued = true;
-      requestAnimationFrame(show);
-    }
+    ask();
   };
   point.on((p) => set(p.step));
   chartTrim.on((p) => set(p.step));

@@ -16,6 +16,7 @@
 
 import { chartTrim, point, viewChange, viewGoto, viewLive, viewRequest } from "./events.js";
 import { thousands } from "./format.js";
+import { redrawer } from "./redraw.js";
 import { shownStep, wantedStep } from "./view.js";
 
 export function startTimeline() {
@@ -140,17 +141,13 @@ export function startTimeline() {
 
   // ---------- following training ----------
 
-  let moved = false; // a new newest step waits for the next frame (points come ~30 a second)
+  // a new newest step waits for the next redraw (points come up to ~200 a second)
+  const follow = () => setBounds(lo, newest);
+  const askFollow = redrawer(range, follow, { hidden: follow });
   point.on(({ step }) => {
     if (step > newest) {
       newest = step;
-      if (!moved) {
-        moved = true;
-        requestAnimationFrame(() => {
-          moved = false;
-          setBounds(lo, newest);
-        });
-      }
+      askFollow();
     }
   });
 

@@ -6,6 +6,7 @@ import { API } from "../api.js";
 import { onStreamConnected, point } from "../events.js";
 import { sig3 } from "../format.js";
 import { LINE_COLOURS, cssVar } from "../plot.js";
+import { redrawer } from "../redraw.js";
 
 const health = {
   steps: [],
@@ -38,11 +39,11 @@ async function loadHealth() {
   scheduleHealth();
 }
 
+let askDraw = () => requestAnimationFrame(drawHealth); // paced once started
+
 function scheduleHealth() {
-  if (!health.dirty) {
-    health.dirty = true;
-    requestAnimationFrame(drawHealth);
-  }
+  health.dirty = true;
+  askDraw();
 }
 
 function addHealth(p) {
@@ -83,6 +84,7 @@ function clearHealth() {
 }
 
 function drawHealth() {
+  if (!health.dirty) return;
   health.dirty = false;
   if (typeof uPlot === "undefined") return;
   for (const [key, series] of [
@@ -120,11 +122,18 @@ function drawHealth() {
     );
   }
   health.rebuild = false;
+  countHealth();
+}
+
+// The lines' length, also while they are off screen and not drawn (tests and readers see it).
+function countHealth() {
   const grad = document.getElementById("health-grad");
   if (grad) grad.dataset.points = String(health.steps.length);
 }
 
 export function startHealth() {
+  const charts = document.getElementById("health-grad")?.closest(".health-charts");
+  askDraw = redrawer(charts, drawHealth, { hidden: countHealth });
   point.on(addHealth);
   onStreamConnected(loadHealth); // (re)connected: the lines catch up with any steps missed
 }
