@@ -19,9 +19,8 @@ import traceback
 from array import array
 from collections import deque
 from collections.abc import Iterable
-from math import hypot
+from math import dist, hypot
 from multiprocessing.connection import Connection
-from operator import sub
 
 from app.contract.events import MatrixHealth, Probe, StepEvent
 from app.contract.worker import (
@@ -49,12 +48,13 @@ FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for ever
 def matrix_health(config, before, grads, after) -> list[MatrixHealth]:
     """Per matrix: the L2 norm of its gradient and ||update|| / ||weights before|| (0 if 0).
     ``math.hypot`` takes each norm in one call, ~10x faster than a Python sum of squares (and
-    more exact: they agree to ~1e-16 relative; these are shown, never stored or replayed)."""
+    more exact: they agree to ~1e-16 relative; these are shown, never stored or replayed);
+    ``math.dist`` the update's, with no list of differences (the same floats as ``hypot``)."""
     health, i = [], 0
     for name, rows, cols, _ in param_shapes(config):
         j = i + rows * cols
         size = hypot(*before[i:j])
-        moved = hypot(*map(sub, after[i:j], before[i:j]))
+        moved = dist(after[i:j], before[i:j])
         ratio = moved / size if size > 0 else 0.0
         health.append(MatrixHealth(name=name, grad_norm=hypot(*grads[i:j]), update_ratio=ratio))
         i = j
