@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -131,6 +132,25 @@ def trainer_cpu(pid: int | None) -> float:
         return cpu_seconds(pid) if pid else 0.0
     except OSError:
         return 0.0
+
+
+class TrainerWatch(threading.Thread):
+    """Reads the training process's CPU seconds every 50 ms until ``stop`` is set (``pid``, or
+    the server's ``worker_pid`` once training starts): the process ends soon after its run
+    (``worker_pid`` turns None), so its CPU is read while it lives. Its own client: httpx's
+    is not shared across threads."""
+
+    def __init__(self, url: str, pid: int | None = None) -> None:
+        super().__init__(daemon=True)
+        self.url, self.pid, self.stop, self.cpu = url, pid, threading.Event(), 0.0
+
+    def run(self) -> None:
+        pid = self.pid
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self.stop.wait(0.05):
+                pid = pid or client.get("/api/state").json()["worker_pid"]
+                self.cpu = max(self.cpu, trainer_cpu(pid))
+        self.cpu = max(self.cpu, trainer_cpu(pid))  # once more at the stop, if it lives
 
 
 def rss_mb(pid: int | None) -> float:

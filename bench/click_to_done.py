@@ -24,12 +24,11 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-from _support import REPO, SEED, cpu_seconds, start_server, trainer_cpu, wait_idle
+from _support import REPO, SEED, TrainerWatch, cpu_seconds, start_server, wait_idle
 from service_path import cli_run
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -92,23 +91,6 @@ def chromium_cpu() -> float:
         except OSError:
             continue
     return total
-
-
-class TrainerWatch(threading.Thread):
-    """Reads the training process's CPU seconds every 50 ms while the page runs: the process
-    ends soon after its run (``worker_pid`` turns None), so its CPU is read while it lives.
-    Its own client: httpx's is not shared across threads."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.stop, self.cpu = url, threading.Event(), 0.0
-
-    def run(self) -> None:
-        pid = None
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self.stop.wait(0.05):
-                pid = pid or client.get("/api/state").json()["worker_pid"]
-                self.cpu = max(self.cpu, trainer_cpu(pid))
 
 
 def click_run(page, client: httpx.Client, url: str, steps: int, web_pid: int) -> dict:
