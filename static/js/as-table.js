@@ -1,7 +1,8 @@
 // The drawings' numbers as tables, on demand: the loss chart (its steps, the loss of each
 // step's name, the running average, the held-out loss) and the "e" card (every character's
-// probability now and before training). Each is built when its disclosure is opened and kept
-// up to date while it is open; closed, they cost nothing.
+// probability now and before training). A button in the card's header ("as a table",
+// aria-expanded) shows and hides each; built when shown and kept up to date while shown,
+// hidden they cost nothing.
 
 import { API, getJSON } from "./api.js";
 import { chartTrim, point, viewChange } from "./events.js";
@@ -58,7 +59,7 @@ async function loadLoss(box) {
 }
 
 function drawLoss(box) {
-  const out = box.querySelector("[data-table]");
+  const out = box;
   const pts = loss.points;
   if (!pts.length) {
     out.textContent = "No training steps yet.";
@@ -83,23 +84,31 @@ function drawLoss(box) {
   );
 }
 
+// The header's button shows and hides the box; `shown` is called each time it is shown.
+function toggled(box, shown) {
+  const button = document.querySelector(`[aria-controls="${box.id}"]`);
+  button?.addEventListener("click", () => {
+    box.hidden = !box.hidden;
+    button.setAttribute("aria-expanded", String(!box.hidden));
+    if (!box.hidden) shown(box);
+  });
+}
+
 function startLossTable() {
   const box = document.getElementById("loss-table");
   if (!box) return;
-  box.addEventListener("toggle", () => {
-    if (box.open) loadLoss(box);
-  });
+  toggled(box, loadLoss);
   point.on(() => {
-    if (!box.open || loss.timer) return;
+    if (box.hidden || loss.timer) return;
     loss.timer = setTimeout(() => {
       loss.timer = 0;
-      if (box.open) loadLoss(box);
+      if (!box.hidden) loadLoss(box);
     }, REFRESH_MS);
   });
   chartTrim.on(() => {
     loss.points = [];
     loss.val = [];
-    if (box.open) loadLoss(box);
+    if (!box.hidden) loadLoss(box);
   });
 }
 
@@ -112,7 +121,7 @@ const BAR = /^(.*): (?:now|at step \d+) (\S+), before training (\S+)$/;
 function drawProbe(box) {
   const where = shownStep() === null ? "#dist" : "#dist-view";
   const dist = document.querySelector(`${where} .dist`);
-  const out = box.querySelector("[data-table]");
+  const out = box;
   if (!dist) {
     out.textContent = "No guess to show yet.";
     return;
@@ -134,12 +143,10 @@ function drawProbe(box) {
 function startProbeTable() {
   const box = document.getElementById("probe-table");
   if (!box) return;
-  box.addEventListener("toggle", () => {
-    if (box.open) drawProbe(box);
-  });
-  // a new guess (live, or of the step on view) while it is open
+  toggled(box, drawProbe);
+  // a new guess (live, or of the step on view) while it is shown
   const redraw = () => {
-    if (box.open) drawProbe(box);
+    if (!box.hidden) drawProbe(box);
   };
   const watch = { childList: true, subtree: true, attributes: true, attributeFilter: ["title"] };
   for (const id of ["dist", "dist-view"]) {
