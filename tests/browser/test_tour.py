@@ -49,6 +49,8 @@ def go_on(page, stop: str) -> None:
     press(page, "tour-next")
     wait_for(page, f"{STOP} === '{stop}'")
     assert page.evaluate(CLEAR), f"the tour covers something at {stop}"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"the page scrolls sideways at {stop}: {width}px"
     # the keyboard is on the new stop's heading; the stop waits for its task
     assert page.evaluate("document.activeElement.id") == f"tour-h-{stop}"
     assert not page.evaluate(DONE)
