@@ -2,11 +2,12 @@
 
 Training is deterministic: step k reads ``docs[(k − 1) mod n]`` of its n training documents
 (the shuffled list without the held-out ones) and takes its gradient at the
-weights step k − 1 left. Given those weights (the app stores every step's), one forward and
+weights step k − 1 left. Given those weights, one forward and
 backward pass with training's own code (``engine.train.forward_backward``) gives the step's
 loss, p(target) at each position and gradient. Adam's m and v depend on every gradient before
 them: from m and v kept at an earlier step j, folding in the gradients of steps j+1 … k gives
-them at k (``replay_moments``).
+them at k (``replay_moments``). From the whole state (weights, m, v) after step k − 1 and the
+learning rates of the steps after it, ``replay_training`` takes them as training did.
 """
 
 import math
@@ -44,6 +45,27 @@ def replay_step(config, tokenizer, docs, before, step):
     grads = [p.grad for p in model.params]
     grad_norm = math.sqrt(sum([g * g for g in grads]))
     return PastStep(step, doc, tokens, loss.data, target_probs, array("d", grads), grad_norm)
+
+
+def replay_training(config, tokenizer, docs, state, first, lrs, t):
+    """Steps ``first``, ``first`` + 1, … trained again, one per learning rate in ``lrs``, from
+    ``state`` = (weights, m, v) after step ``first`` − 1, flat in parameter order, with Adam's
+    ``t`` updates done. Yields each step (as ``replay_step``) and the state after its update,
+    bit for bit training's: one model and one Adam carried from step to step, as a Trainer."""
+    weights, m, v = state
+    model = GPT(config, unflatten(config, weights))
+    adam = Adam(model.params, t, list(m), list(v))
+    for step, lr in enumerate(lrs, first):
+        doc = step_doc(docs, step)
+        tokens = tokenizer.tokens(doc)
+        loss, target_probs = forward_backward(model, tokens)
+        grads = array("d", [p.grad for p in model.params])
+        grad_norm = adam.step(lr)
+        past = PastStep(step, doc, tokens, loss.data, target_probs, grads, grad_norm)
+        yield (
+            past,
+            (array("d", [p.data for p in model.params]), array("d", adam.m), array("d", adam.v)),
+        )
 
 
 def replay_moments(m, v, grads_per_step):

@@ -10,6 +10,7 @@ from app.contract.events import StepRecipe
 from app.past.frames import ParamsFrame
 from app.past.graphs import GraphBuilder
 from app.past.replay import History, LostStep, step_event
+from app.past.states import STATES
 from app.runs.errors import BadInput, Conflict
 from app.runs.run import RunState
 from app.store import Store
@@ -48,6 +49,7 @@ class Snapshots:
         for built in (self._models, self._frames, self._graphs):
             for key in [key for key in built if key[1] > step]:
                 del built[key]
+        STATES.forget_after(self.run.model, step)
 
     def history(self) -> History:
         """The current model's stored steps, as of now (read in a thread)."""
@@ -61,11 +63,12 @@ class Snapshots:
             run.docs,
             run.losses.pending_weights(),
             run.params_frame.shapes,
+            run.losses.pending_lrs(),
         )
 
     async def params_at(self, step: int) -> ParamsFrame:
         """Every weight, gradient, update and Adam moment exactly as at ``step``: the newest
-        frame when it is that step's, else rebuilt (up to ~1 s of replay)."""
+        frame when it is that step's, else rebuilt (up to ``checkpoint_every`` replays)."""
         run = self.run
         run.check_step(step)
         frame, key = run.params_frame, (run.model, step)
@@ -75,9 +78,7 @@ class Snapshots:
             self._frames.move_to_end(key)
             return self._frames[key]
         history = self.history()
-        earlier = [f for (model, j), f in self._frames.items() if model == run.model and j < step]
-        near = max(earlier, key=lambda f: f.step, default=None)
-        frame = await from_history(lambda: history.frame(step, near))
+        frame = await from_history(lambda: history.frame(step))
         if run.model == history.model:
             remember(self._frames, key, frame, 4)
         return frame
