@@ -51,8 +51,9 @@ class CheckpointsRepo(Database):
         validation: Sequence[tuple[int, float]] = (),
     ) -> None:
         """The checkpoint (its step a kept state), the history rows up to it and the run's
-        progress, atomically; and ``frame``, the step that made its weights, if given (the
-        model's newest one is kept), ``moments``, Adam's (m, v) at the checkpoint's step (when
+        progress, atomically; and ``frame``, the step that made its weights, if given and the
+        checkpoint not periodic (the model's newest one is kept; app.past.snapshots rebuilds
+        a periodic one's), ``moments``, Adam's (m, v) at the checkpoint's step (when
         its JSON has none to keep), and the held-out losses (step, loss) measured up to it."""
         stripped = kept.strip(data)
         if stripped is not None:
@@ -77,7 +78,7 @@ class CheckpointsRepo(Database):
                     for p, probs in (h.probes or {}).items()
                 ],
             )
-            if frame is not None:
+            if frame is not None and reason != "periodic":  # else rebuilt by replay on load
                 db.execute(
                     "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?)",
                     (model, frame.step, json.dumps(frame.tokens), frame.before, frame.grads),

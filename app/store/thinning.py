@@ -23,6 +23,13 @@ def thin_weights(db) -> None:
     models = [r[0] for r in db.execute("SELECT DISTINCT model FROM checkpoints ORDER BY model")]
     for model in models:
         strip_checkpoints(db, model)
+        between = db.execute(
+            "SELECT 1 FROM weights AS w WHERE model=? AND NOT EXISTS (SELECT 1 FROM moments"
+            " AS m WHERE m.model = w.model AND m.step = w.step) LIMIT 1",
+            (model,),
+        ).fetchone()
+        if between is None:
+            continue  # nothing stored between kept states
         trainer = _trainer(db, model)
         if trainer is not None:
             dropped = thin_model(db, model, trainer)
