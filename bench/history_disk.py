@@ -14,14 +14,22 @@ interpreter):
   random k, p95 of ``/api/params.bin?step=k``, and a scrub (20 consecutive steps: p95 and
   total);
 - writes: the web process's ``write_bytes`` and ``wchar`` (/proc/PID/io) per trained step
-  while 2 runs train ``--write-steps`` each at once.
+  while 2 runs train ``--write-steps`` each at once (``wchar`` also counts the pipes to the
+  training processes, the same in both releases; ``write_bytes`` is what reaches the disk).
+
+``--migration N`` instead: the old release trains N steps, then this checkout opens its data
+directory (schema 9 → 10: every step's weights thinned, checked by replay, then VACUUM): the
+time it takes, the file before and after, and the most the directory and SQLite's temporary
+files held meanwhile.
 """
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -160,6 +168,42 @@ def measure(tree: Path, work: Path, args) -> dict[str, float]:
     return out
 
 
+def migration(steps: int, work: Path) -> dict[str, float]:
+    """The old release's ``steps``-step history migrated by this checkout's store."""
+    server = Server(extract(RELEASE, work / "old-tree"), work / "data").start()
+    run = server.new_run()
+    server.train(run, steps)
+    server.wait_idle(run, steps)
+    server.stop()
+    before = db_bytes(server.data)
+    temp = work / "sqlite-tmp"
+    temp.mkdir()
+    os.environ["SQLITE_TMPDIR"] = str(temp)  # VACUUM's copy, where it can be measured
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            used = db_bytes(server.data) + sum(p.stat().st_size for p in temp.iterdir())
+            peak[0] = max(peak[0], used)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    from app.store import Store
+
+    t0 = time.perf_counter()
+    Store(server.data / "microgpt.sqlite3").close()
+    seconds = time.perf_counter() - t0
+    done.set()
+    watcher.join()
+    return {
+        f"migration s ({steps} steps)": seconds,
+        "file before (bytes)": before,
+        "file after (bytes)": db_bytes(server.data),
+        "peak extra disk (bytes)": peak[0] - before,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=1000)
@@ -168,9 +212,14 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=40)
     p.add_argument("--write-steps", type=int, default=300)
     p.add_argument("--only", choices=("new", "old"))
+    p.add_argument("--migration", type=int, default=0, help="only time a migration of N steps")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="history-disk-"))
     try:
+        if args.migration:
+            for key, value in migration(args.migration, work).items():
+                print(f"{key:40}{value:16,.1f}")
+            return
         results = {}
         if args.only != "old":
             results["this checkout"] = measure(REPO, work / "new", args)

@@ -20,22 +20,24 @@ KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadabl
 
 class CheckpointsRepo(Database):
     def latest_checkpoint(self, model: int) -> CheckpointRow | None:
-        row = self._row(
-            "SELECT id, model, step, segment, data FROM checkpoints WHERE model=?"
-            " ORDER BY id DESC LIMIT 1",
+        """The model's newest checkpoint whose kept state is whole (its JSON as written)."""
+        rows = self._rows(
+            "SELECT id, model, step, segment, data FROM checkpoints WHERE model=? ORDER BY id DESC",
             (model,),
         )
-        if row is None:
-            return None
-        ckpt = CheckpointRow(*row)
-        if kept.is_stripped(ckpt.data):
+        for row in rows:
+            ckpt = CheckpointRow(*row)
+            if not kept.is_split(ckpt.data):
+                return ckpt
             state = self._row(
                 "SELECT w.data, m.m, m.v FROM weights AS w JOIN moments AS m"
                 " ON m.model = w.model AND m.step = w.step WHERE w.model=? AND w.step=?",
                 (model, ckpt.step),
             )
-            ckpt.data = kept.restore(ckpt.data, *state)
-        return ckpt
+            if state is not None:  # else lost (a file edited by hand): the one before
+                ckpt.data = kept.join(ckpt.data, *state)
+                return ckpt
+        return None
 
     def save_checkpoint(
         self,
@@ -55,7 +57,7 @@ class CheckpointsRepo(Database):
         checkpoint not periodic (the model's newest one is kept; app.past.snapshots rebuilds
         a periodic one's), ``moments``, Adam's (m, v) at the checkpoint's step (when
         its JSON has none to keep), and the held-out losses (step, loss) measured up to it."""
-        stripped = kept.strip(data)
+        stripped = kept.split(data)
         if stripped is not None:
             data, weights, m, v = stripped
             moments = (m, v)

@@ -2,8 +2,8 @@
 ``moments``), from which time travel replays the steps after it (app.past.replay).
 
 Every checkpoint's step is kept, and a checkpoint's JSON is stored without the arrays the kept
-state already holds (its weights, m and v: ~95 % of its text): ``strip`` takes them out,
-``restore`` puts the very same floats back (the JSON reads the same as it was written).
+state already holds (its weights, m and v: ~95 % of its text): ``split`` takes them out,
+``join`` puts the very same floats back (the JSON reads the same as it was written).
 """
 
 import json
@@ -29,7 +29,7 @@ def from_le(data: bytes) -> list[float]:
     return a.tolist()
 
 
-def strip(data: str) -> tuple[str, bytes, bytes, bytes] | None:
+def split(data: str) -> tuple[str, bytes, bytes, bytes] | None:
     """A checkpoint's JSON without its arrays, and its weights (flat, in the JSON's order, which
     is the model's parameter order), m and v; None when it is not a checkpoint of that shape
     (then it is stored whole)."""
@@ -48,19 +48,19 @@ def strip(data: str) -> tuple[str, bytes, bytes, bytes] | None:
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError):
         return None
     try:  # stored stripped only if it reads back as written, to the character
-        return kept if restore(*kept) == data else None
+        return kept if join(*kept) == data else None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError):
         return None
 
 
-def is_stripped(data: str) -> bool:
+def is_split(data: str) -> bool:
     try:
         return json.loads(data)["adam"]["m"] == KEPT
     except (ValueError, KeyError, TypeError):
         return False
 
 
-def restore(data: str, weights: bytes, m: bytes, v: bytes) -> str:
+def join(data: str, weights: bytes, m: bytes, v: bytes) -> str:
     """The checkpoint's JSON as it was written, from its stripped form and its kept state."""
     d = json.loads(data)
     flat, i, nested = from_le(weights), 0, {}

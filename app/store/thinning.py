@@ -41,7 +41,7 @@ def strip_checkpoints(db, model: int) -> None:
     with the very same weights, m and v."""
     rows = db.execute("SELECT id, step, data FROM checkpoints WHERE model=?", (model,)).fetchall()
     for ckpt, step, data in rows:
-        stripped = kept.strip(data)
+        stripped = kept.split(data)
         if stripped is None:
             continue
         text, weights, m, v = stripped
@@ -65,13 +65,13 @@ def _trainer(db, model: int) -> Trainer | None:
     ).fetchone()
     try:
         data = row[1]
-        if kept.is_stripped(data):
+        if kept.is_split(data):
             state = db.execute(
                 "SELECT w.data, m.m, m.v FROM weights AS w JOIN moments AS m ON m.model ="
                 " w.model AND m.step = w.step WHERE w.model=? AND w.step=?",
                 (model, row[0]),
             ).fetchone()
-            data = kept.restore(data, *state)
+            data = kept.join(data, *state)
         return Trainer.from_dict(json.loads(data))
     except (EngineError, ValueError, TypeError, KeyError) as e:
         log.warning("model %d keeps every step's weights: its checkpoint fails (%s)", model, e)
