@@ -42,10 +42,7 @@ class History:
         data = self.pending.get(step)
         if data is not None:
             return from_le_bytes(data)
-        state = self.states.get(self.model, step)
-        if state is not None:
-            return state[0]
-        data = self.store.weights(self.model, step)
+        data = self.store.weights(self.model, step)  # a kept state's, or stored step by step
         if data is not None:
             return from_le_bytes(data)
         state = self.state(step)
