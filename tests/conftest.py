@@ -18,6 +18,7 @@ Fixtures (stable: the browser tests use them too):
   ``connect_events`` is the same for module/session fixtures (closed at the session's end).
 """
 
+import asyncio
 import json
 import os
 import signal
@@ -32,6 +33,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.contract.events import Probe, StepEvent
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_ENV = {
     "MICROGPT_SSE_PING": "1",
@@ -42,6 +45,53 @@ TEST_ENV = {
     "MICROGPT_RUNS_PER_MINUTE": "100000",
     "MICROGPT_CLASSES_PER_IDENTITY": "100000",
 }
+
+
+def run_async(coro):
+    """``asyncio.run(coro)`` on a thread of its own: the browser tests' Playwright keeps an event
+    loop running on the main thread for the rest of the session, so a test that runs after them
+    (in any order) cannot start one there."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001 - raised again on the test's thread
+            result["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def step_event(step: int, loss: float = 1.0, **fields) -> StepEvent:
+    """A worker's StepEvent for tests without a worker: a two-position step of "em", with
+    ``fields`` overriding any of these."""
+    return StepEvent(
+        **{
+            "step": step,
+            "run_step": step,
+            "run_steps": 2,
+            "total": 2,
+            "loss": loss,
+            "lr": 0.01,
+            "doc": "em",
+            "tokens": ["[BOS]", "e", "m", "[BOS]"],
+            "target_probs": [0.5, 0.5, 0.5],
+            "grad_norm": 1.0,
+            "step_time": 0.01,
+            "steps_per_sec": 50.0,
+            "elapsed": 0.1,
+            "eta": 0.0,
+            "probes": [Probe(prefix="e", probs=[0.25, 0.75])],
+            "health": [],
+            "t": 0.0,
+            **fields,
+        }
+    )
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ from app.runs.errors import BadInput
 from app.web.routes.api.predict import known_prediction
 from app.web.security import CSP
 from engine import Predictor
+from tests.conftest import run_async
 
 
 class Compute:
@@ -39,7 +40,7 @@ class Compute:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    return run_async(coro)
 
 
 def test_concurrent_identical_requests_share_one_computation():

@@ -13,6 +13,7 @@ import pytest
 from app.bus import EVENT_OVERHEAD, Event, MemoryBus
 from app.sse import StreamResponse
 from app.transport import ABORT_EXTENSION
+from tests.conftest import run_async
 
 SEND_TIMEOUT = 1  # seconds (the default is 10)
 STUCK_PATHS = ["/api/events", "/api/events", "/ui/events", "/ui/events"]
@@ -152,7 +153,7 @@ def test_drops_a_stuck_stream_with_one_log_line_with_or_without_an_abort_hook(ho
     started: list = []
 
     with caplog.at_level(logging.WARNING, logger="app.sse"):
-        asyncio.run(response(scope, never_disconnects, stalled_send(started)))  # no exception
+        run_async(response(scope, never_disconnects, stalled_send(started)))  # no exception
 
     assert started and aborted == ([True] if hook else [])
     (record,) = caplog.records

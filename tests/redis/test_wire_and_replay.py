@@ -6,30 +6,23 @@ import asyncio
 import math
 from array import array
 
-from app.contract.events import Probe, StepEvent
 from app.contract.worker import Checkpoint, Frame, Ready, Reply, Step
 from app.jobs import wire
 from app.jobs.runner import RedisRunner
+from tests.conftest import step_event
 
 
 def step_message(step: int, loss: float = 1.0, weights: array | None = None) -> Step:
-    event = StepEvent(
-        step=step,
-        run_step=step,
+    event = step_event(
+        step,
+        loss,
         run_steps=500,
         total=500,
-        loss=loss,
-        lr=0.01,
-        doc="em",
-        tokens=["[BOS]", "e", "m", "[BOS]"],
         target_probs=[0.5, 0.25, 0.125],
         grad_norm=1.5,
-        step_time=0.01,
         steps_per_sec=80.0,
         elapsed=1.0,
         eta=5.0,
-        probes=[Probe(prefix="e", probs=[0.25, 0.75])],
-        health=[],
         t=1.0,
     )
     return Step(event=event, weights=weights if weights is not None else array("d", [0.5]))

@@ -5,13 +5,14 @@ import asyncio
 from array import array
 
 from app.bus import MemoryBus
-from app.contract.events import Probe, StepEvent
+from app.contract.events import StepEvent
 from app.contract.worker import Checkpoint, Done, Reply, Step, Validation
 from app.runs.bridge import Bridge
 from app.runs.machine import Status
 from app.runs.run import RunState
 from app.runs.segments import Segments
 from app.store import RunRecord, SegmentRow
+from tests.conftest import run_async, step_event
 
 
 class FakeStore:
@@ -37,25 +38,7 @@ class FakeLink:
 
 
 def step_message(step: int, loss: float) -> Step:
-    event = StepEvent(
-        step=step,
-        run_step=step,
-        run_steps=2,
-        total=2,
-        loss=loss,
-        lr=0.01,
-        doc="em",
-        tokens=["[BOS]", "e", "m", "[BOS]"],
-        target_probs=[0.5, 0.5, 0.5],
-        grad_norm=1.0,
-        step_time=0.01,
-        steps_per_sec=50.0,
-        elapsed=0.1,
-        eta=0.0,
-        probes=[Probe(prefix="e", probs=[0.25, 0.75])],
-        health=[],
-        t=0.0,
-    )
+    event = step_event(step, loss)
     return Step(event=event, weights=array("d", [float(step)]))
 
 
@@ -74,7 +57,7 @@ def test_a_step_is_published_as_the_worker_built_it_extended_by_the_run():
     sub = bus.subscribe()
     message = step_message(1, 3.0)
 
-    asyncio.run(bridge.on_message(message))
+    run_async(bridge.on_message(message))
 
     (event,) = sub.drain()
     step = event.payload
@@ -110,7 +93,7 @@ def test_a_checkpoint_stores_the_steps_before_it_and_done_ends_the_segment():
         ):
             await bridge.on_message(message)
 
-    asyncio.run(feed())
+    run_async(feed())
 
     assert store.checkpoints == [(2, "finish", [1, 2], [(2, 2.7)])]
     assert run.checkpoint_step == 2 and run.losses.pending == [] and run.segment.elapsed == 0.2

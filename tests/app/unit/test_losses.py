@@ -5,27 +5,18 @@ from array import array
 from app.contract.events import MatrixHealth, StepEvent
 from app.past.losses import EMA_BETA, Losses
 from app.past.probes import ProbeLines
+from tests.conftest import step_event
 
 
 def event(step: int, loss: float) -> StepEvent:
-    return StepEvent(
-        step=step,
-        run_step=step,
+    return step_event(
+        step,
+        loss,
         run_steps=10,
         total=10,
-        loss=loss,
-        lr=0.01,
-        doc="em",
-        tokens=["[BOS]", "e", "m", "[BOS]"],
-        target_probs=[0.5, 0.5, 0.5],
-        grad_norm=1.0,
-        step_time=0.01,
-        steps_per_sec=50.0,
-        elapsed=0.1,
         eta=0.1,
         probes=[],
         health=[MatrixHealth(name="wte", grad_norm=2.0, update_ratio=0.5)],
-        t=0.0,
     )
 
 

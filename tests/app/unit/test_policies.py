@@ -1,10 +1,9 @@
 """Run policies (app.runs.policies): what the runs ask and their owners decide."""
 
-import asyncio
-
 import pytest
 
 from app.runs.policies import RunPolicies
+from tests.conftest import run_async
 
 
 def test_a_step_limit_is_the_owner_s_until_the_run_is_forgotten():
@@ -30,5 +29,5 @@ def test_new_runs_are_checked_and_adopted_by_every_watcher():
     policies.check_new_run(1, "teacher")
     with pytest.raises(PermissionError):
         policies.check_new_run(1, "stranger")
-    asyncio.run(policies.adopt(1, 2))
+    run_async(policies.adopt(1, 2))
     assert adopted == [(1, 2)]

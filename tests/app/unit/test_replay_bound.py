@@ -6,6 +6,7 @@ import asyncio
 
 from app.bus import MemoryBus
 from app.contract.events import DeletedEvent
+from tests.conftest import run_async
 
 
 def publish(bus: MemoryBus, n: int) -> list[int]:
@@ -31,7 +32,7 @@ def test_a_client_beyond_the_bound_is_not_replayed_and_gets_the_state_instead():
     assert not sub.replayed  # app.sse sends the current state first
     assert sub.drain() == []  # and then only what is new
     new = bus.publish("step", {"step": 30}).id
-    assert [e.id for e in asyncio.run(asyncio.wait_for(sub.next_batch(), 1))] == [new]
+    assert [e.id for e in run_async(asyncio.wait_for(sub.next_batch(), 1))] == [new]
 
 
 def test_replay_bytes_counts_the_events_after_the_id():
