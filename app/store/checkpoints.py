@@ -3,8 +3,9 @@ their run's progress, so what is on disk always agrees with itself: after a cras
 its step count and its loss curve come back from the same instant.
 
 A checkpoint's step is a kept state (``app.store.kept``): its weights and Adam's m and v, the
-one copy of them (the checkpoint's JSON is stored without its arrays). The steps in between keep
-only their history row and probes: time travel replays them from the kept state before them.
+one copy of them, each array packed (the checkpoint's JSON is stored without its arrays). The
+steps in between keep only their history row and probes: time travel replays them from the
+kept state before them.
 """
 
 import json
@@ -35,7 +36,7 @@ class CheckpointsRepo(Database):
                 (model, ckpt.step),
             )
             if state is not None:  # else lost (a file edited by hand): the one before
-                ckpt.data = kept.join(ckpt.data, *state)
+                ckpt.data = kept.join(ckpt.data, *map(kept.unpack, state))
                 return ckpt
         return None
 
@@ -63,6 +64,8 @@ class CheckpointsRepo(Database):
             moments = (m, v)
         else:  # the JSON stays whole; the newest weights of the rows are the checkpoint's
             weights = next((h.weights for h in history if h.step == step), None)
+        weights = None if weights is None else kept.pack(weights)  # before the transaction
+        moments = None if moments is None else tuple(map(kept.pack, moments))
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO validation VALUES (?, ?, ?)",
@@ -117,10 +120,11 @@ class CheckpointsRepo(Database):
         probes: dict[str, bytes],
     ) -> None:
         """What a model starts from (its first viewable step): weights, Adam's m and v, probes."""
+        packed = kept.pack(weights), *map(kept.pack, moments)
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, weights))
+            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, packed[0]))
             db.execute(
-                "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
+                "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *packed[1:])
             )
             db.executemany(
                 "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)",

@@ -3,6 +3,7 @@ held-out losses, the kept states (weights with Adam's m and v, at every checkpoi
 the weights of single steps stored before states were kept, and the probes' distributions."""
 
 from app.store.database import Database
+from app.store.kept import unpack
 from app.store.rows import HistoryRow
 
 
@@ -41,7 +42,7 @@ class HistoryRepo(Database):
 
     def weights(self, model: int, step: int) -> bytes | None:
         row = self._row("SELECT data FROM weights WHERE model=? AND step=?", (model, step))
-        return row[0] if row else None
+        return unpack(row[0]) if row else None
 
     def lrs(self, model: int, first: int, last: int) -> dict[int, float]:
         """Step -> the learning rate it used, for the stored steps ``first`` … ``last``."""
@@ -64,12 +65,13 @@ class HistoryRepo(Database):
 
     def kept_state(self, model: int, at_most: int) -> tuple[int, bytes, bytes, bytes] | None:
         """The newest kept state at or before step ``at_most``: (step, weights, m, v)."""
-        return self._row(
+        row = self._row(
             "SELECT w.step, w.data, m.m, m.v FROM weights AS w JOIN moments AS m"
             " ON m.model = w.model AND m.step = w.step WHERE w.model=? AND w.step<=?"
             " ORDER BY w.step DESC LIMIT 1",
             (model, at_most),
         )
+        return (row[0], *map(unpack, row[1:])) if row else None
 
     def first_weights_step(self, model: int, up_to: int) -> int | None:
         """The first step from which every step up to ``up_to`` can be viewed: from the first
@@ -103,7 +105,7 @@ class HistoryRepo(Database):
             "SELECT step, m, v FROM moments WHERE model=? AND step<=? ORDER BY step DESC LIMIT 1",
             (model, step),
         )
-        return (row[0], row[1], row[2]) if row else None
+        return (row[0], unpack(row[1]), unpack(row[2])) if row else None
 
     def probes(self, model: int, prefix: str, up_to: int) -> list[tuple[int, bytes]]:
         """(step, distribution) of ``prefix`` at every step up to ``up_to`` that has one."""

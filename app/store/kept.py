@@ -4,11 +4,37 @@
 Every checkpoint's step is kept, and a checkpoint's JSON is stored without the arrays the kept
 state already holds (its weights, m and v: ~95 % of its text): ``split`` takes them out,
 ``join`` puts the very same floats back (the JSON reads the same as it was written).
+
+Each array is stored packed (``pack``): its bytes regrouped by their place in a float (every
+float's first byte, then every second byte, ...: the signs and exponents, alike from weight to
+weight, come together) and deflated; ~10 % smaller, every bit kept. The store packs what it
+writes to ``weights`` and ``moments`` and unpacks what it reads: the rest of the app sees the
+plain little-endian float64 bytes.
 """
 
 import json
 import sys
+import zlib
 from array import array
+
+FLOAT = 8  # bytes of a float64
+
+
+def pack(data: bytes) -> bytes:
+    """``data`` (float64 bytes) as stored: byte-shuffled, then deflated."""
+    return zlib.compress(b"".join(data[i::FLOAT] for i in range(FLOAT)))
+
+
+def unpack(blob: bytes) -> bytes:
+    """The bytes ``pack`` was given, exactly."""
+    shuffled = zlib.decompress(blob)
+    data, start = bytearray(len(shuffled)), 0
+    for i in range(FLOAT):
+        end = start + len(range(i, len(shuffled), FLOAT))
+        data[i::FLOAT] = shuffled[start:end]
+        start = end
+    return bytes(data)
+
 
 KEPT = "kept"  # in a stored checkpoint's adam.m and adam.v: the arrays are in the kept state
 

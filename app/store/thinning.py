@@ -5,7 +5,8 @@ Now only the kept states (the steps with both) keep their weights; the steps in 
 replayed from them when viewed. Each row is deleted only once training replayed from the kept
 state before it gives those very weights (and at the next kept state the very m and v): a step
 that does not replay exactly keeps its row, and so do the steps after it up to the next kept
-state. The checkpoints' JSON is stored without the arrays their kept state holds.
+state. The checkpoints' JSON is stored without the arrays their kept state holds. Then every
+array left in ``weights`` and ``moments`` is packed (``kept.pack``), as version 10 stores them.
 """
 
 import json
@@ -34,6 +35,26 @@ def thin_weights(db) -> None:
         if trainer is not None:
             dropped = thin_model(db, model, trainer)
             log.info("model %d: %d steps' weights thinned to kept states", model, dropped)
+    pack_rows(db)
+
+
+def pack_rows(db) -> None:
+    """Every array in ``weights`` and ``moments`` packed, one row at a time."""
+    for model, step in db.execute("SELECT model, step FROM weights").fetchall():
+        (data,) = db.execute(
+            "SELECT data FROM weights WHERE model=? AND step=?", (model, step)
+        ).fetchone()
+        db.execute(
+            "UPDATE weights SET data=? WHERE model=? AND step=?", (kept.pack(data), model, step)
+        )
+    for model, step in db.execute("SELECT model, step FROM moments").fetchall():
+        m, v = db.execute(
+            "SELECT m, v FROM moments WHERE model=? AND step=?", (model, step)
+        ).fetchone()
+        db.execute(
+            "UPDATE moments SET m=?, v=? WHERE model=? AND step=?",
+            (kept.pack(m), kept.pack(v), model, step),
+        )
 
 
 def strip_checkpoints(db, model: int) -> None:

@@ -14,6 +14,7 @@ import struct
 
 import pytest
 
+from app.store import kept
 from engine import GPTConfig, Predictor, Trainer, load_names
 from engine.gradcheck import unflatten
 from engine.reference import ReferenceGPT, softmax
@@ -210,7 +211,7 @@ def test_steps_trained_before_adams_moments_were_kept_show_the_rest(trained, tex
     # a database from before schema 5 has every step's weights but no moments: the past
     # step's gradient and update are still exact, its m and v are null (not made up)
     weights = [
-        (k, struct.pack(f"<{len(v)}d", *v))
+        (k, kept.pack(struct.pack(f"<{len(v)}d", *v)))  # as the store keeps an array
         for k in range(RUN + 1)
         for v in [flat(trained.get("/api/params", params={"step": k}).json()["matrices"], "value")]
     ]

@@ -1,5 +1,6 @@
 """A checkpoint's JSON stored without the arrays its kept state holds reads back as written,
-to the character; what is not a checkpoint of that shape is stored whole."""
+to the character; what is not a checkpoint of that shape is stored whole; an array packed
+unpacks to every bit."""
 
 import json
 
@@ -26,3 +27,14 @@ def test_other_json_is_stored_whole():
     assert kept.split('{"a": 1}') is None
     assert kept.split("not json") is None
     assert kept.split('{"weights": {"w": [[1.0]]}, "adam": {"m": [], "v": []}}') is None
+
+
+def test_a_packed_array_unpacks_to_every_bit_and_is_smaller():
+    trainer = Trainer(seed=3)
+    trainer.begin_run(5)
+    trainer.train_step()
+    odd = kept.le_bytes([-0.0, 0.0, 5e-324, -1.7976931348623157e308, 1 / 3])
+    for data in (b"", odd, *(a.tobytes() for a in trainer.flat_state())):
+        assert kept.unpack(kept.pack(data)) == data
+    weights = trainer.flat_state()[0].tobytes()
+    assert len(kept.pack(weights)) < 0.95 * len(weights)
