@@ -1,4 +1,4 @@
-"""History on disk and time travel from it, this checkout side by side with release b90be72
+"""History on disk and time travel from it, this checkout side by side with release 86eccc1
 (every step's weights stored) in one run.
 
     .venv/bin/python bench/history_disk.py [--steps 1000] [--long 5000] [--large 200]
@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 from _support import REPO, pct, start_server
 
-RELEASE = "b90be72"
+RELEASE = "86eccc1"  # the release before kept states: every step's weights stored
 LARGEST = {"n_embd": 32, "n_head": 4, "n_layer": 2, "block_size": 16}
 
 
