@@ -4,7 +4,7 @@
 #   make worker  Redis mode: training workers (REDIS_URL=redis://..., PROCESSES=N); make run
 #                REDIS_URL=... serves in Redis mode
 #   make test    .venv with the test extra, Chromium, redis-server, lint, the whole test suite
-#                (serially; TEST_WORKERS=2 runs it on 2 processes, ~9 min instead of ~12)
+#                (on TEST_WORKERS=2 processes; TEST_WORKERS=0 runs it serially)
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
 #   make bench   run every bench/*.py script (engine speed, service latency and fan-out)
@@ -112,11 +112,12 @@ lint: $(TEST_STAMP)
 	fi
 
 # The suite on TEST_WORKERS processes, a whole file each (its servers and browser shared within
-# it); most of a test's time is waiting for servers, workers and Chromium. TEST_WORKERS=0: serial.
-TEST_WORKERS ?= 0
+# it), the slowest files first (tests/conftest.py SLOWEST_FILES); much of a test's time is
+# waiting for servers, workers and Chromium. TEST_WORKERS=0: serially.
+TEST_WORKERS ?= 2
 
 test: $(TEST_STAMP) chromium redis-server lint
-	$(BIN)/pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(BIN)/pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff format .

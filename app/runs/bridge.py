@@ -56,6 +56,7 @@ class Bridge:
         self.segments, self.loader, self.lock = segments, loader, lock
         self.publish_status = publish_status
         self.halted: JobRunner | None = None  # a worker whose steps could not be stored
+        self.failing = False  # fail_run is rewinding the model to its checkpoint
 
     async def consume(self, runner: JobRunner) -> None:
         """The one task that consumes the worker's messages, in order."""
@@ -229,15 +230,19 @@ class Bridge:
         """The training segment lost its worker: back to the last checkpoint, the segment
         failed (it resumes from there); the other runs go on."""
         run = self.run
-        if run.status != S.training:
-            return  # already handled
-        run.status = transition(run.status, Command.worker_lost)
-        self.link.release()
+        if run.status != S.training or self.failing:
+            return  # already handled, or being handled
+        self.failing = True
         log.error("run %s failed: %s", run.id, reason)
-        await self.loader.reload()
         seg = run.segment
-        if seg is not None:
-            await self.segments.move(SegmentEvent.fail, reason, step=run.checkpoint_step)
+        try:
+            await self.loader.reload()
+            if seg is not None:
+                await self.segments.move(SegmentEvent.fail, reason, step=run.checkpoint_step)
+        finally:  # failed once the model is back: no reader sees a failed run at a lost step
+            run.status = transition(run.status, Command.worker_lost)
+            self.link.release()
+            self.failing = False
         message = (
             f"the run failed: {reason}; the model is back at its last checkpoint "
             f"(step {run.checkpoint_step})"

@@ -46,9 +46,9 @@ def test_caps_a_20_step_run_at_20_steps_per_second(idle, open_events):
     assert took >= 0.9, f"20 steps at 20 steps/s took {took:.2f} s"
     rates = [e.data["steps_per_sec"] for e in stream.named("step")]
     assert len(rates) == 20
-    # the cap holds (never above ~20); below it only by what a busy machine costs (the suite
-    # runs on 2 processes: a neighbour's CPU can slow a paced step, never speed it up)
-    assert 10 <= rates[-1] <= 22, rates
+    # the cap holds (never above ~20); how far below it a busy machine (the suite's other
+    # process, another job) pushes a paced run is not the pace's doing, so no lower bound
+    assert 0 < rates[-1] <= 22, rates
     last = stream.named("step")[-1].data
     assert last["elapsed"] >= 0.9
 

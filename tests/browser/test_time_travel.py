@@ -319,6 +319,7 @@ def test_a_reset_leaves_the_viewed_past_and_the_new_run_starts_live(server, docs
     page.locator("[data-testid=run-news-link]").wait_for()
     assert page.evaluate(VIEW)["view"] == "10"  # this run's past, still on screen
     page.locator("[data-testid=run-news-link]").click()
+    page.wait_for_url(lambda url: url.endswith(f"/?run={reset.json()['id']}"))  # a new page
     wait_for(page, "document.querySelector('[data-testid=connection]').dataset.conn === 'live'")
     wait_for(page, "document.documentElement.dataset.view === undefined")
     wait_for(page, "document.getElementById('timeline').max === '0'")

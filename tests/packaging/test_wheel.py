@@ -1,8 +1,9 @@
 """Build the wheel, install it into a fresh venv and run the installed console script.
 
 This catches what the checkout hides: package data left out of the wheel (templates, static files,
-the dataset), a broken entry point, a dependency used but not declared. Takes about a minute
-(pip fetches the dependencies, from its cache when it can).
+the dataset), a broken entry point, a dependency used but not declared. The venv is filled by uv
+(the test extra's), which resolves and installs the declared dependencies in a few seconds where
+pip takes ~40 s of index round trips.
 """
 
 import json
@@ -90,9 +91,10 @@ def wheel_names(wheel) -> set[str]:
 def venv_bin(wheel, tmp_path_factory) -> Path:
     """A fresh venv (no system site-packages) with only the wheel and its dependencies."""
     venv = tmp_path_factory.mktemp("venv")
-    run([sys.executable, "-m", "venv", venv], env=clean_env())
+    run([sys.executable, "-m", "venv", "--without-pip", venv], env=clean_env())
     bin_dir = venv / "bin"
-    run([bin_dir / "python", "-m", "pip", "install", "--quiet", wheel], env=clean_env())
+    uv = Path(sys.executable).parent / "uv"
+    run([uv, "pip", "install", "--quiet", "--python", bin_dir / "python", wheel], env=clean_env())
     return bin_dir
 
 
@@ -320,8 +322,12 @@ def test_installed_server_stops_on_sigterm(venv_bin, tmp_path):
 
 
 def test_installed_embedded_app_pulls_neither_dramatiq_nor_redis(venv_bin):
-    result = run([venv_bin / "python", "-m", "pip", "list", "--format=json"], env=clean_env())
-    installed = {p["name"].lower() for p in json.loads(result.stdout)}
+    listing = (
+        "import importlib.metadata as m, json; "
+        "print(json.dumps([d.name for d in m.distributions()]))"
+    )
+    result = run([venv_bin / "python", "-c", listing], env=clean_env())
+    installed = {name.lower() for name in json.loads(result.stdout)}
 
     assert "microgpt-live" in installed
     assert not installed & {"dramatiq", "redis"}, "Redis mode's packages belong to the extra"

@@ -115,21 +115,23 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-@pytest.fixture(scope="module")
+# One Redis, one pool of two workers and one web process for every Redis-mode module (each
+# costs seconds to start); a test that stops, kills or restarts one of them starts it again.
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def workers(redis_server, tmp_path_factory):
     pool = Workers(redis_server.url, 2, tmp_path_factory.mktemp("workers") / "workers.log")
     yield pool.start()
     pool.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web(redis_server, workers, tmp_path_factory):
     """The web server in Redis mode, on a fresh data dir."""
     env = {"MICROGPT_REDIS_URL": redis_server.url, **FAST_FAILOVER}
