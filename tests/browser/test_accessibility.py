@@ -1,7 +1,10 @@
 """Accessibility in a real browser: an axe-core audit (axe-playwright-python, which bundles
 axe-core and injects it into the page: no request leaves 127.0.0.1) before, during and after a
-run, in the light scheme at desktop width and the dark scheme at phone width; and the keyboard
-path through every control, each with a visible focus ring.
+run, in the light scheme at desktop width and the dark scheme at phone width (with the tour on
+and the charts' tables open), then of the teacher's view and the compare page, light and dark
+(the scheme emulated on the same page); the heatmaps' colours against the card (3:1) and the
+recipe's gradient map in both schemes; the keyboard path through every control, each with a
+visible focus ring, and through the heatmaps' cells.
 
 Violations of impact "serious" or "critical" fail the test; the others are printed (run with
 ``-s`` to see them). A fresh run of its own on the shared server serves this module.
@@ -38,9 +41,9 @@ def audit(page, when: str) -> None:
     assert not blocking, f"axe {when}:\n" + "\n".join(blocking)
 
 
-def open_details(page) -> None:
+def open_details(page, *testids: str) -> None:
     """Open the disclosures so that axe checks what is inside them too."""
-    for testid in ("advanced", "model-file"):
+    for testid in testids or ("advanced", "model-file"):
         page.eval_on_selector(f"[data-testid={testid}]", "d => { d.open = true; }")
 
 
@@ -85,6 +88,27 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     for page in pages.values():
         page.locator("[data-testid=run-summary]").wait_for(timeout=30_000)
         fill_prefix_and_samples(page)
+        # the charts' tables shown, the Help menu open, and the tour offered on a first visit
+        # taken (its box joins the page: in the masthead, then in the "e" card)
+        page.click("[data-testid=loss-table-toggle]")
+        page.click("[data-testid=probe-table-toggle]")
+        open_details(page, "help-menu")
+        page.click("[data-testid=tour-start]")
+        page.locator("#loss-table table").wait_for()
+    dark.click("[data-testid=tour-next]")
+    # the tables say what the drawings show: the loss from the first step to the newest, and
+    # every character's probability (the top 5's among them)
+    steps = light.eval_on_selector_all("#loss-table tbody th", "hs => hs.map((h) => h.textContent)")
+    assert len(steps) <= 21 and steps[0] == "1" and steps[-1] == f"{server.state()['step']:,}"
+    probe = dict(
+        light.eval_on_selector_all(
+            "#probe-table tbody tr",
+            "rs => rs.map((r) => [r.cells[0].textContent, r.cells[1].textContent])",
+        )
+    )
+    assert len(probe) == len(server.state()["vocab"])
+    top = light.locator("#dist [data-testid=top5] li").first
+    assert probe[top.locator(".ch").inner_text()] == top.locator(".pct").inner_text()
     # the chart says in words what it shows (its canvas is described by this text)
     canvas = light.locator("#loss-chart canvas")
     assert canvas.get_attribute("role") == "img"
@@ -93,7 +117,51 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     assert "uniform guess over 27 tokens scores 3.30" in light.inner_text("#loss-desc")
     for name, page in pages.items():
         audit(page, f"after a run, {name}")
+        # the heatmaps' colours that carry meaning (the ends of the scale, "no value") stand
+        # 3:1 against the card, and the cells drawn reach them; the recipe's gradient map shows
+        # colour, not the card's own, in the dark scheme as in the light
+        for var in ("--heat-neg", "--heat-pos", "--heat-none"):
+            assert page.evaluate(CONTRAST_OF_VAR, var) >= 3, f"{name}: {var}"
+        assert page.evaluate(CANVAS_CONTRAST, "#params-grid canvas")["max"] >= 3, name
+        recipe_map = page.evaluate(CANVAS_CONTRAST, "#recipe canvas[id^=recipe-map]")
+        assert recipe_map["share"] >= 0.01, f"{name}: the recipe's map is nearly blank {recipe_map}"
 
+
+# WCAG's contrast ratio of two colours; a theme colour (a CSS variable) against the card
+LUMINANCE = """
+  const card = (name) => {
+    const probe = document.createElement('span');
+    probe.style.color = getComputedStyle(document.documentElement).getPropertyValue(name);
+    document.body.append(probe);
+    const rgb = getComputedStyle(probe).color.match(/\\d+/g).slice(0, 3).map(Number);
+    probe.remove();
+    return rgb;
+  };
+  const lum = (rgb) => {
+    const f = (c) => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]);
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+"""
+CONTRAST_OF_VAR = f"(name) => {{ {LUMINANCE} return ratio(card(name), card('--card')); }}"
+# the canvases' pixels against the card: the highest ratio, the share at 3:1 or more
+CANVAS_CONTRAST = f"""(sel) => {{ {LUMINANCE}
+  const bg = card('--card');
+  let n = 0, above = 0, max = 0;
+  for (const c of document.querySelectorAll(sel)) {{
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let p = 0; p < d.length; p += 4) {{
+      const r = ratio([d[p], d[p + 1], d[p + 2]], bg);
+      n += 1;
+      if (r >= 3) above += 1;
+      if (r > max) max = r;
+    }}
+  }}
+  return {{n, share: n ? above / n : 0, max}};
+}}"""
 
 FOCUS_RING = """el => {
     const cs = getComputedStyle(el);
@@ -149,12 +217,15 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
 
     # closed disclosures: their summaries are stops, their contents are not
     assert tab_order(page) == [
+        "tour-start",  # a first visit: the guided tour, offered
+        "tour-dismiss",
         "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
         "new-run summary",
         "compare-link",
         "teach-class",  # the ways into a class
         "join-class",
         "manage-run summary",
+        "help-menu summary",  # the tour again, the glossary
         "train",
         "step-once",  # Pause is disabled while idle: skipped
         "reset",
@@ -167,13 +238,16 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "walk-play",
         "walk-pace",
         "walk-back",
+        "loss-table-toggle",  # the chart's numbers as a table, in its header
         "timeline",  # under the loss chart: see the model at any step
+        "probe-table-toggle",  # the "e" card's numbers as a table
         "milestone",  # the time travel card: what happened, one per milestone
         "multiple",  # and one per moment of the history
         "probe-char",
         "prefix",  # "Ask the model" comes right after them
         "lens-value",  # the lens radio group: one stop, arrows move within it
         "per-matrix",
+        "matrix-wte",  # the heatmaps: one stop, arrows move from cell to cell
         "pick-name",  # follow a parameter without a mouse
         "pick-row",
         "pick-col",
@@ -189,12 +263,15 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
     page.focus("[data-testid=model-file] summary")
     page.keyboard.press("Enter")
     assert tab_order(page) == [
+        "tour-start",  # a first visit: the guided tour, offered
+        "tour-dismiss",
         "runs-menu summary",  # the run bar: which run, every run, a new one, rename/delete
         "new-run summary",
         "compare-link",
         "teach-class",  # the ways into a class
         "join-class",
         "manage-run summary",
+        "help-menu summary",  # the tour again, the glossary
         "train",
         "step-once",
         "reset",
@@ -212,13 +289,16 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "walk-play",
         "walk-pace",
         "walk-back",
+        "loss-table-toggle",
         "timeline",
+        "probe-table-toggle",
         "milestone",
         "multiple",
         "probe-char",
         "prefix",
         "lens-value",
         "per-matrix",
+        "matrix-wte",
         "pick-name",
         "pick-row",
         "pick-col",
@@ -237,3 +317,62 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus_ring(server, op
         "n => document.querySelector('[data-testid=global-step]').textContent.trim() === n",
         arg=str(before + 1),
     )
+
+    # the heatmaps from the keyboard alone: Tab reaches them once, the arrows walk the cells
+    # (on to the next matrix at an edge), each cell's name and numbers said; Enter follows it
+    vocab = server.state()["vocab"]
+    said = "document.querySelector('[data-testid=params-cell]').textContent"
+    page.focus("[data-testid=per-matrix]")
+    page.keyboard.press("Tab")
+    assert page.evaluate(DESCRIBE_ACTIVE) == "matrix-wte"
+    wait_for(page, f"{said}.startsWith('wte, row 0 (‘{vocab[0]}’), column 0: wte[0][0]  value ')")
+    assert "gradient" in page.evaluate(said) and "√v" in page.evaluate(said)
+    assert page.locator("[data-testid=params-tip]").is_visible()
+    walk = [
+        ("ArrowRight", "matrix-wte", f"wte, row 0 (‘{vocab[0]}’), column 1: wte[0][1] "),
+        ("ArrowDown", "matrix-wte", f"wte, row 1 (‘{vocab[1]}’), column 1: wte[1][1] "),
+        ("End", "matrix-wte", f"wte, row 1 (‘{vocab[1]}’), column 15: wte[1][15] "),
+        ("ArrowRight", "matrix-wpe", "wpe, row 1 (position 1), column 0: wpe[1][0] "),
+        ("ArrowLeft", "matrix-wte", f"wte, row 1 (‘{vocab[1]}’), column 15: wte[1][15] "),
+        ("PageDown", "matrix-wpe", "wpe, row 1 (position 1), column 15: wpe[1][15] "),
+        ("PageDown", "matrix-lm_head", f"lm_head, row 1 (‘{vocab[1]}’), column 15: lm_head[1][15]"),
+        ("Home", "matrix-lm_head", f"lm_head, row 1 (‘{vocab[1]}’), column 0: lm_head[1][0] "),
+    ]
+    for key, canvas, words in walk:
+        page.keyboard.press(key)
+        assert page.evaluate(DESCRIBE_ACTIVE) == canvas, key
+        assert page.evaluate(said).startswith(words), (key, page.evaluate(said))
+    # roving: the matrix with the cell is the one Tab stop of them all
+    stops = page.eval_on_selector_all(
+        "#params-grid canvas",
+        "cs => cs.filter((c) => c.tabIndex === 0).map((c) => c.dataset.testid)",
+    )
+    assert stops == ["matrix-lm_head"]
+    page.keyboard.press("Enter")
+    wait_for(page, "document.getElementById('focus-name').textContent === 'lm_head[1][0]'")
+    page.focus("[data-testid=matrix-lm_head]")
+    page.keyboard.press("Tab")
+    assert page.evaluate(DESCRIBE_ACTIVE) == "pick-name"
+
+
+def test_axe_finds_nothing_serious_on_the_teachers_view_and_the_compare_page(server, open_page):
+    """Light, then dark on the same page (the scheme emulated, not a second load); the
+    compare page opened in the same tab."""
+    made = server.post("/api/classes", {"name": "Axe 1"})
+    assert made.status_code == 201, made.text
+    code = made.json()["code"]
+    assert server.post(f"/api/classes/{code}/join", {"name": "Ada"}).status_code == 201
+    page, _ = open_page(made.json()["teacher_url"])  # this browser becomes its teacher
+    page.click("[data-testid=spotlight]")  # a student's row in the spotlight: its tint
+    page.locator("[data-testid=spotlit]").wait_for()
+    audit_both_schemes(page, "teacher's view")
+    page.goto(server.url + "/compare")
+    page.locator("#compare-chart canvas").first.wait_for()
+    audit_both_schemes(page, "compare page")
+
+
+def audit_both_schemes(page, name: str) -> None:
+    page.emulate_media(color_scheme="light")
+    audit(page, f"{name}, light")
+    page.emulate_media(color_scheme="dark")
+    audit(page, f"{name}, dark")

@@ -389,10 +389,19 @@ def test_the_card_reads_in_dark_and_on_a_phone(trained, open_page, screenshot):
     open_card(phone)
     wait_graph(phone, RUN)
     assert phone.locator("#graph-view").get_attribute("data-mode") == "list"
+    # one position at a time (listing every position made the card ~6,000 px tall), picked by
+    # a row of buttons
+    card_height = "document.getElementById('graph-card').getBoundingClientRect().height"
+    assert phone.evaluate(card_height) < 2600
+    assert box(phone, "pos1/layer0/attn/head0").count() == 0
+    assert phone.get_attribute("#graph-view [data-lane='0']", "aria-pressed") == "true"
+    phone.click("#graph-view [data-lane='1']")
+    assert phone.get_attribute("#graph-view [data-lane='1']", "aria-pressed") == "true"
     box(phone, "pos1/layer0/attn/head0").click()
     assert phone.locator("#graph-view [data-node]").count() == 8
     phone.locator("#graph-view [data-node]").nth(2).click()
     assert phone.locator("[data-testid=graph-inspector]").is_visible()
+    assert phone.evaluate(card_height) < 2600
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the page scrolls sideways on a phone: {width}px"
     screenshot(phone, "graph-390", full_page=False)

@@ -17,6 +17,7 @@ import { thousands as count } from "../format.js";
 import { shownStep, wantedStep } from "../view.js";
 import { redrawOnResize, render } from "./draw.js";
 import { inspect } from "./inspect.js";
+import { pickLane } from "./list.js";
 import { index, pathsFrom } from "./model.js";
 import { play, skip, stop, stopPlay } from "./play.js";
 import {
@@ -260,6 +261,11 @@ export function startGraphCard() {
 // Pressing and pointing in the drawing and the chain rule.
 function startPointing() {
   view.addEventListener("click", (evt) => {
+    const lane = evt.target.closest("[data-lane]");
+    if (lane) {
+      pickLane(Number(lane.dataset.lane));
+      return render();
+    }
     const node = evt.target.closest("[data-node]");
     if (node) return select(Number(node.dataset.node));
     const box = evt.target.closest("[data-group]");

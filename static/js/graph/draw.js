@@ -252,6 +252,7 @@ function focusKey() {
   if (!el || !view.contains(el)) return null;
   if (el.dataset.node !== undefined) return `[data-node="${el.dataset.node}"]`;
   if (el.dataset.group !== undefined) return `[data-group="${el.dataset.group}"]`;
+  if (el.dataset.lane !== undefined) return `[data-lane="${el.dataset.lane}"]`;
   return null;
 }
 

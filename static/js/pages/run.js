@@ -1,8 +1,9 @@
 // The run page (templates/index.html): the loss chart and the probability line, the connection
 // indicator and the form read-outs, the recipe's walk, the Parameters panel, time travel, the
 // projector following the spotlight (a class's run on the projector), the graph of one step,
-// the lesson's milestones and epoch line.
+// the lesson's milestones and epoch line, the charts' numbers as tables, the guided tour.
 
+import { startTables } from "../as-table.js";
 import { startLossChart } from "../chart.js";
 import { startConnection } from "../connection.js";
 import { startGraphCard } from "../graph/card.js";
@@ -13,6 +14,7 @@ import { startReadouts } from "../readouts.js";
 import { startRecipeWalk } from "../recipe.js";
 import { followSpotlight } from "../spotlight.js";
 import { startTimeline } from "../timeline.js";
+import { startTour } from "../tour.js";
 
 startLossChart();
 startProbeLine();
@@ -24,3 +26,5 @@ startParamsPanel();
 startTimeline();
 followSpotlight();
 startGraphCard();
+startTables();
+startTour();

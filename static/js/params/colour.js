@@ -1,5 +1,7 @@
 // Colours of the heatmaps and the recipe's map: blue below zero, the card's colour at 0, red
-// above, full at ±scale.
+// above, full at ±scale. The ends and the "no value" grey are the theme's (--heat-neg,
+// --heat-pos, --heat-none in css/params.css), each at least 3:1 against the card in light and
+// dark.
 
 // A theme colour (a CSS variable) as [r, g, b].
 export function rgb(name) {
@@ -11,18 +13,26 @@ export function rgb(name) {
   return m.slice(0, 3).map(Number);
 }
 
-const NEG = [33, 102, 172];
-const POS = [178, 24, 43];
+// The theme's colours for paint(), read once per drawing.
+export function palette() {
+  return {
+    neutral: rgb("--card"),
+    neg: rgb("--heat-neg"),
+    pos: rgb("--heat-pos"),
+    none: rgb("--heat-none"),
+  };
+}
 
 // Pixel p of an ImageData's data: x on the diverging scale, grey for no value (a step's
-// gradient before any step).
-export function paint(pixels, p, x, scale, neutral) {
-  let color = [150, 150, 150];
+// gradient before any step). `gamma` < 1 lifts the small values (the recipe's map, one pixel
+// a parameter, where most gradients are a fraction of the largest).
+export function paint(pixels, p, x, scale, colours, gamma = 1) {
+  let color = colours.none;
   if (!Number.isNaN(x) && scale !== null) {
     const t = Math.max(-1, Math.min(1, x / scale));
-    const end = t < 0 ? NEG : POS;
-    const a = Math.abs(t);
-    color = neutral.map((n, j) => Math.round(n + (end[j] - n) * a));
+    const end = t < 0 ? colours.neg : colours.pos;
+    const a = gamma === 1 ? Math.abs(t) : Math.abs(t) ** gamma;
+    color = colours.neutral.map((n, j) => Math.round(n + (end[j] - n) * a));
   }
   pixels[p] = color[0];
   pixels[p + 1] = color[1];

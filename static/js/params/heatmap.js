@@ -3,7 +3,7 @@
 
 import { sig3 } from "../format.js";
 import { at, describeCell, panel, scaleOf } from "./frame.js";
-import { paint, rgb } from "./colour.js";
+import { paint, palette } from "./colour.js";
 
 const LENS_LABEL = { value: "value", grad: "gradient", update: "update", m: "Adam m", v: "Adam √v" };
 
@@ -74,8 +74,7 @@ export function build(matrices, onPick) {
     canvas.dataset.index = String(i);
     canvas.dataset.cell = String(cell);
     canvas.dataset.testid = `matrix-${m.name}`;
-    canvas.setAttribute("role", "img");
-    canvas.setAttribute("aria-label", `${m.name}: ${rows} by ${cols} parameters`);
+    // its role, name and place in the tab order: cells.js (the keyboard's way in)
     canvas.addEventListener("mousemove", hover);
     canvas.addEventListener("mouseleave", () => (tip.hidden = true));
     canvas.addEventListener("click", (evt) => {
@@ -98,7 +97,7 @@ export function draw() {
     return s !== null && lens === "v" ? Math.sqrt(s) : s; // √v is drawn from v
   };
   const shared = lensScale(null);
-  const neutral = rgb("--card");
+  const colours = palette();
   header.matrices.forEach((m, i) => {
     const canvas = grid.querySelector(`canvas[data-index="${i}"]`);
     if (!canvas) return;
@@ -112,7 +111,7 @@ export function draw() {
       for (let c = 0; c < cols; c++) {
         let x = at(frame, i, lens, r, c);
         if (lens === "v") x = Math.sqrt(x);
-        paint(img.data, 4 * (r * cols + c), x, scale, neutral);
+        paint(img.data, 4 * (r * cols + c), x, scale, colours);
       }
     }
     ctx.putImageData(img, 0, 0);

@@ -6,10 +6,13 @@
 import { sig3 } from "../format.js";
 import { namePush } from "../recipe-push.js";
 import { wantedStep } from "../view.js";
-import { paint, rgb } from "./colour.js";
+import { paint, palette, rgb } from "./colour.js";
 import { at, panel, scaleOf } from "./frame.js";
 
 const GAP = 2;
+// most of a step's gradients are a small fraction of the largest: lifted (|t|^0.5), they
+// show as colour rather than as the card's own, in light and in dark
+const GAMMA = 0.5;
 
 export function drawMap() {
   const { frame } = panel;
@@ -33,7 +36,7 @@ export function drawMap() {
     canvas.height = height;
   }
   const ctx = canvas.getContext("2d");
-  const neutral = rgb("--card");
+  const colours = palette();
   const img = ctx.createImageData(width, height);
   const blank = rgb("--soft");
   for (let p = 0; p < img.data.length; p += 4) {
@@ -46,7 +49,7 @@ export function drawMap() {
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         const [y, x] = side[i] ? [c, r] : [r, c];
-        paint(img.data, 4 * (y * width + x0 + x), at(frame, i, name, r, c), scale, neutral);
+        paint(img.data, 4 * (y * width + x0 + x), at(frame, i, name, r, c), scale, colours, GAMMA);
       }
     }
     x0 += drawn[i][1] + GAP;

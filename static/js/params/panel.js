@@ -9,6 +9,7 @@
 
 import { paramsReady, recipePhase, viewChange } from "../events.js";
 import { wantedStep } from "../view.js";
+import { refreshCell, rovingCells, startCells } from "./cells.js";
 import { follow, followCell, pickerShapes, startFocus, unfollow } from "./focus.js";
 import { loadFrame, loadVocab, panel } from "./frame.js";
 import { startHealth } from "./health.js";
@@ -30,6 +31,7 @@ async function fetchFrame() {
     if (next.header.model !== panel.model) await newModel(next);
     panel.frame = next;
     draw();
+    refreshCell();
     drawMap();
     if (!next.past) follow(); // the parameter followed up close follows training only
   } catch (e) {
@@ -49,6 +51,7 @@ async function newModel(next) {
   unfollow();
   build(next.header.matrices, followCell);
   panel.frame = next;
+  rovingCells();
   pickerShapes(next.header.matrices);
 }
 
@@ -75,6 +78,7 @@ export function startParamsPanel() {
     }
   });
   startFocus();
+  startCells(followCell);
   window.addEventListener("load", fetchFrame);
   if (document.readyState === "complete") fetchFrame();
 }
