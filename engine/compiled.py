@@ -189,14 +189,16 @@ class Codegen(NodeLines):
             self.emit(f"{' = '.join(f'g{i}' for i in ids)} = 0.0", "used by later positions")
 
     def weight_grads(self, positions):
-        """Each weight of a linear map: Σ over its uses, last first, of input × output grad,
-        left to right (the order its `+=` ran in); row by row as model.params lists them."""
+        """Each weight of a linear map: 0.0 + Σ over its uses, last first, of input × output
+        grad, left to right (the order its `+=` ran in, from the 0.0 a gradient starts at: the
+        sum of terms that are all −0.0 is 0.0, as the object engine has it); row by row as
+        model.params lists them."""
         for k in range(1, positions + 1):
             self.emit(f"{'if' if k == 1 else 'elif'} n == {k}:")
             for name, uses in self.uses.items():
                 uses = [(x, h) for p, x, h in uses if p < k]  # last first
                 offset, rows, cols = self.trace.matrices[name]
-                terms = " + ".join(f"a{u} * b{u}" for u in range(len(uses)))
+                terms = " + ".join(["0.0", *(f"a{u} * b{u}" for u in range(len(uses)))])
                 bs = ", ".join(f"b{u}" for u in range(len(uses)))
                 as_ = ", ".join(f"a{u}" for u in range(len(uses)))
                 hs = ", ".join(h for _, h in uses)

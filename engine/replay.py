@@ -2,11 +2,12 @@
 
 Training is deterministic: step k reads ``docs[(k − 1) mod n]`` of its n training documents
 (the shuffled list without the held-out ones) and takes its gradient at the
-weights step k − 1 left. Given those weights (the app stores every step's), one forward and
+weights step k − 1 left. Given those weights, one forward and
 backward pass with training's own code (the compiled step, engine.compiled) gives the step's
 loss, p(target) at each position and gradient. Adam's m and v depend on every gradient before
 them: from m and v kept at an earlier step j, folding in the gradients of steps j+1 … k gives
-them at k (``replay_moments``).
+them at k (``replay_moments``). From the whole state (weights, m, v) after step k − 1 and the
+learning rates of the steps after it, ``replay_training`` takes them as training did.
 """
 
 import math
@@ -40,6 +41,23 @@ def replay_step(config, tokenizer, docs, before, step):
     loss, target_probs, grads = loss_and_grads(config, list(before), tokens)
     grad_norm = math.sqrt(sum([g * g for g in grads]))  # as Adam computes it
     return PastStep(step, doc, tokens, loss, target_probs, array("d", grads), grad_norm)
+
+
+def replay_training(config, tokenizer, docs, state, first, lrs, t):
+    """Steps ``first``, ``first`` + 1, … trained again, one per learning rate in ``lrs``, from
+    ``state`` = (weights, m, v) after step ``first`` − 1, flat in parameter order, with Adam's
+    ``t`` updates done. Yields each step (as ``replay_step``) and the state after its update,
+    bit for bit training's: the compiled step and Adam's update, as Trainer.train_step does."""
+    weights, m, v = state
+    values = list(weights)
+    adam = Adam(values, t, list(m), list(v))
+    for step, lr in enumerate(lrs, first):
+        doc = step_doc(docs, step)
+        tokens = tokenizer.tokens(doc)
+        loss, target_probs, grads = loss_and_grads(config, values, tokens)
+        values, grad_norm = adam.update(values, grads, lr)
+        past = PastStep(step, doc, tokens, loss, target_probs, array("d", grads), grad_norm)
+        yield past, (array("d", values), array("d", adam.m), array("d", adam.v))
 
 
 def replay_moments(m, v, grads_per_step):

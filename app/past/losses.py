@@ -92,5 +92,9 @@ class Losses:
         """Step -> weights of the steps not stored yet (time travel reads them here)."""
         return {h.step: h.weights for h in self.pending if h.weights is not None}
 
+    def pending_lrs(self) -> dict[int, float]:
+        """Step -> learning rate of the steps not stored yet (a replay reads them here)."""
+        return {h.step: h.lr for h in self.pending}
+
     def pending_lr(self, step: int) -> float | None:
         return next((h.lr for h in self.pending if h.step == step), None)

@@ -1,19 +1,22 @@
 """Past steps rebuilt from the store, exactly as they were (run these in a thread).
 
-Every step's weights are stored (table ``weights``), and Adam's m and v at every checkpoint
-(table ``moments``). A past step's gradient, document and predictions come from replaying it
-from the weights before it (engine.replay, bit for bit what training computed); its m and v from
-the latest moments at or before it, folding in the gradients of the steps in between (at most
-``checkpoint_every`` − 1 replays, ~40 ms each).
+The store keeps whole states (weights with Adam's m and v) at every checkpoint's step, at most
+``checkpoint_every`` steps apart, and each step's learning rate. Any step in between is trained
+again from the kept state before it (engine.replay.replay_training: the same document, gradient
+and update as training, bit for bit), and what that rebuilds is kept in memory
+(app.past.states), so a page stepping through the history replays one step at a time. Weights
+a model stored step by step before states were kept (below its first kept state) are read as
+they are; there, m and v are not known.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.contract.events import StepRecipe
 from app.past.frames import ParamsFrame, from_le_bytes
+from app.past.states import STATES, State, StateCache
 from app.store import Store
-from engine.replay import PastStep, replay_moments, replay_step
+from engine.replay import PastStep, replay_step, replay_training
 
 
 class LostStep(LookupError):
@@ -32,42 +35,83 @@ class History:
     docs: tuple[str, ...]  # in training order
     pending: dict[int, bytes]  # step -> weights not yet in a checkpoint transaction
     shapes: list[tuple[str, int, int]]
+    pending_lrs: dict[int, float] = field(default_factory=dict)  # and their learning rates
+    states: StateCache = STATES
 
     def weights(self, step: int):
-        data = self.pending.get(step) or self.store.weights(self.model, step)
-        if data is None:
+        data = self.pending.get(step)
+        if data is not None:
+            return from_le_bytes(data)
+        data = self.store.weights(self.model, step)  # a kept state's, or stored step by step
+        if data is not None:
+            return from_le_bytes(data)
+        state = self.state(step)
+        if state is None:
             raise LostStep(f"step {step}'s weights were lost (the server stopped before saving)")
-        return from_le_bytes(data)
+        return state[0]
+
+    def state(self, step: int) -> State | None:
+        """Weights, m and v after ``step``, exactly: from the nearest kept or rebuilt state at
+        or before it, trained on to it; None when no state is kept at or before it."""
+        cached = self.states.get(self.model, step)
+        if cached is not None:
+            return cached
+        base = None
+        row = self.store.kept_state(self.model, step)
+        if row is not None and row[0] >= self.lo:
+            base = row[0], tuple(from_le_bytes(b) for b in row[1:])
+            self.states.put(self.model, row[0], base[1])
+        near = self.states.nearest(self.model, base[0] if base else self.lo, step)
+        if near is not None and (base is None or near[0] > base[0]):
+            base = near
+        if base is None:
+            return None
+        j, state = base
+        for _, after in self.train(j + 1, step, state):
+            state = after
+        return state
+
+    def train(self, first: int, last: int, before: State):
+        """Steps ``first`` … ``last`` trained again from ``before``, the state after the step
+        before them: yields (PastStep, state after), each state kept."""
+        lrs = self.store.lrs(self.model, first, last) | self.pending_lrs
+        missing = [k for k in range(first, last + 1) if k not in lrs]
+        if missing:
+            raise LostStep(f"step {missing[0]} was lost (the server stopped before saving it)")
+        t = self.store.adam_offset(self.model) + first - 1
+        rates = [lrs[k] for k in range(first, last + 1)]
+        replayed = replay_training(self.config, self.tokenizer, self.docs, before, first, rates, t)
+        for past, after in replayed:
+            self.states.put(self.model, past.step, after)
+            yield past, after
 
     def replay(self, step: int) -> PastStep | None:
         """Step ``step`` again from the weights before it; None for the first viewable step."""
         if step <= self.lo:
             return None
+        before = self.state(step - 1)
+        if before is not None:
+            return next(self.train(step, step, before))[0]
         return replay_step(self.config, self.tokenizer, self.docs, self.weights(step - 1), step)
 
-    def frame(self, step: int, near: ParamsFrame | None = None) -> ParamsFrame:
-        """Every weight, gradient, update and Adam moment of ``step`` (m and v None when no
-        moments were kept at or before it within the viewable steps). ``near``: a frame of an
-        earlier step already rebuilt, to replay m and v from if it is closer than the kept ones
-        (a page stepping through the history one step at a time replays one step each)."""
+    def frame(self, step: int) -> ParamsFrame:
+        """Every weight, gradient, update and Adam moment of ``step`` (m and v None where no
+        state is kept at or before it within the viewable steps)."""
+        before = self.state(step - 1) if step > self.lo else None
+        if before is not None:
+            past, (values, m, v) = next(self.train(step, step, before))
+            return ParamsFrame(
+                self.model, step, self.shapes, values, m, v, before[0], past.grads, past.tokens
+            )
         past = self.replay(step)
-        before, grads, tokens = (None, None, None)
-        if past is not None:
-            before, grads, tokens = self.weights(step - 1), past.grads, past.tokens
-        m = v = None
-        kept = self.store.moments_at_or_before(self.model, step)
-        if kept is not None:
-            kept = (kept[0], from_le_bytes(kept[1]), from_le_bytes(kept[2]))
-        if near is not None and near.m is not None and near.step < step:
-            if kept is None or near.step > kept[0]:
-                kept = (near.step, near.m, near.v)
-        if kept is not None and kept[0] >= self.lo:
-            j, m0, v0 = kept
-            # the steps after j, in order; the last one's gradient is at hand
-            later = (grads if i == step else self.replay(i).grads for i in range(j + 1, step + 1))
-            m, v = replay_moments(m0, v0, later)
-        values = self.weights(step)
-        return ParamsFrame(self.model, step, self.shapes, values, m, v, before, grads, tokens)
+        state = self.state(step)
+        values, m, v = state if state is not None else (self.weights(step), None, None)
+        if past is None:
+            return ParamsFrame(self.model, step, self.shapes, values, m, v)
+        before = self.weights(step - 1)
+        return ParamsFrame(
+            self.model, step, self.shapes, values, m, v, before, past.grads, past.tokens
+        )
 
 
 def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> StepRecipe:

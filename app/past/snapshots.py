@@ -2,6 +2,7 @@
 with the last few built kept (a scrubbing page asks for the neighbours again)."""
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from app.contract.events import StepRecipe
 from app.past.frames import ParamsFrame
 from app.past.graphs import GraphBuilder
 from app.past.replay import History, LostStep, step_event
+from app.past.states import STATES
 from app.runs.errors import BadInput, Conflict
 from app.runs.run import RunState
 from app.store import Store
@@ -18,6 +20,8 @@ from engine.gradcheck import unflatten
 from engine.replay import step_doc
 
 PAST_CACHE = 16  # past steps' models kept built
+
+log = logging.getLogger(__name__)
 
 
 def remember(cache: OrderedDict, key, value, size: int = PAST_CACHE) -> None:
@@ -41,6 +45,7 @@ class Snapshots:
         self._models: OrderedDict[tuple[int, int], Predictor] = OrderedDict()  # (model, step)
         self._frames: OrderedDict[tuple[int, int], ParamsFrame] = OrderedDict()
         self._graphs: OrderedDict[tuple[int, int], bytes] = OrderedDict()  # gzipped bodies
+        self._completing: asyncio.Task | None = None
 
     def forget_after(self, step: int) -> None:
         """The steps after ``step`` will be taken again, with other weights if anything
@@ -48,6 +53,30 @@ class Snapshots:
         for built in (self._models, self._frames, self._graphs):
             for key in [key for key in built if key[1] > step]:
                 del built[key]
+        STATES.forget_after(self.run.model, step)
+
+    def complete_newest_frame(self) -> None:
+        """The newest frame (a checkpoint's, just loaded) gets its step's gradient, update and
+        document if they were not stored with it (a periodic checkpoint stores none: replay
+        rebuilds them), in the background."""
+        frame = self.run.params_frame
+
+        async def complete() -> None:
+            run = self.run
+            if run.params_frame is not frame or frame.has_grad or frame.step <= run.weights_from:
+                return
+            try:
+                rebuilt = await self.params_at(frame.step)
+            except (BadInput, Conflict):
+                return  # its step is no longer viewable
+            except Exception:
+                log.exception("rebuilding step %d's frame", frame.step)
+                return
+            if run.params_frame is frame:
+                run.params_frame = rebuilt
+
+        if frame is not None and not frame.has_grad:
+            self._completing = asyncio.get_running_loop().create_task(complete())
 
     def history(self) -> History:
         """The current model's stored steps, as of now (read in a thread)."""
@@ -61,11 +90,12 @@ class Snapshots:
             run.docs,
             run.losses.pending_weights(),
             run.params_frame.shapes,
+            run.losses.pending_lrs(),
         )
 
     async def params_at(self, step: int) -> ParamsFrame:
         """Every weight, gradient, update and Adam moment exactly as at ``step``: the newest
-        frame when it is that step's, else rebuilt (up to ~1 s of replay)."""
+        frame when it is that step's, else rebuilt (up to ``checkpoint_every`` replays)."""
         run = self.run
         run.check_step(step)
         frame, key = run.params_frame, (run.model, step)
@@ -75,9 +105,7 @@ class Snapshots:
             self._frames.move_to_end(key)
             return self._frames[key]
         history = self.history()
-        earlier = [f for (model, j), f in self._frames.items() if model == run.model and j < step]
-        near = max(earlier, key=lambda f: f.step, default=None)
-        frame = await from_history(lambda: history.frame(step, near))
+        frame = await from_history(lambda: history.frame(step))
         if run.model == history.model:
             remember(self._frames, key, frame, 4)
         return frame

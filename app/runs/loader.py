@@ -61,6 +61,7 @@ class ModelLoader:
         run.step = run.checkpoint_step = step
         run.losses.rewind(step, history, validation)
         self.snapshots.forget_after(step)
+        self.snapshots.complete_newest_frame()
         run.probe_lines.rewind(step)
 
     async def reload(self) -> None:

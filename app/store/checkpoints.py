@@ -1,11 +1,18 @@
 """Checkpoints, written in one transaction together with the history rows up to their step and
 their run's progress, so what is on disk always agrees with itself: after a crash the model,
-its step count and its loss curve come back from the same instant."""
+its step count and its loss curve come back from the same instant.
+
+A checkpoint's step is a kept state (``app.store.kept``): its weights and Adam's m and v, the
+one copy of them, each array packed (the checkpoint's JSON is stored without its arrays). The
+steps in between keep only their history row and probes: time travel replays them from the
+kept state before them.
+"""
 
 import json
 import time
 from collections.abc import Sequence
 
+from app.store import kept
 from app.store.database import Database
 from app.store.rows import CheckpointRow, FrameRow, HistoryRow
 
@@ -14,12 +21,24 @@ KEEP_CHECKPOINTS = 3  # per model: the newest few, in case one is ever unreadabl
 
 class CheckpointsRepo(Database):
     def latest_checkpoint(self, model: int) -> CheckpointRow | None:
-        row = self._row(
-            "SELECT id, model, step, segment, data FROM checkpoints WHERE model=?"
-            " ORDER BY id DESC LIMIT 1",
+        """The model's newest checkpoint whose kept state is whole (its JSON as written)."""
+        rows = self._rows(
+            "SELECT id, model, step, segment, data FROM checkpoints WHERE model=? ORDER BY id DESC",
             (model,),
         )
-        return CheckpointRow(*row) if row else None
+        for row in rows:
+            ckpt = CheckpointRow(*row)
+            if not kept.is_split(ckpt.data):
+                return ckpt
+            state = self._row(
+                "SELECT w.data, m.m, m.v FROM weights AS w JOIN moments AS m"
+                " ON m.model = w.model AND m.step = w.step WHERE w.model=? AND w.step=?",
+                (model, ckpt.step),
+            )
+            if state is not None:  # else lost (a file edited by hand): the one before
+                ckpt.data = kept.join(ckpt.data, *map(kept.unpack, state))
+                return ckpt
+        return None
 
     def save_checkpoint(
         self,
@@ -34,10 +53,19 @@ class CheckpointsRepo(Database):
         moments: tuple[bytes, bytes] | None = None,
         validation: Sequence[tuple[int, float]] = (),
     ) -> None:
-        """The checkpoint, the history rows up to it and the run's progress, atomically; and
-        ``frame``, the step that made its weights, if given (the model's newest one is kept),
-        ``moments``, Adam's (m, v) at the checkpoint's step, and the held-out losses
-        (step, loss) measured up to it."""
+        """The checkpoint (its step a kept state), the history rows up to it and the run's
+        progress, atomically; and ``frame``, the step that made its weights, if given and the
+        checkpoint not periodic (the model's newest one is kept; app.past.snapshots rebuilds
+        a periodic one's), ``moments``, Adam's (m, v) at the checkpoint's step (when
+        its JSON has none to keep), and the held-out losses (step, loss) measured up to it."""
+        stripped = kept.split(data)
+        if stripped is not None:
+            data, weights, m, v = stripped
+            moments = (m, v)
+        else:  # the JSON stays whole; the newest weights of the rows are the checkpoint's
+            weights = next((h.weights for h in history if h.step == step), None)
+        weights = None if weights is None else kept.pack(weights)  # before the transaction
+        moments = None if moments is None else tuple(map(kept.pack, moments))
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO validation VALUES (?, ?, ?)",
@@ -55,7 +83,7 @@ class CheckpointsRepo(Database):
                     for p, probs in (h.probes or {}).items()
                 ],
             )
-            if frame is not None:
+            if frame is not None and reason != "periodic":  # else rebuilt by replay on load
                 db.execute(
                     "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?, ?)",
                     (model, frame.step, json.dumps(frame.tokens), frame.before, frame.grads),
@@ -64,10 +92,10 @@ class CheckpointsRepo(Database):
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
                 [(model, h.step, h.segment, h.loss, h.smooth, h.lr) for h in history],
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
-                [(model, h.step, h.weights) for h in history if h.weights is not None],
-            )
+            if weights is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, weights)
+                )
             db.execute(
                 "INSERT INTO checkpoints (model, step, segment, reason, created_at, data)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -92,10 +120,11 @@ class CheckpointsRepo(Database):
         probes: dict[str, bytes],
     ) -> None:
         """What a model starts from (its first viewable step): weights, Adam's m and v, probes."""
+        packed = kept.pack(weights), *map(kept.pack, moments)
         with self._write() as db:
-            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, weights))
+            db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (model, step, packed[0]))
             db.execute(
-                "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *moments)
+                "INSERT OR REPLACE INTO moments VALUES (?, ?, ?, ?)", (model, step, *packed[1:])
             )
             db.executemany(
                 "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?)",

@@ -78,6 +78,18 @@ class Database:
             raise failure from e
         self.write_failed = None
 
+    def _reclaim(self) -> None:
+        """Give the pages deleted rows freed back to the disk (incremental auto-vacuum), and
+        empty the write-ahead log into the file. Best effort: a busy reader only delays it."""
+        with self._lock:
+            try:
+                # a script runs the pragma to its end (execute() would free one page)
+                self._db.executescript(
+                    "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
+                )
+            except sqlite3.OperationalError:
+                pass  # the next delete tries again
+
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()

@@ -1,7 +1,9 @@
-"""Reading a run's past step by step: its loss curve, held-out losses, every step's weights,
-Adam's moments where kept, and the probes' distributions."""
+"""Reading a run's past step by step: its loss curve (with each step's learning rate),
+held-out losses, the kept states (weights with Adam's m and v, at every checkpoint's step),
+the weights of single steps stored before states were kept, and the probes' distributions."""
 
 from app.store.database import Database
+from app.store.kept import unpack
 from app.store.rows import HistoryRow
 
 
@@ -40,20 +42,57 @@ class HistoryRepo(Database):
 
     def weights(self, model: int, step: int) -> bytes | None:
         row = self._row("SELECT data FROM weights WHERE model=? AND step=?", (model, step))
-        return row[0] if row else None
+        return unpack(row[0]) if row else None
+
+    def lrs(self, model: int, first: int, last: int) -> dict[int, float]:
+        """Step -> the learning rate it used, for the stored steps ``first`` … ``last``."""
+        return dict(
+            self._rows(
+                "SELECT step, lr FROM history WHERE model=? AND step BETWEEN ? AND ?",
+                (model, first, last),
+            )
+        )
+
+    def adam_offset(self, model: int) -> int:
+        """Adam's updates done minus the model's steps (one update per step, so the same at
+        every step; 0 unless the model was uploaded so)."""
+        row = self._row(
+            "SELECT json_extract(data, '$.adam.t') - json_extract(data, '$.step')"
+            " FROM checkpoints WHERE model=? ORDER BY id DESC LIMIT 1",
+            (model,),
+        )
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def kept_state(self, model: int, at_most: int) -> tuple[int, bytes, bytes, bytes] | None:
+        """The newest kept state at or before step ``at_most``: (step, weights, m, v)."""
+        row = self._row(
+            "SELECT w.step, w.data, m.m, m.v FROM weights AS w JOIN moments AS m"
+            " ON m.model = w.model AND m.step = w.step WHERE w.model=? AND w.step<=?"
+            " ORDER BY w.step DESC LIMIT 1",
+            (model, at_most),
+        )
+        return (row[0], *map(unpack, row[1:])) if row else None
 
     def first_weights_step(self, model: int, up_to: int) -> int | None:
-        """The first step from which every step up to ``up_to`` has its weights stored."""
+        """The first step from which every step up to ``up_to`` can be viewed: from the first
+        kept state on, each is replayed from the kept state before it; below it, steps whose
+        weights were stored one by one (before states were kept) count while they follow on."""
+        first_kept = self._row(
+            "SELECT MIN(w.step) FROM weights AS w JOIN moments AS m"
+            " ON m.model = w.model AND m.step = w.step WHERE w.model=? AND w.step<=?",
+            (model, up_to),
+        )[0]
+        top = up_to if first_kept is None else first_kept
         steps = [
             r[0]
             for r in self._rows(
                 "SELECT step FROM weights WHERE model=? AND step<=? ORDER BY step DESC",
-                (model, up_to),
+                (model, top),
             )
         ]
-        if not steps or steps[0] != up_to:
+        if not steps or steps[0] != top:
             return None
-        first = up_to
+        first = top
         for step in steps[1:]:  # newest first: stop at the first gap
             if step != first - 1:
                 break
@@ -66,7 +105,7 @@ class HistoryRepo(Database):
             "SELECT step, m, v FROM moments WHERE model=? AND step<=? ORDER BY step DESC LIMIT 1",
             (model, step),
         )
-        return (row[0], row[1], row[2]) if row else None
+        return (row[0], unpack(row[1]), unpack(row[2])) if row else None
 
     def probes(self, model: int, prefix: str, up_to: int) -> list[tuple[int, bytes]]:
         """(step, distribution) of ``prefix`` at every step up to ``up_to`` that has one."""

@@ -20,6 +20,7 @@ from app.store.schema import (
     schema_v5,
     statements,
 )
+from app.store.thinning import thin_weights
 from app.store.transaction import transaction
 
 log = logging.getLogger(__package__)  # "app.store": one logger for the package
@@ -157,16 +158,21 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     # member
     7: _add_tables(8),
     8: _add_class_design,
+    9: thin_weights,
 }
 
 
 def prepare(db: sqlite3.Connection, path: Path) -> None:
-    """WAL mode, then the tables of a new file or the migrations of an older one."""
+    """WAL mode, then the tables of a new file or the migrations of an older one; space
+    given back as rows are deleted (incremental auto-vacuum)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     refuse_newer(version, path)
+    new = version == 0 and not db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+    if new:  # before the first page is written: an existing file needs a VACUUM for it
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    if version == 0 and not db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+    if new:
         with transaction(db):  # a new (or empty) file: today's tables, stamped
             create_tables(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -185,3 +191,12 @@ def prepare(db: sqlite3.Connection, path: Path) -> None:
             db.execute(f"PRAGMA user_version={target}")
         log.info("migrated the database %s from schema version %d to %d", path, version, target)
         version = target
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != INCREMENTAL:
+        started = time.monotonic()
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        db.execute("VACUUM")  # rewrites the file once: from now on deleted rows give space back
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log.info("the database %s vacuumed in %.1f s", path, time.monotonic() - started)
+
+
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental

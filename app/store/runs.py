@@ -67,7 +67,8 @@ class RunsRepo(Database):
             db.execute("UPDATE runs SET name=? WHERE id=?", (name, run))
 
     def delete_run(self, run: int) -> None:
-        """The run and everything of its model: nothing of it is left."""
+        """The run and everything of its model: nothing of it is left, and its space goes
+        back to the disk."""
         with self._write() as db:
             db.execute("DELETE FROM runs WHERE id=?", (run,))
             for table in RUN_TABLES:
@@ -81,6 +82,7 @@ class RunsRepo(Database):
                     db.execute("UPDATE meta SET value=? WHERE key='model'", (str(newest[0]),))
                 else:
                     db.execute("DELETE FROM meta WHERE key='model'")
+        self._reclaim()
 
     # -- segments --
 

@@ -112,7 +112,7 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS member_runs (run INTEGER PRIMARY KEY, member INTEGER NOT NULL);
 """
 
-SCHEMA_VERSION = 9  # PRAGMA user_version of the layout above
+SCHEMA_VERSION = 10  # PRAGMA user_version of the layout above
 # the tables each version added (a file of an earlier version has none of them)
 ADDED_IN = {7: ("validation",), 8: ("classes", "teachers", "members", "member_runs")}
 # the columns each version added to a table it did not create

@@ -21,20 +21,20 @@ PREVIOUS_RELEASE = "ac6fe0a"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def previous_release(into: Path) -> Path:
-    """The previous release's files in ``into``; skips if git or the commit is unavailable."""
+def previous_release(into: Path, commit: str = PREVIOUS_RELEASE) -> Path:
+    """The files of release ``commit`` in ``into``; skips if git or the commit is unavailable."""
     git = shutil.which("git")
     if git is None:
         pytest.skip("git is not installed: the previous release cannot be extracted")
     known = subprocess.run(
-        [git, "-C", str(REPO), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
+        [git, "-C", str(REPO), "cat-file", "-e", f"{commit}^{{commit}}"],
         capture_output=True,
     )
     if known.returncode != 0:
-        pytest.skip(f"commit {PREVIOUS_RELEASE} is not in this checkout's history")
+        pytest.skip(f"commit {commit} is not in this checkout's history")
     into.mkdir(parents=True)
     archive = subprocess.run(
-        [git, "-C", str(REPO), "archive", PREVIOUS_RELEASE], capture_output=True, check=True
+        [git, "-C", str(REPO), "archive", commit], capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into

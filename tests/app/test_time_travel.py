@@ -10,9 +10,11 @@ One fresh seed-42 server for the module; the tests run in order.
 import json
 import re
 import sqlite3
+import struct
 
 import pytest
 
+from app.store import kept
 from engine import GPTConfig, Predictor, Trainer, load_names
 from engine.gradcheck import unflatten
 from engine.reference import ReferenceGPT, softmax
@@ -208,8 +210,19 @@ def test_the_probability_after_e_over_all_steps(trained):
 def test_steps_trained_before_adams_moments_were_kept_show_the_rest(trained, textbook):
     # a database from before schema 5 has every step's weights but no moments: the past
     # step's gradient and update are still exact, its m and v are null (not made up)
+    weights = [
+        (k, kept.pack(struct.pack(f"<{len(v)}d", *v)))  # as the store keeps an array
+        for k in range(RUN + 1)
+        for v in [flat(trained.get("/api/params", params={"step": k}).json()["matrices"], "value")]
+    ]
+    checkpoint = trained.get("/api/checkpoint").text  # whole: no kept state to read it from
     trained.stop()
     with sqlite3.connect(trained.data_dir / "microgpt.sqlite3") as db:
+        model = db.execute("SELECT MAX(model) FROM checkpoints").fetchone()[0]
+        db.executemany(
+            "INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", [(model, *w) for w in weights]
+        )
+        db.execute("UPDATE checkpoints SET data=? WHERE model=?", (checkpoint, model))
         db.execute("DELETE FROM moments")
     trained.start()
     body = trained.get("/api/params", params={"step": 9}).json()

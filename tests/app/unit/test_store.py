@@ -76,7 +76,12 @@ def test_save_checkpoint_writes_history_weights_probes_and_progress_together(sto
     assert [h.step for h in store.history(run, 5)] == [1, 2, 3, 4, 5]
     assert [h.step for h in store.history(run, 3)] == [1, 2, 3]
     assert store.step_lr(run, 4) == 0.01 and store.step_lr(run, 6) is None
-    assert store.weights(run, 3) == bytes([3]) * 8
+    # only the checkpoint's step keeps its weights (a kept state, with its moments): the steps
+    # between are replayed from the kept state before them (app.past.replay)
+    assert store.weights(run, 3) is None and store.weights(run, 5) == bytes([5]) * 8
+    assert store.kept_state(run, 4) == (0, b"w0", b"m0", b"v0")
+    assert store.kept_state(run, 9) == (5, bytes([5]) * 8, b"m5", b"v5")
+    assert store.lrs(run, 2, 3) == {2: 0.01, 3: 0.01}
     assert store.first_weights_step(run, 5) == 0
     assert store.probes(run, "e", 2) == [(0, b"p0"), (1, b"\x01" * 4), (2, b"\x02" * 4)]
     assert store.moments_at_or_before(run, 4) == (0, b"m0", b"v0")
@@ -88,15 +93,19 @@ def test_save_checkpoint_writes_history_weights_probes_and_progress_together(sto
     assert store.latest_checkpoint(run).step == 5
 
 
-def test_first_weights_step_stops_at_a_gap(store):
+def test_first_weights_step_stops_at_a_gap(store, path):
+    # weights stored step by step (before kept states) count while they follow on; from the
+    # first kept state on, every step can be replayed
     run = store.create_run("Run {id}", SETTINGS, CHECKPOINT, 0, "init")
-    segment = store.create_segment(run, 0, 10, 0.01)
-    rows = history(segment.id, range(1, 7))
-    rows[2].weights = None  # step 3 has none
-    store.save_checkpoint(run, 6, segment.id, CHECKPOINT, "pause", rows)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.executemany(
+            "INSERT INTO weights VALUES (?, ?, ?)", [(run, s, bytes([s]) * 8) for s in (1, 2, 4, 5)]
+        )  # step 3 has none
 
-    assert store.first_weights_step(run, 6) == 4
+    assert store.first_weights_step(run, 5) == 4
     assert store.first_weights_step(run, 9) is None  # step 9 itself has none
+    store.save_start(run, 5, bytes([5]) * 8, (b"m5", b"v5"), {})
+    assert store.first_weights_step(run, 9) == 4
 
 
 def test_only_the_newest_checkpoints_are_kept(store, path):
