@@ -73,6 +73,35 @@ def usable_probes(probes: Iterable[str], predictor: Predictor) -> list[str]:
     return usable
 
 
+def step_event(t: Trainer, rec, probes, segment, rate, elapsed, now, values) -> StepEvent:
+    """The step's event, the one place it is built: what the step did, its speed, each probe's
+    next-character distribution after it (every step: the probe lines and the milestones read
+    them, and the store keeps them) and the matrices' health (``values``: the weights after it)."""
+    label = t.tokenizer.label
+    dists = t.predictor().distributions(probes)
+    frame = t.last_frame
+    return StepEvent(
+        step=rec.step,
+        segment=segment,
+        run_step=rec.run_step,
+        run_steps=rec.run_steps,
+        total=t.run_start + t.run_steps,
+        loss=rec.loss,
+        lr=rec.lr,
+        doc=rec.doc,
+        tokens=[label(i) for i in rec.tokens],
+        target_probs=rec.target_probs,
+        grad_norm=rec.grad_norm,
+        step_time=rec.elapsed,
+        steps_per_sec=rate,
+        elapsed=elapsed,
+        eta=t.run_remaining / rate if rate > 0 else 0.0,
+        probes=[Probe(prefix=p, probs=d) for p, d in zip(probes, dists, strict=True)],
+        health=matrix_health(t.config, frame.before, frame.grads, values),
+        t=now,
+    )
+
+
 class TrainerProcess:
     def __init__(self, trainer: Trainer, out: Connection, options: dict):
         self.trainer, self.out = trainer, out
@@ -224,42 +253,10 @@ class TrainerProcess:
         return True
 
     def step_event(self, rec, now: float, values) -> StepEvent:
-        """The step's event: what the step did, its speed, the probes and the matrices' health
-        (``values``: the weights after it)."""
-        t = self.trainer
         span = self.ends[-1] - self.ends[0]
         rate = (len(self.ends) - 1) / span if span > 0 else 0.0
-        label = t.tokenizer.label
-        return StepEvent(
-            step=rec.step,
-            segment=self.run_id,
-            run_step=rec.run_step,
-            run_steps=rec.run_steps,
-            total=t.run_start + t.run_steps,
-            loss=rec.loss,
-            lr=rec.lr,
-            doc=rec.doc,
-            tokens=[label(i) for i in rec.tokens],
-            target_probs=rec.target_probs,
-            grad_norm=rec.grad_norm,
-            step_time=rec.elapsed,
-            steps_per_sec=rate,
-            elapsed=self.elapsed_before + now - self.segment_start,
-            eta=t.run_remaining / rate if rate > 0 else 0.0,
-            probes=self.probe_distributions(),
-            health=self.matrix_health(values),
-            t=now,
-        )
-
-    def probe_distributions(self) -> list[Probe]:
-        """Each probe's next-character distribution after the step (every step: the probe
-        lines and the milestones read them, and the store keeps them)."""
-        dists = self.trainer.predictor().distributions(self.probes)
-        return [Probe(prefix=p, probs=d) for p, d in zip(self.probes, dists, strict=True)]
-
-    def matrix_health(self, values) -> list[MatrixHealth]:
-        frame = self.trainer.last_frame
-        return matrix_health(self.trainer.config, frame.before, frame.grads, values)
+        elapsed = self.elapsed_before + now - self.segment_start
+        return step_event(self.trainer, rec, self.probes, self.run_id, rate, elapsed, now, values)
 
     def send_validation(self) -> None:
         """The held-out loss at the current weights (~35 ms for the default shape's sample of
