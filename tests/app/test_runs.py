@@ -522,7 +522,9 @@ def test_a_killed_worker_fails_its_run_back_at_its_last_checkpoint(two_workers, 
     seen, failed = killed["seen"], killed["failed"]
 
     assert failed["step"] == failed["checkpoint_step"]
-    assert failed["step"] % 5 == 0 and 5 <= failed["step"] <= seen["step"] + 1
+    # the worker may train a step or two between the state the test read and the kill (on a
+    # busy machine, more): the run falls back to a checkpoint at most one interval past it
+    assert failed["step"] % 5 == 0 and 5 <= failed["step"] <= seen["step"] + 5
     assert failed["segment"]["status"] == "failed" and "SIGKILL" in failed["segment"]["reason"]
     assert failed["worker_pid"] is None and failed["queue_position"] is None
     assert len(losses(two_workers, killed["victim"])) == failed["step"]
