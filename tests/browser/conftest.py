@@ -77,12 +77,20 @@ def browser():
 
 @pytest.fixture
 def open_page(browser):
-    """``open_page(url, width=1280, scheme="light")`` -> (page, watch); checked at teardown."""
+    """``open_page(url, width=1280, scheme="light", motion=False)`` -> (page, watch); checked
+    at teardown. A page prefers reduced motion unless ``motion``: its animations (bars easing
+    to their new heights four times a second while a run streams) cost a headless browser,
+    which composites in software, about a CPU-second a run watched; the tests of what moves
+    ask for motion."""
     opened: list[tuple] = []
 
-    def make(url: str, width: int = 1280, height: int = 900, scheme: str = "light"):
+    def make(
+        url: str, width: int = 1280, height: int = 900, scheme: str = "light", motion=False
+    ):
         context = browser.new_context(
-            viewport={"width": width, "height": height}, color_scheme=scheme
+            viewport={"width": width, "height": height},
+            color_scheme=scheme,
+            reduced_motion="no-preference" if motion else "reduce",
         )
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -196,7 +196,7 @@ def test_a_head_expands_to_its_scalar_nodes_by_click_and_keyboard(trained, graph
 
 
 def test_play_backward_lights_the_groups_from_the_loss_to_the_parameters(trained, open_page):
-    page, _ = open_live(open_page, trained.url)
+    page, _ = open_live(open_page, trained.url, motion=True)
     open_card(page)
     wait_graph(page, RUN)
     total = page.locator("#graph-view [data-group]").count()
@@ -227,8 +227,8 @@ def test_play_backward_lights_the_groups_from_the_loss_to_the_parameters(trained
 
 
 def test_under_reduced_motion_backward_shows_its_end_at_once(trained, open_page):
-    page, _ = open_live(open_page, trained.url)
-    page.emulate_media(reduced_motion="reduce")
+    page, _ = open_live(open_page, trained.url, motion=True)
+    page.emulate_media(reduced_motion="reduce")  # the learner asks for less motion
     open_card(page)
     wait_graph(page, RUN)
     total = page.locator("#graph-view [data-group]").count()
@@ -373,7 +373,7 @@ def test_a_step_outside_the_history_is_named(trained, open_page):
 
 
 def test_the_card_reads_in_dark_and_on_a_phone(trained, open_page, screenshot):
-    dark, _ = open_live(open_page, trained.url, scheme="dark")
+    dark, _ = open_live(open_page, trained.url, scheme="dark", motion=True)  # stopped mid-way
     open_card(dark)
     wait_graph(dark, RUN)
     box(dark, "pos1/layer0/attn/head0").click()

@@ -47,7 +47,7 @@ def wait_step_at_least(page, n: int, timeout: float = 20_000) -> None:
 
 def bar_heights(page, container: str) -> list[str]:
     return page.eval_on_selector_all(
-        f"{container} .bar .now", "els => els.map(e => e.style.height)"
+        f"{container} .bar .now", "els => els.map(e => e.style.getPropertyValue('--h'))"
     )
 
 
