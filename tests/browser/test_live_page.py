@@ -173,6 +173,7 @@ def test_controls_follow_the_status(server, open_page):
     page.click("[data-testid=step-once]")
     wait_stepline(page, 1, 1)
     page.locator("[data-testid=recipe-doc]").wait_for()
+    wait_for(page, "!document.querySelector('[data-testid=train]').disabled")  # the step is done
 
     # keyboard: Train is focusable and Enter starts a run; then pause and resume
     page.click("[data-testid=advanced] summary")
