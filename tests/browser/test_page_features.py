@@ -93,9 +93,12 @@ def test_slow_motion_slows_the_run_for_every_tab_and_full_speed_finishes_it(
     wait_for(other, "document.querySelector('[data-testid=pace]').value === '5'")
     assert httpx.get(server.url + "/api/state").json()["pace"] == 5
 
-    page.click("[data-testid=train]")  # 500 steps
+    # 60 steps: ~10 of them in slow motion, the rest at full speed
+    page.click("[data-testid=advanced] summary")
+    page.fill("[data-testid=steps]", "60")
+    page.click("[data-testid=train]")
     wait_for(page, "document.querySelector('[data-testid=train]').disabled")
-    wait_stepline(page, 3, 500)
+    wait_stepline(page, 3, 60)
     before, started = run_step(page), time.monotonic()
     page.wait_for_timeout(2000)
     done = run_step(page) - before
@@ -107,7 +110,7 @@ def test_slow_motion_slows_the_run_for_every_tab_and_full_speed_finishes_it(
 
     other.select_option("[data-testid=pace]", "")  # full speed, from the other tab
     wait_for(page, "document.querySelector('[data-testid=pace]').value === ''")
-    wait_stepline(page, 500, 500, timeout=60_000)
+    wait_stepline(page, 60, 60, timeout=60_000)
     page.locator("[data-testid=run-summary]").wait_for()
     wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
 
@@ -169,7 +172,7 @@ def test_the_model_file_downloads_and_loads_back(server, open_page, screenshot):
     page, _ = open_page(server.url)
     wait_live(page)
     trained = server.state()["step"]
-    assert trained >= 500  # the earlier tests' runs
+    assert trained >= 60  # the earlier tests' runs
     assert global_step(page) == trained
     page.click("[data-testid=model-file] summary")
 
@@ -266,10 +269,12 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     page.locator("[data-testid=greedy]").wait_for()
     assert page.inner_text("[data-testid=greedy] .typed") == "ab"
 
+    page.click("[data-testid=advanced] summary")
+    page.fill("[data-testid=steps]", "100")
     page.click("[data-testid=train]")
-    wait_stepline(page, 500, 500, timeout=60_000)
+    wait_stepline(page, 100, 100, timeout=60_000)
     wait_for(
-        page, "document.querySelector('[data-testid=status]').textContent.includes('500 steps')"
+        page, "document.querySelector('[data-testid=status]').textContent.includes('100 steps')"
     )
     assert page.locator("[data-testid=recipe-doc]").inner_text() in ("abba", "bob")
     # the uniform-guess line, its legend and the run summary use ln 4, not ln 27
@@ -289,7 +294,7 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     note = page.inner_text("[data-testid=samples-note]")
     assert "documents of its dataset" in note and "real names" not in note
     # the prefix panel catches up with the final weights once the run is over
-    wait_for(page, "document.querySelector('#predict .legend').textContent.includes('(step 500)')")
+    wait_for(page, "document.querySelector('#predict .legend').textContent.includes('(step 100)')")
     assert httpx.get(server.url + "/api/state").json()["worker_pid"] is None  # worker freed
     screenshot(page, "custom-vocabulary")
 
