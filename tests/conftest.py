@@ -31,11 +31,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import httpx._transports.default as httpx_transport
 import pytest
 
 from app.contract.events import Probe, StepEvent
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# httpx builds a new SSL context, reading the whole CA bundle, for every client, and so for
+# every ``httpx.get``: ~20 ms of CPU for a request to loopback that never uses it. The tests
+# make thousands (every poll of a run's state), so the default context is built once.
+_create_ssl_context = httpx_transport.create_ssl_context
+_shared_ssl_contexts: dict[bool, object] = {}
+
+
+def _ssl_context_once(verify=True, cert=None, trust_env=True):
+    if verify is not True or cert is not None:
+        return _create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+    if trust_env not in _shared_ssl_contexts:
+        _shared_ssl_contexts[trust_env] = _create_ssl_context(trust_env=trust_env)
+    return _shared_ssl_contexts[trust_env]
+
+
+httpx_transport.create_ssl_context = _ssl_context_once
 TEST_ENV = {
     "MICROGPT_SSE_PING": "1",
     "MICROGPT_LOG_LEVEL": "warning",
