@@ -116,7 +116,7 @@ class Commands:
             if run.status == S.queued:
                 self.scheduler.cancel(run.id)
             else:
-                reply = await self.link.command("pause")
+                reply = await self._run_command("pause")
                 if not reply.ok:
                     raise Conflict("cannot pause: the segment has just ended", run.status)
                 self.link.release()
@@ -130,7 +130,7 @@ class Commands:
         async with self.lock:
             idle = self._next(Command.stop)
             if run.status == S.training:
-                reply = await self.link.command("stop")
+                reply = await self._run_command("stop")
                 if not reply.ok:
                     raise Conflict("cannot stop: the segment has just ended", run.status)
                 self.link.release()
@@ -222,8 +222,9 @@ class Commands:
             run.single = False
 
     async def _run_command(self, kind: str, **payload) -> Reply:
-        """A command that starts or continues a run: if the worker is lost, so is the run
-        (failed, back at the last checkpoint), not left 'training' with no worker."""
+        """A command to the worker of a training run: if the worker is lost, so is the run
+        (failed, back at the last checkpoint) before the caller hears why, not left
+        'training' with no worker (a state read after the answer says 'failed')."""
         try:
             return await self.link.command(kind, **payload)
         except WorkerUnavailable as e:

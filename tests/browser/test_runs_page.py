@@ -241,10 +241,12 @@ def test_forking_from_a_viewed_step_opens_a_run_that_goes_on_from_it(server, ope
     assert "before the fork (step 6)" in page.inner_text("#loss-chart .u-legend")
     assert page.get_attribute("#timeline", "min") == "6"
 
+    page.click("[data-testid=advanced] summary")
+    page.fill("[data-testid=steps]", "20")
     page.click("[data-testid=train]")
     wait_for(
         page,
-        "document.querySelector('[data-testid=status]').textContent.includes('506 steps')",
+        "document.querySelector('[data-testid=status]').textContent.includes('26 steps')",
         timeout=60_000,
     )
     mine = server.get(f"/api/runs/{fork}/history").json()["points"]
