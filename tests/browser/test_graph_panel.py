@@ -64,11 +64,14 @@ def open_card(page) -> None:
 
 
 def wait_graph(page, step: int) -> None:
+    """A step's graph is megabytes of JSON the server builds in pure Python and the page lays
+    out: a second when the machine is quiet, many more while the rest of the suite runs."""
     wait_for(
         page,
         """(k) => document.querySelector('[data-testid=graph-step]').dataset.step === String(k)
             && document.querySelector('#graph-view [data-group]')""",
         arg=step,
+        timeout=45_000,
     )
 
 
