@@ -84,9 +84,7 @@ def open_page(browser):
     ask for motion."""
     opened: list[tuple] = []
 
-    def make(
-        url: str, width: int = 1280, height: int = 900, scheme: str = "light", motion=False
-    ):
+    def make(url: str, width: int = 1280, height: int = 900, scheme: str = "light", motion=False):
         context = browser.new_context(
             viewport={"width": width, "height": height},
             color_scheme=scheme,
