@@ -60,19 +60,43 @@ def open_live(open_page, url: str, **kw):
 
 
 def open_card(page) -> None:
-    page.click("[data-testid=graph] > summary")
+    """Click the card's summary until the card is open. The card is far down a page whose
+    panels are still filling in: on a busy machine one moved between the click's aim and the
+    click, which then opened nothing (seen: the card closed, nothing asked, 45 s later)."""
+    for _ in range(3):
+        page.click("[data-testid=graph] > summary")
+        try:
+            wait_for(page, GRAPH_OPEN, timeout=2_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("three clicks on the graph card's summary did not open it")
 
 
 def wait_graph(page, step: int) -> None:
     """A step's graph is megabytes of JSON the server builds in pure Python and the page lays
     out: a second when the machine is quiet, many more while the rest of the suite runs."""
-    wait_for(
-        page,
-        """(k) => document.querySelector('[data-testid=graph-step]').dataset.step === String(k)
-            && document.querySelector('#graph-view [data-group]')""",
-        arg=step,
-        timeout=45_000,
-    )
+    try:
+        wait_for(
+            page,
+            """(k) => document.querySelector('[data-testid=graph-step]').dataset.step === String(k)
+                && document.querySelector('#graph-view [data-group]')""",
+            arg=step,
+            timeout=45_000,
+        )
+    except AssertionError as e:
+        state = page.evaluate(
+            """() => ({
+                said: document.querySelector('[data-testid=graph-msg]').textContent,
+                open: document.querySelector('[data-testid=graph]').open,
+                step: document.querySelector('[data-testid=graph-step]').dataset.step,
+                line: document.querySelector('[data-testid=graph-step]').textContent,
+                view: document.documentElement.dataset.view,
+                groups: document.querySelectorAll('#graph-view [data-group]').length,
+                hidden: document.getElementById('graph-view').hidden,
+            })"""
+        )
+        raise AssertionError(f"{e}; the card: {state}") from None
 
 
 def box(page, group: str):
@@ -383,7 +407,8 @@ def test_the_card_reads_in_dark_and_on_a_phone(trained, open_page, screenshot):
     dark.click("[data-testid=graph-play]")
     wait_for(dark, REACHED)
     dark.wait_for_timeout(900)  # mid-way: the wave is at the heads
-    dark.click("[data-testid=graph-stop]")
+    if dark.is_enabled("[data-testid=graph-stop]"):  # a starved page may have played it all
+        dark.click("[data-testid=graph-stop]")
     screenshot(dark.locator("#graph-card"), "graph-dark")
     dark.locator("#graph-view [data-node]").first.click()  # the chain rule panel too
     audit_card(dark)
