@@ -6,6 +6,7 @@ for ``step`` (a past step's ``StepRecipe`` part), ``ValidationEvent`` for ``vali
 ``DeletedEvent`` for ``deleted``.
 """
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -122,6 +123,20 @@ class StepRecipe(BaseModel):
     tokens: list[str] = Field(description='display labels, e.g. ["[BOS]", "e", "m", "[BOS]"]')
     target_probs: list[float] = Field(description="p(correct next token) per position")
     grad_norm: float
+
+    @staticmethod
+    def fields_of(step, label: Callable[[int], str]) -> dict:
+        """The recipe's fields of a step as the engine records it: training's StepRecord and
+        replay's PastStep name them alike, so a past step's recipe says what its live event
+        said. ``label``: a token id's display label."""
+        return {
+            "step": step.step,
+            "doc": step.doc,
+            "tokens": [label(i) for i in step.tokens],
+            "target_probs": step.target_probs,
+            "loss": step.loss,
+            "grad_norm": step.grad_norm,
+        }
 
 
 class StepEvent(StepRecipe):

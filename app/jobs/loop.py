@@ -77,21 +77,15 @@ def step_event(t: Trainer, rec, probes, segment, rate, elapsed, now, values) -> 
     """The step's event, the one place it is built: what the step did, its speed, each probe's
     next-character distribution after it (every step: the probe lines and the milestones read
     them, and the store keeps them) and the matrices' health (``values``: the weights after it)."""
-    label = t.tokenizer.label
     dists = t.predictor().distributions(probes)
     frame = t.last_frame
     return StepEvent(
-        step=rec.step,
+        **StepEvent.fields_of(rec, t.tokenizer.label),
         segment=segment,
         run_step=rec.run_step,
         run_steps=rec.run_steps,
         total=t.run_start + t.run_steps,
-        loss=rec.loss,
         lr=rec.lr,
-        doc=rec.doc,
-        tokens=[label(i) for i in rec.tokens],
-        target_probs=rec.target_probs,
-        grad_norm=rec.grad_norm,
         step_time=rec.elapsed,
         steps_per_sec=rate,
         elapsed=elapsed,

@@ -116,12 +116,4 @@ class History:
 
 def step_event(past: PastStep, label: Callable[[int], str], lr: float | None) -> StepRecipe:
     """A replayed step as the recipe shows it: what its live ``step`` event said of it."""
-    return StepRecipe(
-        step=past.step,
-        doc=past.doc,
-        tokens=[label(i) for i in past.tokens],
-        target_probs=past.target_probs,
-        loss=past.loss,
-        grad_norm=past.grad_norm,
-        lr=lr,
-    )
+    return StepRecipe(**StepRecipe.fields_of(past, label), lr=lr)
