@@ -162,3 +162,20 @@ def wait_stepline(page, step: int, total: int, timeout: float = 15_000) -> None:
         arg=[step, total],
         timeout=timeout,
     )
+
+
+def generate_samples(page) -> None:
+    """Press Generate until the sample list shows. On a busy machine a panel still filling in
+    (the prefix box's answer above it) moved the button between the click's aim and the click,
+    which then pressed nothing (seen twice in a full run under load: no list after 15 s)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # the suite skips without it
+
+    names = page.locator("[data-testid=sample-list] li").first
+    for _ in range(3):
+        page.click("[data-testid=generate]")
+        try:
+            names.wait_for(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("three presses of Generate showed no names")

@@ -13,7 +13,7 @@ Violations of impact "serious" or "critical" fail the test; the others are print
 import httpx
 import pytest
 
-from tests.browser.conftest import wait_for
+from tests.browser.conftest import generate_samples, wait_for
 
 Axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe
 
@@ -54,8 +54,7 @@ def fill_prefix_and_samples(page) -> None:
         page,
         "document.querySelector('#predict [data-testid=top5-title]').textContent.includes('“em”')",
     )
-    page.click("[data-testid=generate]")
-    page.locator("[data-testid=sample-list] li").first.wait_for()
+    generate_samples(page)
 
 
 def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_page):

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from tests.browser.conftest import wait_for, wait_stepline
+from tests.browser.conftest import generate_samples, wait_for, wait_stepline
 
 STEPLINE = "[data-testid=stepline]"
 
@@ -136,8 +136,7 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     assert page.inner_text("[data-testid=status]").strip() == "ready · 500 steps"
 
     # samples, marked as in the dataset or new
-    page.click("[data-testid=generate]")
-    page.locator("[data-testid=sample-list] li").first.wait_for()
+    generate_samples(page)
     names = page.locator("[data-testid=sample-list] li")
     assert names.count() == 10
     tags = set(names.evaluate_all("els => els.map(e => e.dataset.known)"))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from engine import GPTConfig, Trainer
-from tests.browser.conftest import wait_for, wait_stepline
+from tests.browser.conftest import generate_samples, wait_for, wait_stepline
 
 STEPLINE = "[data-testid=stepline]"
 
@@ -284,8 +284,7 @@ def test_a_model_without_e_still_renders_trains_and_answers(server, open_page, s
     assert "uniform guess of 1.39 (ln 4)" in summary and "its documents" in summary, summary
     assert "uniform guess over 4 tokens scores 1.39" in page.inner_text("#loss-desc")
     # samples: "in dataset" only for the model's own documents, and the note says so
-    page.click("[data-testid=generate]")
-    page.locator("[data-testid=sample-list] li").first.wait_for()
+    generate_samples(page)
     rows = page.eval_on_selector_all(
         "[data-testid=sample-list] li",
         "els => els.map(e => [e.firstChild.textContent.trim(), e.dataset.known])",
