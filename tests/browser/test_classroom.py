@@ -158,6 +158,12 @@ def test_home_teach_a_class_and_a_second_browser_becomes_teacher(server, open_pa
     projector.click("[data-testid=show-teacher-link]")
     wait_for(projector, "document.querySelector('[data-testid=teacher-url]') !== null")
     assert projector.input_value("[data-testid=teacher-url]") != link
+    # the new link's Copy button came in with htmx, after the page's script ran: it works too
+    projector.click("[data-testid=copy-teacher-url]")
+    wait_for(
+        projector,
+        "document.querySelector('[data-testid=copy-teacher-url]').textContent !== 'Copy'",
+    )
 
 
 def test_a_student_types_the_code_on_a_phone(server, open_page, screenshot):
