@@ -14,7 +14,30 @@ from urllib.parse import urlsplit
 import pytest
 
 CHROMIUM = os.environ.get("MICROGPT_CHROMIUM", "/usr/bin/chromium")
+# Playwright's own --disable-features list (chromiumSwitches.ts, 1.65), which a second
+# --disable-features would replace, and the WebUI omnibox popups: Chromium's new headless mode
+# builds a hidden window's omnibox popups in a renderer of their own for every browser context,
+# ~0.9 CPU-s each, which was an eighth of the suite's CPU.
+DISABLED_FEATURES = [
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
+    "WebUIOmniboxFullPopup",
+]
 CHROMIUM_ARGS = [
+    "--disable-features=" + ",".join(DISABLED_FEATURES),
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
