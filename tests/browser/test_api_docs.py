@@ -26,7 +26,7 @@ def operations(base: str) -> list[tuple[str, str]]:
 
 def open_docs(open_page, base: str, path: str):
     """(page, watch, request URLs): open_page's watch, plus every URL the page requested."""
-    page, watch = open_page("about:blank")
+    page, watch = open_page("about:blank", keep=False)  # its init script stays with the page
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
     page.add_init_script(REPORT_CSP_VIOLATIONS)
