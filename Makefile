@@ -8,7 +8,7 @@
 #   make lint    ruff check, ruff format --check, hadolint on the Dockerfile
 #   make format  ruff format + ruff check --fix
 #   make bench   run every bench/*.py script (engine speed, service latency and fan-out)
-#   make screenshots  the README's pictures (docs/*.png), taken by the browser tests
+#   make screenshots  the browser tests, taking pictures (artifacts/screenshots/, the README's to docs/)
 #   make clean   remove build outputs and caches (make distclean also removes .venv)
 #
 # Variables: PYTHON (python3), HOST (127.0.0.1), PORT (8000), REDIS_URL, PROCESSES, TEST_WORKERS,
@@ -116,8 +116,10 @@ lint: $(TEST_STAMP)
 # waiting for servers, workers and Chromium. TEST_WORKERS=0: serially.
 TEST_WORKERS ?= 2
 
+XDIST = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: $(TEST_STAMP) chromium redis-server lint
-	$(BIN)/pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+	$(BIN)/pytest -q $(XDIST)
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff format .
@@ -127,9 +129,7 @@ bench: $(RUN_STAMP)
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
 screenshots: $(TEST_STAMP) chromium
-	$(BIN)/pytest -q tests/browser/test_live_page.py tests/browser/test_params_panel.py \
-	  tests/browser/test_lesson.py tests/browser/test_time_travel.py \
-	  tests/browser/test_graph_panel.py
+	MICROGPT_SCREENSHOTS=1 $(BIN)/pytest -q $(XDIST) tests/browser
 	cp artifacts/screenshots/after.png docs/screenshot.png
 	cp artifacts/screenshots/params-light.png docs/params.png
 	cp artifacts/screenshots/lesson-1280-light.png docs/lesson.png

@@ -2,8 +2,9 @@
 runs training at once, each the textbook engine's curve; the FIFO queue of runs waiting for a
 worker; a killed worker failing one run only; restarts, reset and uploads keeping every run.
 
-The loss curves are checked against ``ReferenceGPT`` (engine/reference.py), stepped on the
-schedule the server uses: a segment of N steps is one cosine over its N steps.
+The loss curves are checked against the engine's Trainer and the first steps of each against
+``ReferenceGPT`` (engine/reference.py, the textbook engine), stepped on the schedule the server
+uses: a segment of N steps is one cosine over its N steps.
 """
 
 import functools
@@ -15,7 +16,8 @@ import time
 import httpx
 import pytest
 
-from engine import load_names
+from engine import Trainer, load_names
+from engine.model import GPTConfig
 from engine.reference import ReferenceGPT
 from tests.conftest import EventStream
 
@@ -37,7 +39,8 @@ DEFAULTS = {
 }
 SHAPE = ("n_embd", "n_head", "n_layer", "block_size")
 SETTINGS = ("seed", "lr", "steps", *SHAPE)
-CURVE_STEPS = 15  # the textbook engine takes ~0.15 s a step: keep the curves short
+CURVE_STEPS = 15
+TEXTBOOK_STEPS = 2  # of each curve: the textbook engine takes ~0.3 s of CPU a step
 
 
 # ---- helpers ----
@@ -45,9 +48,18 @@ CURVE_STEPS = 15  # the textbook engine takes ~0.15 s a step: keep the curves sh
 
 @functools.cache
 def textbook_losses(steps: int, **settings) -> tuple[float, ...]:
-    """The textbook engine's losses for one segment of ``steps`` from a fresh model."""
+    """The losses of one segment of ``steps`` from a fresh model: the fast engine's, which
+    tests/engine ties to the textbook engine's at every step, and the first TEXTBOOK_STEPS of
+    them checked here against the textbook engine itself."""
+    shape = {k: settings[k] for k in SHAPE if k in settings}
+    rest = {k: v for k, v in settings.items() if k not in shape}
+    trainer = Trainer(config=GPTConfig(**shape), **rest)
+    trainer.begin_run(steps)
+    losses = tuple(record.loss for record in trainer.steps())
     ref = ReferenceGPT(load_names(), **settings)
-    return tuple(ref.train_step(step, steps, run_step=step) for step in range(steps))
+    for step in range(TEXTBOOK_STEPS):
+        assert abs(ref.train_step(step, steps, run_step=step) - losses[step]) <= 1e-9
+    return losses
 
 
 def create(server, **settings) -> dict:

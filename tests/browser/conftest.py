@@ -3,7 +3,8 @@
 Every page made by ``open_page`` (in a browser context of its own) records console errors,
 uncaught exceptions, dialogs and the host of every request; at teardown it asserts there were
 none of the first three and that every request went to 127.0.0.1 (no asset from another host).
-Screenshots go to artifacts/screenshots/ (gitignored).
+Screenshots, for people to look at, are taken when MICROGPT_SCREENSHOTS=1 (``make
+screenshots``) and go to artifacts/screenshots/ (gitignored).
 """
 
 import os
@@ -236,10 +237,16 @@ def open_page(tabs):
 
 @pytest.fixture(scope="session")
 def screenshot():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """``screenshot(target, name)``: a picture for people, not a check, taken only when asked
+    (MICROGPT_SCREENSHOTS=1): a whole page's is ~0.4 CPU-s, and the suite would take ~50."""
+    wanted = os.environ.get("MICROGPT_SCREENSHOTS") == "1"
+    if wanted:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def shoot(target, name: str, full_page: bool = True) -> Path:
+    def shoot(target, name: str, full_page: bool = True) -> Path | None:
         """``target``: a page (the whole of it unless ``full_page`` is False) or a locator."""
+        if not wanted:
+            return None
         path = SCREENSHOTS / f"{name}.png"
         if hasattr(target, "goto"):
             target.screenshot(path=str(path), full_page=full_page)
