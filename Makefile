@@ -24,6 +24,10 @@ PORT ?= 8000
 # The browser tests read MICROGPT_CHROMIUM; `make test CHROMIUM=...` sets it.
 CHROMIUM ?= $(or $(MICROGPT_CHROMIUM),/usr/bin/chromium)
 export MICROGPT_CHROMIUM := $(CHROMIUM)
+# Python caches compiled modules (__pycache__/, gitignored) whatever the environment says: a
+# machine with PYTHONDONTWRITEBYTECODE set compiled app/ anew in every process (~0.2 CPU-s
+# each), and the suite starts hundreds (servers, their forkservers, workers, pytest's own).
+unexport PYTHONDONTWRITEBYTECODE
 
 VENV := .venv
 BIN := $(VENV)/bin

@@ -92,7 +92,7 @@ def encode(d: dict) -> bytes:
     return json.dumps(d, allow_nan=True).encode()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(mutations())
 def test_a_mutated_checkpoint_is_refused_or_is_a_working_model(d):
     try:
