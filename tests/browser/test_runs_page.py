@@ -7,6 +7,7 @@ other's runs. Screenshots: artifacts/screenshots/runs-{form,list}.png.
 """
 
 import re
+import time
 
 import pytest
 
@@ -145,6 +146,21 @@ def test_the_run_list_switches_the_page_to_another_run(server, open_page, screen
     assert "4,064 parameters" in page.inner_text("[data-testid=model-facts]")
     assert "untrained" in page.inner_text("[data-testid=status]")
     assert page.get_attribute("[data-testid=prefix]", "maxlength") == "7"
+
+
+def test_the_run_list_is_asked_for_while_it_is_open_and_not_while_closed(server, open_page):
+    page, _ = open_page(server.url + "/?run=2")
+    wait_live(page)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/ui/runs?" in r.url else None)
+    page.wait_for_timeout(2_500)  # longer than the list's 2 s refresh
+    assert asked == []  # closed: a page left open asks the server for nothing
+    open_menu(page, "runs-menu")
+    page.locator("[data-testid=run-row]").first.wait_for()
+    opened = time.monotonic()
+    while len(asked) < 2 and time.monotonic() - opened < 5:  # at once when opened, then every 2 s
+        page.wait_for_timeout(100)
+    assert len(asked) >= 2, asked
 
 
 def test_renaming_a_run_shows_the_new_name_in_every_tab(server, open_page):
