@@ -5,6 +5,7 @@ number, a missing or extra key), the upload either gets a 422 naming the problem
 nothing, or is a model that loads, trains a step and predicts finite numbers. Never a 500.
 """
 
+import functools
 import json
 import math
 
@@ -41,8 +42,11 @@ def base_checkpoint(docs=None) -> dict:
     return trainer.to_dict()
 
 
-NAMES = base_checkpoint()
-CUSTOM = base_checkpoint(["ann", "bob", "eve", "ida"])
+@functools.cache
+def bases() -> tuple[dict, dict]:
+    """The checkpoints mutated: of the names and of a list of four (made when first drawn, not
+    when the file is collected: every pytest process collects it, one runs it)."""
+    return base_checkpoint(), base_checkpoint(["ann", "bob", "eve", "ida"])
 
 
 def paths(d: dict) -> list[tuple]:
@@ -66,7 +70,7 @@ def paths(d: dict) -> list[tuple]:
 
 @st.composite
 def mutations(draw):
-    base = draw(st.sampled_from([NAMES, CUSTOM]))
+    base = draw(st.sampled_from(bases()))
     path = draw(st.sampled_from(paths(base)))
     value = draw(st.one_of(HOSTILE, st.just(DELETE), st.just(EXTRA)))
     d = json.loads(json.dumps(base))
