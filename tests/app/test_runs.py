@@ -40,7 +40,7 @@ DEFAULTS = {
 SHAPE = ("n_embd", "n_head", "n_layer", "block_size")
 SETTINGS = ("seed", "lr", "steps", *SHAPE)
 CURVE_STEPS = 15
-TEXTBOOK_STEPS = 2  # of each curve: the textbook engine takes ~0.3 s of CPU a step
+TEXTBOOK_STEPS = 3  # of each curve: the textbook engine takes ~0.3 s of CPU a step
 
 
 # ---- helpers ----

@@ -125,6 +125,7 @@ class Tab:
         self.page.set_viewport_size({"width": width, "height": height})
         self.page.emulate_media(
             media="null",
+            forced_colors="none",
             color_scheme=scheme,
             reduced_motion="no-preference" if motion else "reduce",
         )
@@ -147,7 +148,7 @@ class Tab:
         for origin in origins:
             self.cdp.send(
                 "Storage.clearDataForOrigin",
-                {"origin": origin, "storageTypes": "local_storage,indexeddb,cache_storage"},
+                {"origin": origin, "storageTypes": "all"},
             )
 
 
@@ -227,7 +228,9 @@ def open_page(tabs):
         return tab.page, watch
 
     yield make
-    for _, watch, _ in opened:
+    for tab, watch, _ in opened:
+        if tab.usable():
+            tab.page.evaluate("0")  # a round trip: what the page said last reaches its watch
         watch.stop()
     for tab, watch, keep in opened:
         tabs.give_back(tab, watch.origins, keep)
