@@ -208,7 +208,8 @@ def open_page(tabs):
     A page prefers reduced motion unless ``motion``: its animations (bars easing to their new
     heights four times a second while a run streams) cost a headless browser, which composites
     in software, about a CPU-second a run watched; the tests of what moves ask for motion.
-    ``keep=False``: the test changes its page beyond what a Tab clears (an init script), so
+    ``keep=False``: the test changes its page beyond what a Tab clears (an init script, a
+    route, a ``dialog`` or ``console`` listener of its own: listeners stay with the page), so
     its browser is closed after it, not given to the next test."""
     opened: list[tuple] = []
 
