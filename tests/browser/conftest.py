@@ -138,7 +138,7 @@ class Tab:
                 extra.close()
         url = urlsplit(self.page.url)
         try:
-            if url.scheme != "http":
+            if url.scheme != "http":  # about:blank, an error page: no site to go on in
                 raise ValueError(self.page.url)
             self.page.goto(f"http://{url.netloc}/healthz", timeout=5_000)
         except Exception:  # noqa: BLE001 - its server is gone, or the page is not the app's
@@ -305,18 +305,25 @@ def wait_stepline(page, step: int, total: int, timeout: float = 15_000) -> None:
     )
 
 
-def generate_samples(page) -> None:
-    """Press Generate until the sample list shows. On a busy machine a panel still filling in
-    (the prefix box's answer above it) moved the button between the click's aim and the click,
-    which then pressed nothing (seen twice in a full run under load: no list after 15 s)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # the suite skips without it
-
-    names = page.locator("[data-testid=sample-list] li").first
-    for _ in range(3):
-        page.click("[data-testid=generate]")
+def press_until(page, button: str, shown: str, timeout: float = 5_000, tries: int = 3) -> None:
+    """Click ``button`` until ``shown`` (a JS expression, as ``wait_for`` takes) holds. On a busy
+    machine a panel still filling in moved a button between the click's aim and the click,
+    which then pressed nothing (seen for Generate under the prefix box's answer, and for the
+    graph card's summary far down the page)."""
+    for _ in range(tries):
+        page.click(button)
         try:
-            names.wait_for(timeout=5_000)
+            wait_for(page, shown, timeout=timeout)
             return
-        except PlaywrightTimeout:
+        except AssertionError:
             continue
-    raise AssertionError("three presses of Generate showed no names")
+    raise AssertionError(f"{tries} presses of {button} did not bring: {shown}")
+
+
+def generate_samples(page) -> None:
+    """Press Generate until the sample list shows."""
+    press_until(
+        page,
+        "[data-testid=generate]",
+        "document.querySelector('[data-testid=sample-list] li')?.checkVisibility() === true",
+    )

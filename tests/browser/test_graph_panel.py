@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.browser.conftest import wait_for
+from tests.browser.conftest import press_until, wait_for
 
 RUN = 3
 GRAPH_OPEN = "document.querySelector('[data-testid=graph]').open"
@@ -60,17 +60,9 @@ def open_live(open_page, url: str, **kw):
 
 
 def open_card(page) -> None:
-    """Click the card's summary until the card is open. The card is far down a page whose
-    panels are still filling in: on a busy machine one moved between the click's aim and the
-    click, which then opened nothing (seen: the card closed, nothing asked, 45 s later)."""
-    for _ in range(3):
-        page.click("[data-testid=graph] > summary")
-        try:
-            wait_for(page, GRAPH_OPEN, timeout=2_000)
-            return
-        except AssertionError:
-            continue
-    raise AssertionError("three clicks on the graph card's summary did not open it")
+    """Open the card: it is far down a page whose panels are still filling in (seen: the card
+    closed, nothing asked, 45 s later)."""
+    press_until(page, "[data-testid=graph] > summary", GRAPH_OPEN, timeout=2_000)
 
 
 def wait_graph(page, step: int) -> None:

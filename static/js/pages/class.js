@@ -7,11 +7,11 @@ import { followSpotlight } from "../spotlight.js";
 // A button with data-copy="ID" copies #ID's value; on a page not served over https (no
 // clipboard API) it selects the text for the user to copy. It is served disabled, and enabled
 // here, so that a click before this module has loaded is not silently lost.
-const enableCopyButtons = (root) => {
-  for (const button of root.querySelectorAll("[data-copy]")) button.disabled = false;
+const enableCopyButtons = () => {
+  for (const button of document.querySelectorAll("[data-copy]")) button.disabled = false;
 };
-enableCopyButtons(document);
-document.addEventListener("htmx:after:swap", () => enableCopyButtons(document));
+enableCopyButtons();
+document.addEventListener("htmx:after:swap", enableCopyButtons);
 
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
