@@ -165,6 +165,27 @@ def test_the_panel_reads_in_dark_and_on_a_phone(server, open_page, screenshot):
     screenshot(phone, "params-phone")
 
 
+# the mean of wte's pixels (0 black, 255 white): its zero is the card's colour
+WTE_BRIGHTNESS = """() => {
+    const c = document.querySelector('[data-testid=matrix-wte]');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) sum += d[i] + d[i + 1] + d[i + 2];
+    return sum / (d.length / 4 * 3);
+}"""
+
+
+def test_the_heatmaps_repaint_when_the_colour_scheme_changes(server, open_page):
+    """Switched with the model standing still: nothing else would paint them again."""
+    page, _ = open_page(server.url)
+    wait_params_step(page, httpx.get(server.url + "/api/state").json()["step"])
+    light = page.evaluate(WTE_BRIGHTNESS)
+    page.emulate_media(color_scheme="dark")
+    wait_for(page, f"() => ({WTE_BRIGHTNESS})() < {light - 80}")
+    page.emulate_media(color_scheme="light")
+    wait_for(page, f"() => ({WTE_BRIGHTNESS})() === {light}")
+
+
 def test_within_half_a_second_of_pause_every_panel_shows_the_paused_step(
     server, open_page, screenshot
 ):

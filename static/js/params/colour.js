@@ -15,6 +15,13 @@ export function rgb(name) {
   return themeColours.get(name);
 }
 
+// Call `redraw` when the colour scheme changes (after the colours read in the old one are
+// dropped): a picture painted in the old scheme is not repainted by anything else while the
+// model stands still.
+export function onSchemeChange(redraw) {
+  scheme.addEventListener("change", redraw);
+}
+
 function readColour(name) {
   const probe = document.createElement("span");
   probe.style.color = getComputedStyle(document.documentElement).getPropertyValue(name);

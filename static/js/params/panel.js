@@ -10,6 +10,7 @@
 import { paramsReady, recipePhase, viewChange } from "../events.js";
 import { wantedStep } from "../view.js";
 import { refreshCell, rovingCells, startCells } from "./cells.js";
+import { onSchemeChange } from "./colour.js";
 import { follow, followCell, pickerShapes, startFocus, unfollow } from "./focus.js";
 import { loadFrame, loadVocab, panel } from "./frame.js";
 import { startHealth } from "./health.js";
@@ -67,6 +68,10 @@ export function startParamsPanel() {
     else fetchFrame();
   });
   recipePhase.on(drawMap);
+  onSchemeChange(() => {
+    draw();
+    drawMap();
+  });
   startHealth();
   document.addEventListener("change", (evt) => {
     if (evt.target.name === "lens") {
