@@ -154,6 +154,14 @@ def test_every_response_carries_the_security_headers(server, path):
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
+def test_favicon_ico_is_the_pages_icon(server):
+    response = server.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response.headers["location"] == "/static/favicon.svg"
+    icon = server.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
 def test_refusals_carry_the_security_headers_too(server):
     response = post(server, "/api/reset", headers={"Origin": EVIL})
     assert response.status_code == 403
