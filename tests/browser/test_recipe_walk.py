@@ -37,8 +37,23 @@ RECORD = """() => {
       lens: map.dataset.lens, frame: Number(map.dataset.frameStep),
     });
   };
-  new MutationObserver(seen).observe(box, {subtree: true, childList: true, attributes: true,
-                                           attributeFilter: ['data-at', 'data-step']});
+  // a recipe swapped in and out again before the observer ran (two steps' fragments read in
+  // one go on a busy machine) is recorded too, by its step and phase alone
+  const passing = (records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== 1) continue;
+        const el = node.matches('.recipe') ? node : node.querySelector('.recipe');
+        if (el && !el.isConnected) {
+          window.phases.push({step: Number(el.dataset.step), at: Number(el.dataset.at),
+                              t: performance.now(), gone: true});
+        }
+      }
+    }
+    seen();
+  };
+  new MutationObserver(passing).observe(box, {subtree: true, childList: true, attributes: true,
+                                              attributeFilter: ['data-at', 'data-step']});
   seen();
 }"""
 
