@@ -119,15 +119,75 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Zygote:
+    """tests/server_zygote.py: the process this test process forks its servers from (one
+    import of the app for all of them, instead of ~0.6 CPU-s each). Started at first use."""
+
+    _lock = threading.Lock()
+    _proc: subprocess.Popen | None = None
+
+    @classmethod
+    def ask(cls, request: dict) -> dict:
+        with cls._lock:
+            if cls._proc is None or cls._proc.poll() is not None:
+                cls._proc = subprocess.Popen(
+                    [sys.executable, str(REPO / "tests" / "server_zygote.py")],
+                    cwd=REPO,
+                    env={**os.environ, **TEST_ENV},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+            cls._proc.stdin.write(json.dumps(request).encode() + b"\n")
+            cls._proc.stdin.flush()
+            line = cls._proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the server zygote exited with {cls._proc.wait()}")
+            return json.loads(line)
+
+
+class ForkedServer:
+    """A server forked by the zygote, with the part of ``subprocess.Popen`` the tests use."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path):
+        start = {"argv": args, "env": env, "cwd": str(cwd), "log": str(log)}
+        self.args = args
+        self.pid: int = Zygote.ask({"start": start})["pid"]
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = Zygote.ask({"poll": self.pid})["returncode"]
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
 class LiveServer:
-    """One ``python -m app`` subprocess; start/stop/kill/restart keep the port and data dir.
-    ``cwd``: the tree whose code it serves (``python -m app`` imports the ``app`` there)."""
+    """One ``python -m app`` process; start/stop/kill/restart keep the port and data dir.
+    ``cwd``: the tree whose code it serves (``python -m app`` imports the ``app`` there); this
+    tree's servers are forked from the ``Zygote`` (MICROGPT_TEST_ZYGOTE=0: started afresh)."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, cwd: Path = REPO):
         self.data_dir, self.cwd = Path(data_dir), cwd
         self.port = free_port()
         self.env = {**os.environ, **TEST_ENV, **(env or {})}
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ForkedServer | None = None
         self.log_path = self.data_dir / "server.log"
 
     @property
@@ -136,11 +196,15 @@ class LiveServer:
 
     def start(self, timeout: float = 30) -> "LiveServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the subprocess' exit
-        cmd = [sys.executable, "-m", "app", "--port", str(self.port)]
-        cmd += ["--data-dir", str(self.data_dir)]
-        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log)
-        log.close()
+        args = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.cwd == REPO and os.environ.get("MICROGPT_TEST_ZYGOTE", "1") != "0":
+            self.proc = ForkedServer(args, self.env, self.cwd, self.log_path)
+        else:
+            with open(self.log_path, "ab") as log:
+                cmd = [sys.executable, "-m", "app", *args]
+                self.proc = subprocess.Popen(
+                    cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import wait_for
+from tests.browser.conftest import press_until, wait_for
 
 RUN = 40
 
@@ -163,8 +163,11 @@ def test_ask_the_model_and_samples_answer_at_the_step_on_view(server, docs, open
         assert shown == [api["vocab"][i] for i in top]
 
     assert_predicts_at(12)
-    page.click("[data-testid=generate]")
-    wait_samples_at(page, 12)
+    press_until(
+        page,
+        "[data-testid=generate]",
+        "document.querySelector('[data-testid=samples-note]')?.textContent.includes('At step 12,')",
+    )
 
     # another step: Ask the model and the samples on screen follow it
     page.focus("#timeline")
