@@ -115,26 +115,52 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-# One Redis, one pool of two workers and one web process for every Redis-mode module (each
-# costs seconds to start); a test that stops, kills or restarts one of them starts it again.
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
+# One Redis, one pool of two workers and one web process for the Redis-mode modules a test
+# process runs one after another (each costs seconds to start; a test that stops, kills or
+# restarts one of them starts it again), stopped after the last of them: an idle worker polls
+# Redis some 25 times a second (~4% of a core, and Redis ~1% for each), which over the rest of a
+# session came to ~40 CPU-s a pool. Started at first use, and again if a later module needs them.
+REDIS_TESTS = Path(__file__).resolve().parent
+_shared: dict[str, object] = {}  # "redis", "workers", "web"
 
 
-@pytest.fixture(scope="session")
-def workers(redis_server, tmp_path_factory):
-    pool = Workers(redis_server.url, 2, tmp_path_factory.mktemp("workers") / "workers.log")
-    yield pool.start()
-    pool.stop()
+def _shared_part(name: str, start):
+    if name not in _shared:
+        _shared[name] = start()
+    return _shared[name]
 
 
-@pytest.fixture(scope="session")
-def web(redis_server, workers, tmp_path_factory):
+def stop_shared() -> None:
+    for name in ("web", "workers", "redis"):  # the clients first, Redis last
+        part = _shared.pop(name, None)
+        if part is not None:
+            part.stop()
+
+
+@pytest.hookimpl(trylast=True)  # after the modules' own fixtures are torn down
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is None or REDIS_TESTS not in nextitem.path.parents:
+        stop_shared()
+
+
+def pytest_sessionfinish(session):
+    stop_shared()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory) -> RedisServer:
+    return _shared_part("redis", lambda: RedisServer(tmp_path_factory.mktemp("redis")).start())
+
+
+@pytest.fixture(scope="module")
+def workers(redis_server, tmp_path_factory) -> Workers:
+    log = tmp_path_factory.mktemp("workers") / "workers.log"
+    return _shared_part("workers", lambda: Workers(redis_server.url, 2, log).start())
+
+
+@pytest.fixture(scope="module")
+def web(redis_server, workers, tmp_path_factory) -> LiveServer:
     """The web server in Redis mode, on a fresh data dir."""
     env = {"MICROGPT_REDIS_URL": redis_server.url, **FAST_FAILOVER}
-    server = LiveServer(tmp_path_factory.mktemp("data"), env).start()
-    yield server
-    server.stop()
+    data = tmp_path_factory.mktemp("data")
+    return _shared_part("web", lambda: LiveServer(data, env).start())
