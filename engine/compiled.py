@@ -22,6 +22,7 @@ from operator import add, mul
 
 from engine import floats
 from engine.autograd import Tape
+from engine.code_cache import cached_compile
 from engine.forward import sequence_loss
 from engine.gradcheck import unflatten
 from engine.model import GPT
@@ -229,12 +230,13 @@ def generate(config):
 def compiled_step(config):
     """step(w, tokens) -> (loss, p(target) per position, flat gradient) for documents of
     any length (their first block_size + 1 tokens), ``w`` the flat weights in
-    ``model.params`` order; compiled on first use."""
+    ``model.params`` order; compiled on first use (or loaded as compiled before:
+    engine.code_cache)."""
     source = generate(config)
     filename = f"<compiled step {config}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(GLOBALS)
-    exec(compile(source, filename, "exec"), namespace)
+    exec(cached_compile(source, filename), namespace)
     step = namespace["step"]
     step.source = source
     return step

@@ -37,6 +37,9 @@ import pytest
 from app.contract.events import Probe, StepEvent
 
 REPO = Path(__file__).resolve().parent.parent
+# Compiled steps (engine.code_cache) in the checkout, not the user's cache: every server,
+# forkserver and worker of the suite shares it (make clean removes it with .pytest_cache/).
+os.environ.setdefault("MICROGPT_CACHE_DIR", str(REPO / ".pytest_cache" / "compiled-steps"))
 
 
 # httpx builds a new SSL context, reading the whole CA bundle, for every client, and so for

@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from multiprocessing import forkserver
+from multiprocessing.connection import wait
 from typing import Any, Protocol
 
 from app.contract.worker import Error, Ready, WorkerMessage
@@ -45,6 +46,31 @@ FORKSERVER_PRELOAD = "app.jobs.warm"
 # step's write then never waits for the web's reader to get a turn on a busy CPU, or to read
 # a 34 KB message in pieces (their wake-ups cost the trainer ~10% of its time).
 PIPE_BYTES = 1 << 20
+
+
+# A forkserver child's exit status comes down a pipe, read by whichever thread polls it first
+# (the event loop asking if it is alive, the thread joining it, another process's start, which
+# polls every child): a second reader at the same moment found the pipe empty, and the status
+# became 255 ("exit status 255" for a SIGKILL, seen once). Every poll and start holds this.
+_POLL = threading.Lock()
+
+
+def _poll(proc) -> int | None:
+    """``proc.exitcode``, safely from any thread."""
+    with _POLL:
+        return proc.exitcode
+
+
+def _start(proc) -> None:
+    with _POLL:
+        proc.start()
+
+
+def _join(proc, timeout: float) -> None:
+    """``proc.join(timeout)``: wait for its end outside the lock, then read it inside."""
+    wait([proc.sentinel], timeout)
+    with _POLL:
+        proc.join(0)
 
 
 def widen(conn) -> None:
@@ -92,10 +118,12 @@ class ProcessRunner:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.is_alive()
+        if self._proc is None or self._proc.pid is None:  # not started yet
+            return False
+        return _poll(self._proc) is None
 
     def describe_exit(self) -> str:
-        code = self._proc.exitcode if self._proc is not None else None
+        code = _poll(self._proc) if self._proc is not None else None
         if code is None:
             return "still running"
         if code < 0:
@@ -118,7 +146,7 @@ class ProcessRunner:
             name="microgpt-trainer",
             daemon=True,
         )
-        await asyncio.to_thread(self._proc.start)
+        await asyncio.to_thread(_start, self._proc)
         cmd_recv.close()
         out_send.close()  # so the reader sees EOF the moment the child dies
         self._commands = cmd_send
@@ -177,12 +205,12 @@ class ProcessRunner:
         while (msg := await self._queue.get()) is not None:
             yield msg
         if self._proc is not None:
-            await asyncio.to_thread(self._proc.join, 5)
+            await asyncio.to_thread(_join, self._proc, 5)
 
     async def _kill(self) -> None:
         """Kill the process without asking (a pending write to it may be stuck)."""
         self._proc.kill()
-        await asyncio.to_thread(self._proc.join, 2)
+        await asyncio.to_thread(_join, self._proc, 2)
         self._commands = None  # the thread stuck writing to it fails now; do not reuse it
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -196,14 +224,14 @@ class ProcessRunner:
             await asyncio.wait_for(self.send("shutdown"), timeout)
         except (WorkerGone, TimeoutError):
             pass
-        await asyncio.to_thread(proc.join, max(0.0, deadline - loop.time()))
-        if proc.is_alive():
+        await asyncio.to_thread(_join, proc, max(0.0, deadline - loop.time()))
+        if _poll(proc) is None:
             log.warning("training process %s did not exit; terminating it", proc.pid)
             proc.terminate()
-            await asyncio.to_thread(proc.join, min(timeout, 2.0))
-        if proc.is_alive():
+            await asyncio.to_thread(_join, proc, min(timeout, 2.0))
+        if _poll(proc) is None:
             proc.kill()
-            await asyncio.to_thread(proc.join, 2)
+            await asyncio.to_thread(_join, proc, 2)
         if self._commands is not None:
             self._commands.close()
             self._commands = None
