@@ -67,18 +67,23 @@ def run_cpu(cmd, cwd=ROOT, env=None):
 
 
 def compile_cost():
-    seconds, held, lines = [], 0, 0
-    for _ in range(3):
-        _, out = run_cpu(
-            [sys.executable, "-c", COMPILE], env={**os.environ, "PYTHONPATH": str(ROOT)}
-        )
-        s, held, lines = out.split()
-        seconds.append(float(s))
-    print(
-        f"compile (default shape, all lengths 1..8 in one function): "
-        f"{statistics.median(seconds) * 1e3:.0f} ms CPU, {int(lines):,} lines, "
-        f"{int(held) / 2**20:.1f} MB held per worker"
-    )
+    """Compiling (no cache), then loading it from engine.code_cache (what every process that
+    trains a shape seen before does), each in fresh processes."""
+    with tempfile.TemporaryDirectory() as cache:
+        for name, folder in (("compile", ""), ("from the cache", cache)):
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "MICROGPT_CACHE_DIR": folder}
+            if folder:
+                run_cpu([sys.executable, "-c", COMPILE], env=env)  # fills it
+            seconds, held, lines = [], 0, 0
+            for _ in range(3):
+                _, out = run_cpu([sys.executable, "-c", COMPILE], env=env)
+                s, held, lines = out.split()
+                seconds.append(float(s))
+            print(
+                f"{name} (default shape, all lengths 1..8 in one function): "
+                f"{statistics.median(seconds) * 1e3:.0f} ms CPU, {int(lines):,} lines, "
+                f"{int(held) / 2**20:.1f} MB held per worker"
+            )
 
 
 class ObjectEngine:
