@@ -10,7 +10,8 @@ database before a fork, and starts nothing.
 
 One JSON line each way on stdin/stdout (tests/conftest.py ``Zygote``):
   {"start": {"argv": [...], "env": {...}, "cwd": "...", "log": "..."}} -> {"pid": N}
-  {"poll": N} -> {"returncode": null | int}  (as subprocess.Popen's: -N if killed by signal N)
+  {"poll": N} -> {"returncode": null | int}  (as subprocess.Popen's: -N if killed by signal N;
+                asked until it is not null, then never again: the child is reaped)
 It exits when its stdin closes (the test process has gone).
 """
 
@@ -83,7 +84,6 @@ def serve(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
 def main() -> None:
     sys.path[0] = os.getcwd()  # as `python -m` sets it (multiprocessing passes it on)
     preload()
-    exited: dict[int, int] = {}
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     while line := requests.readline():
         request = json.loads(line)
@@ -93,13 +93,9 @@ def main() -> None:
             if pid == 0:
                 serve(**request["start"])
             reply = {"pid": pid}
-        else:
-            pid = request["poll"]
-            if pid not in exited:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    exited[pid] = os.waitstatus_to_exitcode(status)
-            reply = {"returncode": exited.get(pid)}
+        else:  # reaped once: the caller keeps the status (a pid is soon another process's)
+            done, status = os.waitpid(request["poll"], os.WNOHANG)
+            reply = {"returncode": os.waitstatus_to_exitcode(status) if done else None}
         replies.write(json.dumps(reply).encode() + b"\n")
         replies.flush()
 

@@ -154,13 +154,16 @@ def redis_server(tmp_path_factory) -> RedisServer:
 
 @pytest.fixture(scope="module")
 def workers(redis_server, tmp_path_factory) -> Workers:
-    log = tmp_path_factory.mktemp("workers") / "workers.log"
-    return _shared_part("workers", lambda: Workers(redis_server.url, 2, log).start())
+    return _shared_part(
+        "workers",
+        lambda: Workers(
+            redis_server.url, 2, tmp_path_factory.mktemp("workers") / "workers.log"
+        ).start(),
+    )
 
 
 @pytest.fixture(scope="module")
 def web(redis_server, workers, tmp_path_factory) -> LiveServer:
     """The web server in Redis mode, on a fresh data dir."""
     env = {"MICROGPT_REDIS_URL": redis_server.url, **FAST_FAILOVER}
-    data = tmp_path_factory.mktemp("data")
-    return _shared_part("web", lambda: LiveServer(data, env).start())
+    return _shared_part("web", lambda: LiveServer(tmp_path_factory.mktemp("data"), env).start())
