@@ -5,7 +5,6 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from app.classes.roster import Classes
 from app.jobs.local import ProcessRunner, warm_up
@@ -13,6 +12,7 @@ from app.paths import STATIC_DIR
 from app.predict.cache import KnownQueries
 from app.runs.registry import Runs
 from app.settings import Settings, get_settings
+from app.web.assets import STATIC_VERSION, VersionedStaticFiles
 from app.web.errors import BodyLimit, install_error_handlers
 from app.web.identity import Identity, load_secret
 from app.web.routes import mount
@@ -87,5 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Security, hosts=allowed_hosts(settings.host, settings.allowed_hosts))
     mount(app)
     if STATIC_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+        static = VersionedStaticFiles(directory=STATIC_DIR, version=STATIC_VERSION)
+        app.mount("/static", static, name="static")
     return app

@@ -17,6 +17,7 @@ from app.contract.events import StepRecipe
 from app.lesson.glossary import TERMS
 from app.lesson.say import phase_sentences
 from app.paths import TEMPLATES_DIR
+from app.web.assets import STATIC_VERSION
 
 BOS = "[BOS]"
 
@@ -42,7 +43,7 @@ def input_bounds(bound: limits.Bound) -> Markup:
 
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.globals["static"] = lambda path: f"/static/{path}"
+templates.env.globals["static"] = STATIC_VERSION.url  # versioned: cached for good
 templates.env.globals["limits"] = limits
 templates.env.globals["input_bounds"] = input_bounds
 templates.env.globals["terms"] = TERMS  # the glossary, for partials/term.html

@@ -118,6 +118,15 @@ def test_train_shows_the_model_learning_live(server, open_page, screenshot):
     # reload mid-run: the chart comes back from /api/history and the stream goes on
     page.reload()
     wait_live(page)
+    # its ~60 files (styles, scripts, the modules they import) come from the browser's cache,
+    # none asked for again, not even "is it still the same?" (app.web.assets)
+    files = page.evaluate(
+        """() => performance.getEntriesByType('resource')
+            .filter((e) => new URL(e.name).pathname.startsWith('/static/'))
+            .map((e) => [new URL(e.name).pathname, e.transferSize])"""
+    )
+    assert len(files) >= 30 and all(path.endswith((".js", ".css")) for path, _ in files[:30])
+    assert [path for path, size in files if size > 0] == [], "asked for again on a reload"
     at_reload, _ = stepline(page)
     wait_step_at_least(page, min(at_reload + 5, 500))
     wait_for(
