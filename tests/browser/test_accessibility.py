@@ -71,8 +71,8 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
 
     # during: slowed down so the run is still going while axe looks
     assert server.post("/api/pace", {"steps_per_sec": 10}).status_code == 200
-    # long enough that the run is still going after an audit of a page this size (~4 s)
-    assert server.post("/api/train", {"steps": 300}).status_code == 200
+    # long enough that the run is still going after an audit of a page this size (~4 s; 15 s)
+    assert server.post("/api/train", {"steps": 150}).status_code == 200
     for page in pages.values():
         wait_for(page, "document.querySelector('[data-testid=loss-chart]').dataset.points >= 10")
         page.locator("[data-testid=recipe-steps]").wait_for()
@@ -112,7 +112,7 @@ def test_axe_finds_nothing_serious_before_during_and_after_a_run(server, open_pa
     canvas = light.locator("#loss-chart canvas")
     assert canvas.get_attribute("role") == "img"
     assert canvas.get_attribute("aria-describedby") == "loss-desc"
-    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 300')")
+    wait_for(light, "document.getElementById('loss-desc').textContent.includes('at step 150')")
     assert "uniform guess over 27 tokens scores 3.30" in light.inner_text("#loss-desc")
     for name, page in pages.items():
         audit(page, f"after a run, {name}")
