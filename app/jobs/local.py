@@ -66,6 +66,13 @@ def _start(proc) -> None:
         proc.start()
 
 
+def start_guarded(start, *args):
+    """``start(*args)`` for a process this module does not start (an executor's worker, e.g.
+    the graph process): a start polls every child, the trainers' too, so it holds the lock."""
+    with _POLL:
+        return start(*args)
+
+
 def _join(proc, timeout: float) -> None:
     """``proc.join(timeout)``: wait for its end outside the lock, then read it inside."""
     wait([proc.sentinel], timeout)

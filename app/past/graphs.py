@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import orjson
 
+from app.jobs.local import start_guarded
 from engine.data import Tokenizer
 from engine.graph import StepGraph, step_graph
 from engine.model import GPTConfig
@@ -61,7 +62,9 @@ class GraphBuilder:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"))
             try:
-                return await loop.run_in_executor(self._pool, build, *args)
+                # the submit starts the graph process, if not yet (a start polls every child)
+                future = start_guarded(self._pool.submit, build, *args)
+                return await asyncio.wrap_future(future, loop=loop)
             except BrokenProcessPool:  # it died (killed, out of memory): a new one, once
                 log.warning("the graph process died; starting another (attempt %d)", attempt)
                 await self.close()

@@ -6,6 +6,9 @@ a second reader at the same moment used to read an empty pipe, making a SIGKILL 
 255" in the run's failure reason (app.jobs.local polls under one lock).
 """
 
+import asyncio
+import gzip
+import json
 import multiprocessing
 import signal
 import threading
@@ -13,6 +16,8 @@ import time
 from multiprocessing.connection import wait
 
 from app.jobs import local
+from app.past.graphs import GraphBuilder
+from engine import Trainer
 
 
 def read_at_once(proc, threads: int = 8) -> list[int | None]:
@@ -40,3 +45,31 @@ def test_a_killed_processs_status_is_its_signal_in_every_thread_that_reads_it():
         proc.kill()
         assert wait([proc.sentinel], 10)
         assert read_at_once(proc) == [-signal.SIGKILL] * 8
+
+
+def test_the_graph_process_starts_holding_the_lock_every_poll_holds(monkeypatch):
+    """A process's start polls every child, the trainers' too: the graph process's (an
+    executor's worker, app.past.graphs) holds the lock as a trainer's start does."""
+    held = []
+    cleanup = multiprocessing.process._cleanup  # what Process.start calls to poll every child
+
+    def polling_every_child():
+        held.append(local._POLL.locked())
+        cleanup()
+
+    monkeypatch.setattr(multiprocessing.process, "_cleanup", polling_every_child)
+    trainer = Trainer(seed=42)
+    builder = GraphBuilder()
+
+    async def one_graph() -> bytes:
+        try:
+            return await builder.build(
+                trainer.config, trainer.tokenizer.chars, "emma", trainer.flat_values(), 1
+            )
+        finally:
+            await builder.close()
+
+    body = json.loads(gzip.decompress(asyncio.run(one_graph())))
+
+    assert body["step"] == 1 and body["doc"] == "emma" and body["nodes"]
+    assert held and all(held), held
