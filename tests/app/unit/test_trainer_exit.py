@@ -13,6 +13,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait
 
 from app.jobs import local
@@ -69,7 +70,9 @@ def test_the_graph_process_starts_holding_the_lock_every_poll_holds(monkeypatch)
         finally:
             await builder.close()
 
-    body = json.loads(gzip.decompress(asyncio.run(one_graph())))
+    # in a thread of its own: this one may have an event loop running (Playwright's)
+    with ThreadPoolExecutor(1) as pool:
+        body = json.loads(gzip.decompress(pool.submit(asyncio.run, one_graph()).result()))
 
     assert body["step"] == 1 and body["doc"] == "emma" and body["nodes"]
     assert held and all(held), held
