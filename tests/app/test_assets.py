@@ -1,11 +1,9 @@
 """The page's files: linked under a version that changes with them, and kept by the browser for
 good under it (app.web.assets); the plain /static/ URLs answer as before."""
 
-import asyncio
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import httpx
@@ -14,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from app.web.assets import IMMUTABLE, AssetVersion, VersionedStaticFiles
+from tests.conftest import run_async
 
 VERSIONED = re.compile(r"/static/(v-[0-9a-f]{12})/(.+)")
 
@@ -104,9 +103,7 @@ def test_an_older_versions_url_gets_the_file_but_not_for_good(folder):
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 return await client.get(path)
 
-        # in a thread of its own: this one may have an event loop running (Playwright's)
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, ask()).result()
+        return run_async(ask())
 
     old = version()
     assert get(f"/static/{old}/js/a.js").headers["cache-control"] == IMMUTABLE

@@ -6,19 +6,18 @@ a second reader at the same moment used to read an empty pipe, making a SIGKILL 
 255" in the run's failure reason (app.jobs.local polls under one lock).
 """
 
-import asyncio
 import gzip
 import json
 import multiprocessing
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait
 
 from app.jobs import local
 from app.past.graphs import GraphBuilder
 from engine import Trainer
+from tests.conftest import run_async
 
 
 def read_at_once(proc, threads: int = 8) -> list[int | None]:
@@ -70,9 +69,7 @@ def test_the_graph_process_starts_holding_the_lock_every_poll_holds(monkeypatch)
         finally:
             await builder.close()
 
-    # in a thread of its own: this one may have an event loop running (Playwright's)
-    with ThreadPoolExecutor(1) as pool:
-        body = json.loads(gzip.decompress(pool.submit(asyncio.run, one_graph()).result()))
+    body = json.loads(gzip.decompress(run_async(one_graph())))
 
     assert body["step"] == 1 and body["doc"] == "emma" and body["nodes"]
     assert held and all(held), held
