@@ -14,6 +14,7 @@ docs); so does an older version's URL, but as ``no-cache``: the file it gets may
 import hashlib
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -47,8 +48,11 @@ class AssetVersion:
     def _digest(self) -> str:
         h = hashlib.sha256()
         for path in sorted(self.root.rglob("*")):
-            if path.is_file():
+            try:
                 st = path.stat()
+            except OSError:  # removed since the listing (an edit in progress): not there
+                continue
+            if stat.S_ISREG(st.st_mode):
                 name = path.relative_to(self.root).as_posix()
                 h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return "v-" + h.hexdigest()[:12]
