@@ -21,6 +21,7 @@ Fixtures (stable: the browser tests use them too):
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,13 +29,16 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import httpx._transports.default as httpx_transport
 import pytest
 
 from app.contract.events import Probe, StepEvent
+from app.web.assets import VERSIONED
 
 REPO = Path(__file__).resolve().parent.parent
 # Compiled steps (engine.code_cache) in the checkout, not the user's cache: every server,
@@ -67,6 +71,35 @@ TEST_ENV = {
     "MICROGPT_RUNS_PER_MINUTE": "100000",
     "MICROGPT_CLASSES_PER_IDENTITY": "100000",
 }
+
+
+class AssetLinks(HTMLParser):
+    """Collects every src= and href= in a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in {"src", "href"} and value]
+
+
+def static_assets(html: str, base: str) -> list[str]:
+    """Same-origin /static/... URLs the page references (url_for gives absolute URLs)."""
+    parser = AssetLinks()
+    parser.feed(html)
+    origin = urlsplit(base).netloc
+    assets = []
+    for link in parser.links:
+        url = urlsplit(urljoin(base + "/", link))
+        if url.netloc == origin and url.path.startswith("/static/"):
+            assets.append(url.path + (f"?{url.query}" if url.query else ""))
+    return sorted(set(assets))
+
+
+def unversioned(path: str) -> str:
+    """/static/v-<version>/x as /static/x (app.web.assets: the page links its files versioned)."""
+    return re.sub(rf"^/static/{VERSIONED.pattern}/", "/static/", path)
 
 
 def run_async(coro):

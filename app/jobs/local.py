@@ -61,14 +61,9 @@ def _poll(proc) -> int | None:
         return proc.exitcode
 
 
-def _start(proc) -> None:
-    with _POLL:
-        proc.start()
-
-
 def start_guarded(start, *args):
-    """``start(*args)`` for a process this module does not start (an executor's worker, e.g.
-    the graph process): a start polls every child, the trainers' too, so it holds the lock."""
+    """``start(*args)``, a process's start (a trainer's ``proc.start``, an executor's submit
+    that starts the graph process): a start polls every child, so it holds the lock."""
     with _POLL:
         return start(*args)
 
@@ -153,7 +148,7 @@ class ProcessRunner:
             name="microgpt-trainer",
             daemon=True,
         )
-        await asyncio.to_thread(_start, self._proc)
+        await asyncio.to_thread(start_guarded, self._proc.start)
         cmd_recv.close()
         out_send.close()  # so the reader sees EOF the moment the child dies
         self._commands = cmd_send

@@ -4,32 +4,20 @@ good under it (app.web.assets); the plain /static/ URLs answer as before."""
 import os
 import re
 import time
-from html.parser import HTMLParser
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from app.web.assets import IMMUTABLE, AssetVersion, VersionedStaticFiles
-from tests.conftest import run_async
+from app.web.assets import IMMUTABLE, VERSIONED, AssetVersion, VersionedStaticFiles
+from tests.conftest import run_async, static_assets, unversioned
 
-VERSIONED = re.compile(r"/static/(v-[0-9a-f]{12})/(.+)")
-
-
-class Links(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [v for k, v in attrs if k in {"src", "href"} and v.startswith("/static/")]
+LINK = re.compile(rf"/static/({VERSIONED.pattern})/.+")
 
 
 def page_assets(server, path: str = "/") -> list[str]:
-    parser = Links()
-    parser.feed(server.get(path).text)
-    return parser.links
+    return static_assets(server.get(path).text, server.url)
 
 
 @pytest.mark.parametrize("path", ["/", "/compare", "/docs"])
@@ -37,18 +25,18 @@ def test_every_file_a_page_links_is_under_one_version_and_kept_for_good(server, 
     links = page_assets(server, path)
 
     assert links, f"{path} links no file of static/"
-    versions = {VERSIONED.fullmatch(link)[1] for link in links}  # a plain link: no match, error
+    versions = {LINK.fullmatch(link)[1] for link in links}  # a plain link: no match, error
     assert len(versions) == 1, versions
     for link in links:
         kept = server.get(link)
-        plain = server.get("/static/" + VERSIONED.fullmatch(link)[2])
+        plain = server.get(unversioned(link))
         assert kept.status_code == 200 and kept.content == plain.content, link
         assert kept.headers["cache-control"] == IMMUTABLE
         assert "cache-control" not in plain.headers  # as before: the browser's own guess
 
 
 def test_a_versioned_url_names_no_file_outside_static(server):
-    version = VERSIONED.fullmatch(page_assets(server)[0])[1]
+    version = LINK.fullmatch(page_assets(server)[0])[1]
     for path in (
         f"/static/{version}/../app/main.py",
         f"/static/{version}/%2e%2e/%2e%2e/pyproject.toml",

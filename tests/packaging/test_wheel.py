@@ -19,11 +19,12 @@ import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+
+from tests.conftest import static_assets, unversioned
 
 pytestmark = pytest.mark.slow
 
@@ -165,39 +166,10 @@ def server(venv_bin, tmp_path_factory):
     server.stop()
 
 
-class AssetLinks(HTMLParser):
-    """Collects every src= and href= in a page."""
-
-    def __init__(self):
-        super().__init__()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [value for name, value in attrs if name in {"src", "href"} and value]
-
-
-def static_assets(html: str, base: str) -> list[str]:
-    """Same-origin /static/... URLs the page references (url_for gives absolute URLs)."""
-    parser = AssetLinks()
-    parser.feed(html)
-    origin = urlsplit(base).netloc
-    assets = []
-    for link in parser.links:
-        url = urlsplit(urljoin(base + "/", link))
-        if url.netloc == origin and url.path.startswith("/static/"):
-            assets.append(url.path + (f"?{url.query}" if url.query else ""))
-    return sorted(set(assets))
-
-
 def module_imports(source: str, path: str) -> list[str]:
     """The paths an ES module at ``path`` imports (``import … from "./x.js"``), resolved."""
     specs = re.findall(r'^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"', source, flags=re.M)
     return [urlsplit(urljoin(path, spec)).path for spec in specs]
-
-
-def unversioned(path: str) -> str:
-    """/static/v-<version>/x as /static/x (app.web.assets: the page links its files versioned)."""
-    return re.sub(r"^/static/v-[0-9a-f]{12}/", "/static/", path)
 
 
 def test_build_wheel_with_package_data(wheel_names):

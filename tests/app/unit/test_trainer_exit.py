@@ -41,7 +41,7 @@ def test_a_killed_processs_status_is_its_signal_in_every_thread_that_reads_it():
     ctx = multiprocessing.get_context("forkserver")
     for _ in range(5):
         proc = ctx.Process(target=time.sleep, args=(60,), daemon=True)
-        local._start(proc)
+        local.start_guarded(proc.start)
         proc.kill()
         assert wait([proc.sentinel], 10)
         assert read_at_once(proc) == [-signal.SIGKILL] * 8
