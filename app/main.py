@@ -2,12 +2,14 @@
 
 import asyncio
 import logging
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from app.classes.roster import Classes
 from app.jobs.local import ProcessRunner, warm_up
+from app.open_files import StreamGate, open_file_limit
 from app.paths import STATIC_DIR
 from app.predict.cache import KnownQueries
 from app.runs.registry import Runs
@@ -68,6 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # page streams hold a file descriptor each: as many as the open-file limit leaves room for
+    workers = 0 if settings.redis_url else settings.workers or os.cpu_count() or 1
+    limit, _ = open_file_limit()
+    app.state.streams = StreamGate.for_limit(limit, workers, settings.max_streams)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimit,

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     replay_max_client_bytes: int = Field(2 * 1024 * 1024, ge=16 * 1024)
     # events a slow client may fall behind before it is dropped (it reconnects and replays)
     client_buffer: int = Field(1024, ge=8)
+    # event streams open at once, at most (None: as many as the open-file limit leaves room
+    # for, app.open_files); one more is answered 503 with Retry-After and its page retries
+    max_streams: int | None = Field(None, ge=1)
     sse_ping: float = Field(15.0, gt=0)  # seconds between heartbeat comments
     # a client whose socket accepts nothing for this long is dropped
     sse_send_timeout: float = Field(10.0, gt=0)

@@ -50,6 +50,9 @@ parsed payload, ~3x that, is kept for the newest event only; see ``app.bus.Event
   by the reset after ``SSE_SEND_TIMEOUT``. HTML fragments of ``/ui/events`` are rendered once
   per event for all the streams of a run (``app.fanout``: at most 4 MiB of rendered messages
   kept per watched run), except what a client renders alone (its first state, an old replay).
+- **How many**: each stream holds a file descriptor, so at most as many as the open-file
+  limit leaves room for (``app.open_files``) are open at once; one more is answered 503 with
+  ``Retry-After`` (a page retries by itself) before it subscribes to anything.
 - **Heartbeat** comments every ``SSE_PING`` = 15 s keep idle connections (and proxies) open.
 - **Shutdown**: streams end by themselves (0.5 s grace), queued events are flushed first.
 """
@@ -68,6 +71,7 @@ from sse_starlette.sse import SendTimeoutError
 
 from app.bus import Event, EventBus, Subscription
 from app.fanout import Render, SharedRender, encode
+from app.open_files import StreamGate
 from app.transport import abort_from_scope
 
 log = logging.getLogger(__name__)
@@ -129,7 +133,12 @@ class _StallClock:
 
 class StreamResponse(EventSourceResponse):
     """``EventSourceResponse`` that resets the connection when a write times out, logging one
-    line (no traceback): the client's address, the path, and how long it accepted nothing."""
+    line (no traceback): the client's address, the path, and how long it accepted nothing.
+    ``gate``: the stream was counted in it (``StreamGate.admit``); it is let go when it ends."""
+
+    def __init__(self, *args: Any, gate: StreamGate | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.gate = gate
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         clock = _StallClock(send)
@@ -139,6 +148,10 @@ class StreamResponse(EventSourceResponse):
             if not _is_send_timeout(exc):
                 raise
             await self._drop(scope, clock.stalled_for())
+        finally:
+            if self.gate is not None:
+                self.gate.release()
+                self.gate = None
 
     @staticmethod
     async def _drop(scope: Any, stalled: float) -> None:
@@ -175,6 +188,7 @@ def event_stream(
     initial: Callable[[], Event | None] | None = None,
     ping: float = 15.0,
     send_timeout: float = 10.0,
+    gate: StreamGate | None = None,
 ) -> EventSourceResponse:
     """An SSE response that follows ``bus``, with the policy of this module's docstring.
 
@@ -191,7 +205,11 @@ def event_stream(
       Such a stream waits ``shared.gather()`` seconds after an event for more before it writes.
     - ``ping``, ``send_timeout``: seconds between heartbeat comments, and how long one write may
       wait on a client that accepts nothing before the connection is reset.
+    - ``gate``: counts the stream while it is open; when it holds as many as it may, this
+      raises 503 with ``Retry-After`` instead (``app.open_files``).
     """
+    if gate is not None:
+        gate.admit()
     resume_from = last_event_id(request)
     shutdown = anyio.Event()
 
@@ -231,4 +249,5 @@ def event_stream(
         send_timeout=send_timeout,
         shutdown_event=shutdown,
         shutdown_grace_period=0.5,
+        gate=gate,
     )

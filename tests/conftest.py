@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -39,6 +40,7 @@ import pytest
 
 from app.contract.events import Probe, StepEvent
 from app.web.assets import VERSIONED
+from tests.server_zygote import limit_open_files
 
 REPO = Path(__file__).resolve().parent.parent
 # Compiled steps (engine.code_cache) in the checkout, not the user's cache: every server,
@@ -184,8 +186,10 @@ class Zygote:
 class ForkedServer:
     """A server forked by the zygote, with the part of ``subprocess.Popen`` the tests use."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path):
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path, open_files=None):
         start = {"argv": args, "env": env, "cwd": str(cwd), "log": str(log)}
+        if open_files is not None:
+            start["open_files"] = open_files
         self.args = args
         self.pid: int = Zygote.ask({"start": start})["pid"]
         self.returncode: int | None = None
@@ -214,10 +218,18 @@ class ForkedServer:
 class LiveServer:
     """One ``python -m app`` process; start/stop/kill/restart keep the port and data dir.
     ``cwd``: the tree whose code it serves (``python -m app`` imports the ``app`` there); this
-    tree's servers are forked from the ``Zygote`` (MICROGPT_TEST_ZYGOTE=0: started afresh)."""
+    tree's servers are forked from the ``Zygote`` (MICROGPT_TEST_ZYGOTE=0: started afresh).
+    ``open_files``: started with that limit on open files (``ulimit -n``)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, cwd: Path = REPO):
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+        open_files: int | None = None,
+    ):
         self.data_dir, self.cwd = Path(data_dir), cwd
+        self.open_files = open_files  # its limit on open files (``ulimit -n``), if not ours
         self.port = free_port()
         self.env = {**os.environ, **TEST_ENV, **(env or {})}
         self.proc: subprocess.Popen | ForkedServer | None = None
@@ -231,12 +243,15 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = ["--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.cwd == REPO and os.environ.get("MICROGPT_TEST_ZYGOTE", "1") != "0":
-            self.proc = ForkedServer(args, self.env, self.cwd, self.log_path)
+            self.proc = ForkedServer(args, self.env, self.cwd, self.log_path, self.open_files)
         else:
+            limit = None
+            if self.open_files is not None:
+                limit = partial(limit_open_files, self.open_files)
             with open(self.log_path, "ab") as log:
                 cmd = [sys.executable, "-m", "app", *args]
                 self.proc = subprocess.Popen(
-                    cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log
+                    cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log, preexec_fn=limit
                 )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -9,7 +9,8 @@ It stays single-threaded (a fork copies only the forking thread), opens no file,
 database before a fork, and starts nothing.
 
 One JSON line each way on stdin/stdout (tests/conftest.py ``Zygote``):
-  {"start": {"argv": [...], "env": {...}, "cwd": "...", "log": "..."}} -> {"pid": N}
+  {"start": {"argv": [...], "env": {...}, "cwd": "...", "log": "...", "open_files": N | null}}
+                -> {"pid": N}    (open_files: the child's limit on open files, soft and hard)
   {"poll": N} -> {"returncode": null | int}  (as subprocess.Popen's: -N if killed by signal N;
                 asked until it is not null, then never again: the child is reaped)
 It exits when its stdin closes (the test process has gone).
@@ -47,9 +48,14 @@ def preload() -> None:
         templates.env.get_template(name)
 
 
-def serve(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
+def serve(
+    argv: list[str], env: dict[str, str], cwd: str, log: str, open_files: int | None = None
+) -> None:
     """In the forked child: become ``python -m app ARGV`` and exit with its status."""
     import app.__main__ as entry
+
+    if open_files is not None:
+        limit_open_files(open_files)
 
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -85,6 +91,13 @@ def serve(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def limit_open_files(n: int) -> None:
+    """As ``ulimit -n N`` (soft and hard) would have set it before the server started."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
 
 def main() -> None:

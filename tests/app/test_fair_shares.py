@@ -1,6 +1,7 @@
 """Fair shares (app.runs.quotas, app.runs.scheduler): one person's long queue does not delay
 another's first run, and one person cannot take every run, every minute or every class."""
 
+import re
 from contextlib import contextmanager
 
 import httpx
@@ -155,13 +156,15 @@ def test_disk_budgets_refuse_with_507_and_the_numbers(server_factory):
     server = server_factory(MICROGPT_RUN_DISK_BUDGET=mib, MICROGPT_DATA_DISK_BUDGET=mib)
     try:
         run = server.state()["id"]
-        # a step of the default shape stores ~36 kB (its weights for time travel): 1 MiB
-        # holds a few dozen
+        # a step of the default shape stores ~4.4 kB (its share of a kept state, its probes):
+        # 1 MiB holds a couple of hundred
         refused = server.post(f"/api/runs/{run}/train", {"steps": 500})
         assert refused.status_code == 507
         detail = refused.json()["detail"]
         assert "500 more steps" in detail and "MICROGPT_RUN_DISK_BUDGET" in detail
         assert "1 MB" in detail and "train at most" in detail
+        room = int(re.search(r"train at most ([\d,]+) steps", detail)[1].replace(",", ""))
+        assert 150 <= room <= 240  # 1 MiB at ~4.4 kB a step (3.9 MiB per 1,000 measured)
         assert server.post(f"/api/runs/{run}/train", {"steps": 5}).status_code == 200
         server.wait_idle_at(5)
 

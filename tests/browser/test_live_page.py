@@ -260,3 +260,24 @@ def test_every_tab_stays_live_and_recovers_from_a_restart(server, open_page):
         wait_step_at_least(page, 40)
         wait_for(page, "!document.querySelector('[data-testid=train]').disabled")
         assert stepline(page) == (40, 40)
+
+
+def test_a_page_refused_its_stream_waits_and_goes_live_when_one_frees(server_factory, open_page):
+    """A server that holds as many event streams as it may (here ``MICROGPT_MAX_STREAMS=1``,
+    held by another client; a low ``ulimit -n`` does the same) refuses the page's stream: the
+    page says "reconnecting…" and goes live by itself once the other stream closes."""
+    full = server_factory(MICROGPT_MAX_STREAMS="1")
+    with httpx.stream("GET", full.url + "/api/events", timeout=30) as held:
+        assert held.status_code == 200
+        page, watch = open_page(full.url)
+        watch.allow_console_errors = True  # the browser logs the refused request
+        wait_for(
+            page,
+            "document.querySelector('[data-testid=connection]').dataset.conn === 'reconnecting'",
+        )
+        assert "reconnecting" in page.inner_text("[data-testid=connection]")
+    wait_live(page)
+    r = httpx.post(full.url + "/api/train", json={"steps": 5}, timeout=30)
+    assert r.status_code == 200, r.text
+    wait_step_at_least(page, 5)
+    full.stop()

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
+from app.contract.api import ErrorOut
 from app.fanout import SharedRender
 from app.runs.service import RunService
 from app.sse import Render, event_stream
@@ -30,13 +31,20 @@ def service_stream(
         initial=service.status_event,
         ping=s.sse_ping,
         send_timeout=s.sse_send_timeout,
+        gate=request.app.state.streams,
     )
 
 
 @router.get(
     "/events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "SSE stream"},
+        503: {
+            "model": ErrorOut,
+            "description": "as many streams are open as the server can hold: Retry-After",
+        },
+    },
 )
 async def events(request: Request, service: ServiceDep) -> EventSourceResponse:
     """Server-Sent Events: ``status``, ``step``, ``validation``, ``done``, ``error``,
