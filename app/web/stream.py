@@ -4,6 +4,11 @@ second per run (rendered once, the same bytes to every page of the run: app.fano
 JSON ``point`` event per step (and ``val-point`` per held-out loss) that static/js/chart.js feeds
 to the chart and a throttled ``model-updated`` event that makes the prefix box re-ask /ui/predict.
 
+A step's chart point is encoded once for every renderer (``Points``), and a step with a newer
+event already out (a replay, a batch caught up) sends only its point: 500 pages reconnecting at
+once, each replaying with a renderer of its own, neither re-encode the same points 500 times
+nor render panels the next step replaces (bench/reconnect_storm.py).
+
 It renders from the events alone: a step's fragments read the step event and the run's state as
 the newest ``status`` event gave it (every change of state is published as one), never asking the
 service for its state per frame. The page and its other fragments are app.web.routes.ui; the
@@ -14,6 +19,8 @@ import html
 import json
 import time
 import weakref
+from collections import OrderedDict
+from typing import NamedTuple
 
 from sse_starlette import ServerSentEvent
 
@@ -49,9 +56,48 @@ FRAGMENT_INTERVAL = 0.25  # seconds between a run's fragment renders (its last s
 SLOW_PACE = 5.0  # steps/s: at this speed or slower every step's recipe is rendered
 REFRESH_INTERVAL = 1.0  # seconds between "model-updated" nudges to the prefix box
 MULTIPLES_INTERVAL = 2.0  # seconds between re-renders of the small multiples while training
+# chart points kept encoded for every renderer: a class's pages reconnecting at once replay the
+# same steps, each page with a renderer of its own (its replay is from before the shared one)
+POINTS_KEPT = 4096  # ~20 s of steps at full speed, ~1.5 MB
 
 
-def every_step(step: StepEvent, pace: float | None) -> bool:
+class Point(NamedTuple):
+    """A step's chart point as sent, and what a renderer needs of the step besides."""
+
+    message: bytes  # the ``point`` SSE message
+    step: int
+    last: bool  # the last step of its run
+    single: bool  # a Step once
+
+
+class Points:
+    """Each step's ``point`` message, encoded once for all the renderers that send it (by bus
+    event id and model: every stream of a run is sent the same), with what a renderer needs
+    of the step to decide the rest, so that a replay parses a step only for its fragments."""
+
+    def __init__(self, kept: int = POINTS_KEPT):
+        self.kept = kept
+        self._points: OrderedDict[tuple[int, int | None], Point] = OrderedDict()
+
+    def of(self, event: Event, model: int | None) -> Point:
+        key = (event.id, model)
+        point = self._points.get(key)
+        if point is None:
+            d: StepEvent = event.payload
+            data = {"step": d.step, "loss": d.loss, "smooth": d.smooth, "model": model}
+            data["health"] = [h.model_dump() for h in d.health]  # per matrix
+            sse = ServerSentEvent(data=json.dumps(data), event="point", id=str(event.id))
+            last = d.run_step >= d.run_steps
+            point = self._points[key] = Point(sse.encode(), d.step, last, d.single)
+            if len(self._points) > self.kept:
+                self._points.popitem(last=False)
+        return point
+
+
+POINTS = Points()
+
+
+def every_step(step: StepEvent | Point, pace: float | None) -> bool:
     """Whether the page gets this step's recipe whatever the throttle: a step of Step once
     (the page holds its walk at phase 0 for the learner), or any step of a run slowed to
     SLOW_PACE steps/s or less."""
@@ -112,11 +158,26 @@ class FragmentRenderer:
         # the run's state as the newest status event gave it (every change is published as one)
         self.latest: dict = service.state().model_dump(mode="json")
         self.model = self.latest["model"]
-        self.last_render = self.last_refresh = self.last_multiples = 0.0
-        self.step: StepEvent | None = service.last_step  # the stream's latest step event
+        # the throttles' clocks start now: a stream starts with the state, rendered whole
+        self.last_render = self.last_refresh = self.last_multiples = time.monotonic()
+        self._step: StepEvent | None = service.last_step  # the stream's latest step event,
+        self._step_event: Event | None = None  # or the bus event to parse it from when needed
         self.pace = pace  # the speed the stream's menu shows (unknown, ``...``: render it)
 
-    def __call__(self, event: Event) -> list[ServerSentEvent]:
+    @property
+    def step(self) -> StepEvent | None:
+        """The stream's latest step event (parsed from its bus event at first need)."""
+        if self._step_event is not None:
+            self._step, self._step_event = self._step_event.payload, None
+        return self._step
+
+    @step.setter
+    def step(self, step: StepEvent | None) -> None:
+        self._step, self._step_event = step, None
+
+    def __call__(self, event: Event) -> list[ServerSentEvent | bytes]:
+        if event.name == "step":  # given the bus event: its payload is parsed only if needed
+            return self.on_step(event)
         handler = getattr(self, f"on_{event.name}", None)
         return handler(event.payload) if handler else []
 
@@ -128,24 +189,30 @@ class FragmentRenderer:
         point = {"step": d.step, "val": d.loss, "model": self.model}
         return [ServerSentEvent(data=json.dumps(point), event="val-point")]
 
-    def on_step(self, d: StepEvent) -> list[ServerSentEvent]:
-        self.step = d
-        self.latest["step"] = d.step  # the model's step, between the status events
-        point = {"step": d.step, "loss": d.loss, "smooth": d.smooth, "model": self.model}
-        # per-matrix gradient norms and update ratios
-        point["health"] = [h.model_dump() for h in d.health]
-        out = [ServerSentEvent(data=json.dumps(point), event="point")]
-        now = time.monotonic()
-        last = d.run_step >= d.run_steps
-        due = now - self.last_render >= FRAGMENT_INTERVAL
-        if every_step(d, self.latest["pace"]) or last or due:
+    def on_step(self, event: Event) -> list[ServerSentEvent | bytes]:
+        point = POINTS.of(event, self.model)
+        self._step, self._step_event = None, event
+        self.latest["step"] = point.step  # the model's step, between the status events
+        out: list[ServerSentEvent | bytes] = [point.message]
+        if every_step(point, self.latest["pace"]) or point.last:
+            return out + self.step_messages(point, time.monotonic(), forced=True)
+        if event.id < self.service.bus.last_id:
+            # a newer event is out already (a replay, a batch caught up): the panels would show
+            # this step only to replace it at once, so only its point goes
+            return out
+        return out + self.step_messages(point, time.monotonic())
+
+    def step_messages(self, point: Point, now: float, forced: bool = False) -> list:
+        """The panels' fragments and nudges for the latest step, as far as they are due."""
+        out: list[ServerSentEvent] = []
+        if forced or now - self.last_render >= FRAGMENT_INTERVAL:
             self.last_render = now
-            out.append(self.html(*self.step_fragments(d, held=d.single)))
+            out.append(self.html(*self.step_fragments(self.step, held=point.single)))
             out.append(params_ready())
-        if last or now - self.last_refresh >= REFRESH_INTERVAL:
+        if point.last or now - self.last_refresh >= REFRESH_INTERVAL:
             self.last_refresh = now
             out.append(ServerSentEvent(data="{}", event="model-updated"))
-        if last or now - self.last_multiples >= MULTIPLES_INTERVAL:
+        if point.last or now - self.last_multiples >= MULTIPLES_INTERVAL:
             self.last_multiples = now
             out.append(self.html(self.multiples_fragment()))
         return out

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from app.bus import Event, MemoryBus
 from app.fanout import SharedRender
 from app.sse import event_stream
+from tests.conftest import EventStream
 
 # ---------- the fan-out on its own (a real bus and event_stream, a counting renderer) ----------
 
@@ -286,4 +287,37 @@ def test_every_page_of_a_run_gets_the_same_bytes_whenever_it_joined(server):
     finally:
         first.close()
         for _, page in pages:
+            page.close()
+
+
+def test_pages_reconnecting_at_once_with_no_page_open_each_get_the_steps_they_missed(
+    server, fresh_run
+):
+    """A class whose Wi-Fi blinked: pages come back with an id from mid-run, and no page was
+    open to warm the shared renderer, so each replays with a renderer of its own. Each gets
+    every step it missed once, in order, as the same bytes (each point encoded once for all),
+    and the fragments of the run's end, not those of every step it passes (templates the next
+    step replaces: 500 pages x 200 steps of them stalled a server for seconds). A run of its
+    own: no page of it was ever open."""
+    ids = EventStream(server.url)
+    try:
+        start = server.state()["step"]
+        server.train(60)
+        mid = ids.wait_event("step", step=start + 30).id
+    finally:
+        ids.close()
+    pages = [PageStream(server.port, last_event_id=mid) for _ in range(30)]
+    try:
+        for page in pages:
+            page.wait(step_point(start + 60))
+            page.wait(lambda m: b'hx-target="#status"' in m)  # the run's end: idle
+        assert all(page.steps() == list(range(start + 31, start + 61)) for page in pages)
+        points = [[m for _, m in page.messages if point(m)] for page in pages]
+        assert all(sent == points[0] for sent in points)
+        for page in pages:
+            passed = {i for i, m in page.messages if point(m) and not step_point(start + 60)(m)}
+            fragments = [i for i, m in page.messages if b"hx-partial" in m]
+            assert fragments and not passed & set(fragments)
+    finally:
+        for page in pages:
             page.close()
