@@ -11,7 +11,15 @@ import math
 import random
 import unicodedata
 
-from engine.data import MAX_CHARS, MAX_DOC_CHARS, MAX_DOCS, Tokenizer, load_names, train_count
+from engine.data import (
+    MAX_CHARS,
+    MAX_DOC_CHARS,
+    MAX_DOCS,
+    Tokenizer,
+    load_names,
+    names_in_order,
+    train_count,
+)
 from engine.errors import EngineError
 from engine.errors import short_repr as _show
 from engine.model import GPTConfig, num_params, param_shapes
@@ -167,8 +175,7 @@ def _check_docs(d, tokenizer):
     dataset = d["dataset"]
     if dataset == "names":
         _require(d["docs"] is None, "docs must be null for the shipped names dataset")
-        docs = load_names()
-        random.Random(d["seed"]).shuffle(docs)
+        docs = list(names_in_order(d["seed"])[0])
     elif dataset == "custom":
         docs = d["docs"]
         if not isinstance(docs, list):

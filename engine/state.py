@@ -3,7 +3,7 @@
 import random
 from dataclasses import dataclass, replace
 
-from engine.data import Tokenizer, load_names, train_count
+from engine.data import Tokenizer, names_in_order, names_tokenizer, train_count
 from engine.errors import EngineError
 from engine.model import GPTConfig, init_weights
 
@@ -33,11 +33,17 @@ class TrainingState:
             raise EngineError(f"seed must be an integer, got {seed!r}")
         if not isinstance(lr, int | float) or not 0 < lr <= 1:
             raise EngineError(f"learning rate must be in (0, 1], got {lr!r}")
-        dataset = "names" if docs is None else "custom"
-        docs = load_names() if docs is None else [d.strip() for d in docs if d.strip()]
-        tokenizer = Tokenizer.from_docs(docs)
         rng = random.Random(seed)
-        rng.shuffle(docs)  # before any parameter is drawn
+        if docs is None:  # the shipped names, shuffled by the stream (cached: names_in_order)
+            dataset, (order, after_shuffle) = "names", names_in_order(seed)
+            docs = list(order)
+            rng.setstate(after_shuffle)
+            tokenizer = names_tokenizer()
+        else:
+            dataset = "custom"
+            docs = [d.strip() for d in docs if d.strip()]
+            tokenizer = Tokenizer.from_docs(docs)
+            rng.shuffle(docs)  # before any parameter is drawn
         config = replace(config or GPTConfig(), vocab_size=tokenizer.vocab_size)
         weights = init_weights(config, rng)
         # step k reads docs[(k - 1) % n_train]: the original's docs[k - 1] while k <= n_train

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import random
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from app.runs.errors import BadInput
 from engine import EngineError, Predictor, Trainer, load_names
 from engine.checkpoint import check_runs, n_train_of
+from engine.data import names_in_order
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,6 @@ def validate_checkpoint(raw: bytes) -> tuple[str, int]:
         raise BadInput(f"invalid checkpoint ({type(e).__name__})") from None
 
 
-@cache
-def names_in_order(seed: int) -> tuple[str, ...]:
-    """The shipped names in the order a model of ``seed`` trains on them (its first use of
-    the seed's random stream is this shuffle, as in engine.train.Trainer)."""
-    docs = load_names()
-    random.Random(seed).shuffle(docs)
-    return tuple(docs)
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     """A stored checkpoint, parsed: what the service shows and answers from."""
@@ -74,7 +65,7 @@ def parse_checkpoint(data: str) -> LoadedModel:
     predictor = Predictor.from_dict(d)
     if d.get("dataset", "names") == "names":
         documents, num_docs = shipped_names()
-        docs = names_in_order(d["seed"])
+        docs = names_in_order(d["seed"])[0]  # the engine's, shuffled once for a few seeds
     else:
         docs = tuple(d.get("docs") or [])  # stored as trained: shuffled when the model was made
         documents, num_docs = frozenset(docs), len(docs)

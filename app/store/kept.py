@@ -80,6 +80,8 @@ def split(data: str) -> tuple[str, bytes, bytes, bytes] | None:
 
 
 def is_split(data: str) -> bool:
+    if f'"{KEPT}"' not in data:  # a whole checkpoint (~250 KB of JSON): not parsed to tell
+        return False
     try:
         return json.loads(data)["adam"]["m"] == KEPT
     except (ValueError, KeyError, TypeError):

@@ -2,10 +2,12 @@
 
 import json
 import math
+import random
 
 import pytest
 
 from engine import EngineError, GPTConfig, Trainer, load_names
+from engine.data import names_in_order
 from engine.optim import get_lr
 from engine.reference import ReferenceGPT
 
@@ -140,3 +142,18 @@ def test_bigger_configs_train():
     trainer = Trainer(config=GPTConfig(n_embd=8, n_head=2, n_layer=2, block_size=4))
     trainer.begin_run(2)
     assert len(list(trainer.steps())) == 2
+
+
+def test_a_seeds_names_are_the_originals_shuffle_whether_shuffled_anew_or_kept():
+    """The names' training order and the random stream after it, kept for the newest seeds
+    (a class makes a model per student, then loads it): the original's shuffle, exactly."""
+    for seed in (42, 7, 42):
+        docs = load_names()
+        rng = random.Random(seed)
+        rng.shuffle(docs)
+        order, after = names_in_order(seed)
+        assert list(order) == docs and after == rng.getstate()
+        made = Trainer(seed=seed)
+        assert made.docs == docs
+        assert made.weights()["wte"][0][0] == pytest.approx(rng.gauss(0, 0.02), abs=0)
+        assert made.to_dict() == Trainer(seed=seed).to_dict()
