@@ -149,6 +149,36 @@ def test_the_run_list_switches_the_page_to_another_run(server, open_page, screen
     assert page.get_attribute("[data-testid=prefix]", "maxlength") == "7"
 
 
+def test_the_run_list_fits_a_phone_one_short_block_a_run(server, open_page, screenshot):
+    page, _ = open_page(server.url, width=390, height=844)
+    wait_live(page)
+    open_menu(page, "runs-menu")
+    page.locator("[data-testid=run-row]").first.wait_for()
+    fit = page.evaluate(
+        """() => {
+            const table = document.querySelector('[data-testid=runs-table]');
+            const rows = [...table.querySelectorAll('[data-testid=run-row]')];
+            return {
+                table: table.getBoundingClientRect().width,
+                panel: table.parentElement.clientWidth,
+                tallest: Math.max(...rows.map((r) => r.getBoundingClientRect().height)),
+                page: document.documentElement.scrollWidth,
+            };
+        }"""
+    )
+    # nothing cut, no sideways scroll; a run's shape on a line of its own (as a column it was a
+    # word a line: a row ~250 px tall)
+    assert fit["table"] <= fit["panel"] and fit["page"] <= 390, fit
+    assert fit["tallest"] < 140, fit
+    assert "params · lr" in page.locator("[data-testid=run-row]").first.inner_text()
+    labels = page.eval_on_selector_all(
+        "[data-testid=run-row] td.num",
+        "tds => tds.map((td) => getComputedStyle(td, '::before').content)",
+    )
+    assert labels[:2] == ['"step "', '"loss "'], labels  # the column heads, hidden, said inline
+    screenshot(page, "runs-list-390", full_page=False)
+
+
 def test_the_run_list_is_asked_for_while_it_is_open_and_not_while_closed(server, open_page):
     page, _ = open_page(server.url + "/?run=2")
     wait_live(page)
