@@ -20,12 +20,23 @@ from engine.errors import EngineError
 from engine.errors import short_repr as _show
 from engine.gradcheck import unflatten
 from engine.infer import Predictor
-from engine.model import GPTConfig, num_params
+from engine.model import GPTConfig, num_params, param_shapes
 from engine.train import Trainer
 
+STATE_APART = "kept"  # adam.m and adam.v of a checkpoint whose state travels apart
 
-def trainer_to_dict(trainer):
+
+def trainer_to_dict(trainer, state=True):
+    """The trainer as a checkpoint dict. ``state=False``: without its state, which travels
+    apart as flat arrays (``Trainer.flat_state``: ~95 % of the text, written and parsed as
+    JSON for nothing when the arrays are at hand): each matrix's weights as its [rows, cols],
+    Adam's m and v as ``STATE_APART``; ``with_state`` puts them back (the same dict)."""
     version, internal, gauss_next = trainer.rng.getstate()
+    if state:
+        weights, m, v = trainer.weights(), trainer.adam.m, trainer.adam.v
+    else:
+        weights = {name: [rows, cols] for name, rows, cols, _ in param_shapes(trainer.config)}
+        m = v = STATE_APART
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -42,9 +53,17 @@ def trainer_to_dict(trainer):
         "docs_sha256": docs_digest(trainer.docs),
         "n_train": trainer.n_train,
         "rng": [version, list(internal), gauss_next],
-        "weights": trainer.weights(),
-        "adam": {"t": trainer.adam.t, "m": trainer.adam.m, "v": trainer.adam.v},
+        "weights": weights,
+        "adam": {"t": trainer.adam.t, "m": m, "v": v},
     }
+
+
+def with_state(d, weights, m, v):
+    """A checkpoint dict written without its state (``trainer_to_dict(..., state=False)``),
+    with it: the weights (flat, in parameter order) and Adam's m and v."""
+    config = GPTConfig.from_dict(d["config"])
+    adam = {**d["adam"], "m": list(m), "v": list(v)}
+    return {**d, "weights": unflatten(config, weights), "adam": adam}
 
 
 def at_step(d, step, weights, m, v):

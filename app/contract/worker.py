@@ -91,9 +91,12 @@ class Checkpoint(Message):
     step: int
     run_id: int | None  # the segment trained
     reason: str  # start, periodic, pause, stop, step, finish
-    data: str  # the checkpoint's JSON (engine.checkpoint)
+    # the checkpoint's JSON (engine.checkpoint) without its state (trainer_to_dict(state=
+    # False): each matrix's [rows, cols], adam.m and adam.v "kept"), which comes as arrays
+    data: str
     elapsed: float  # seconds the segment has trained
     frame: Frame | None
+    weights: array  # flat, in parameter order
     m: array  # Adam's moments (a past step's are replayed from them)
     v: array
 

@@ -39,6 +39,7 @@ from app.contract.worker import (
 )
 from engine import Diverged as Diverging
 from engine import EngineError, Predictor, Trainer
+from engine.checkpoint import trainer_to_dict, with_state
 from engine.model import param_shapes
 
 FRAME_EVERY = 0.25  # seconds between params frames at full speed
@@ -114,13 +115,30 @@ class TrainerProcess:
         self.elapsed_before = 0.0  # run seconds before the current segment
         self.segment_start = 0.0
         self.ends: deque[float] = deque(maxlen=21)  # wall-clock ends of the recent steps
-        self.last_checkpoint = json.dumps(trainer.to_dict())  # where a divergence goes back to
+        # where a divergence goes back to (and, in Redis mode, a session restarts from): the
+        # newest checkpoint, as JSON, or as sent (without its state) and its state, joined
+        # only when asked (``last_checkpoint``)
+        self._checkpoint: str | None = json.dumps(trainer.to_dict())
+        self._sent: tuple[str, array, array, array] | None = None
         # fault injection for tests (settings.fault_nonfinite_at): make this global step's loss
         # non-finite once, as a run at too high a learning rate would
         self.poison_at: int | None = options.get("fault_nonfinite_at")
 
     def send(self, message: Message) -> None:
         self.out.send(message)
+
+    @property
+    def last_checkpoint(self) -> str:
+        """The newest checkpoint's JSON (``engine.checkpoint``), whole."""
+        if self._checkpoint is None:
+            meta, values, m, v = self._sent
+            d = with_state(json.loads(meta), values, m, v)
+            self._checkpoint = json.dumps(d, allow_nan=False)
+        return self._checkpoint
+
+    @last_checkpoint.setter
+    def last_checkpoint(self, data: str) -> None:
+        self._checkpoint, self._sent = data, None
 
     # -- the loop --
 
@@ -307,7 +325,10 @@ class TrainerProcess:
         values, m, v = t.flat_state()
         if weights:
             self.send(Weights(step=t.step, values=values))
-        self.last_checkpoint = json.dumps(t.to_dict(), allow_nan=False)
+        # the JSON without the state, which goes as arrays: no 280 KB of floats written here and
+        # parsed, taken apart and checked in the web process at every checkpoint
+        meta = json.dumps(trainer_to_dict(t, state=False), allow_nan=False)
+        self._checkpoint, self._sent = None, (meta, values, m, v)
         made = None
         if frame is not None:
             made = Frame(
@@ -318,7 +339,8 @@ class TrainerProcess:
                 step=t.step,
                 run_id=self.run_id,
                 reason=reason,
-                data=self.last_checkpoint,
+                data=meta,
+                weights=values,
                 # a periodic checkpoint is taken mid-segment: the time so far, not at its start
                 elapsed=self.elapsed_before
                 + (time.time() - self.segment_start if self.running else 0),

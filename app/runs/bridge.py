@@ -126,7 +126,7 @@ class Bridge:
         if p.frame is not None:  # the step that made these weights: /api/params after a restart
             f = p.frame
             frame = FrameRow(f.step, f.tokens, to_le_bytes(f.before), to_le_bytes(f.grads))
-        moments = (to_le_bytes(p.m), to_le_bytes(p.v))
+        state = (to_le_bytes(p.weights), to_le_bytes(p.m), to_le_bytes(p.v))
         try:
             await asyncio.to_thread(
                 self.store.save_checkpoint,
@@ -138,8 +138,8 @@ class Bridge:
                 rows,
                 p.elapsed,
                 frame,
-                moments,
-                validation,
+                validation=validation,
+                state=state,
             )
         except StoreWriteError as e:
             await self.write_failed(e)

@@ -52,13 +52,16 @@ class CheckpointsRepo(Database):
         frame: FrameRow | None = None,
         moments: tuple[bytes, bytes] | None = None,
         validation: Sequence[tuple[int, float]] = (),
+        state: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
         """The checkpoint (its step a kept state), the history rows up to it and the run's
         progress, atomically; and ``frame``, the step that made its weights, if given and the
         checkpoint not periodic (the model's newest one is kept; app.past.snapshots rebuilds
         a periodic one's), ``moments``, Adam's (m, v) at the checkpoint's step (when
-        its JSON has none to keep), and the held-out losses (step, loss) measured up to it."""
-        stripped = kept.split(data)
+        its JSON has none to keep), and the held-out losses (step, loss) measured up to it.
+        ``state``: ``data`` came without its state (a training process's checkpoint), which is
+        this (weights, m, v), as little-endian float64 bytes: kept as it is."""
+        stripped = (data, *state) if state is not None else kept.split(data)
         if stripped is not None:
             data, weights, m, v = stripped
             moments = (m, v)

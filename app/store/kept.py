@@ -17,6 +17,8 @@ import sys
 import zlib
 from array import array
 
+from engine.checkpoint import STATE_APART
+
 FLOAT = 8  # bytes of a float64
 
 
@@ -36,7 +38,9 @@ def unpack(blob: bytes) -> bytes:
     return bytes(data)
 
 
-KEPT = "kept"  # in a stored checkpoint's adam.m and adam.v: the arrays are in the kept state
+# in a stored checkpoint's adam.m and adam.v: the arrays are in the kept state (the engine's
+# marker of a checkpoint written without its state: a training process sends them so)
+KEPT = STATE_APART
 
 
 def le_bytes(values) -> bytes:

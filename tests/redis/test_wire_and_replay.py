@@ -37,6 +37,7 @@ def checkpoint_message(step: int) -> Checkpoint:
         data="{}",
         elapsed=1.0,
         frame=frame,
+        weights=array("d", [0.5, -1.25]),
         m=array("d", [0.1]),
         v=array("d", [0.2]),
     )

@@ -19,8 +19,9 @@ class FakeStore:
     def __init__(self):
         self.checkpoints, self.segments = [], []
 
-    def save_checkpoint(self, model, step, segment, data, reason, rows, *rest):
-        self.checkpoints.append((step, reason, [r.step for r in rows], rest[-1]))
+    def save_checkpoint(self, model, step, segment, data, reason, rows, *_, validation, state):
+        assert len(state) == 3  # weights, m, v: the checkpoint's JSON came without them
+        self.checkpoints.append((step, reason, [r.step for r in rows], validation))
 
     def update_segment(self, segment):
         self.segments.append((segment.id, segment.status))
@@ -85,6 +86,7 @@ def test_a_checkpoint_stores_the_steps_before_it_and_done_ends_the_segment():
                 data="{}",
                 elapsed=0.2,
                 frame=None,
+                weights=array("d", [0.5]),
                 m=array("d", [0.0]),
                 v=array("d", [0.0]),
             ),

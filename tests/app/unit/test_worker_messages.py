@@ -56,6 +56,7 @@ EVERY_KIND = [
         data="{}",
         elapsed=1.5,
         frame=Frame(step=3, tokens=[1], before=A, grads=A),
+        weights=A,
         m=A,
         v=A,
     ),
