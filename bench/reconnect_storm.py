@@ -6,8 +6,9 @@
 Starts ``python -m app`` (loopback, temporary data dir), trains the default run (seed 42,
 10,000 steps at full speed) and measures, for ``--window`` seconds each:
 
-- **none**: no page open: the run's steps/s (from ``/api/state``) and ``/healthz``'s latency,
-  asked every 20 ms on a kept-alive connection;
+- **none**: no page open: the run's steps/s (from ``/api/state``), and the latencies of
+  ``/healthz`` and of an API call (``/api/state``), asked in turn every 20 ms on a kept-alive
+  connection;
 - **storm**: ``--pages`` page streams (``GET /ui/events``) opened at once, each sending the
   ``Last-Event-ID`` of an event ``--behind`` seconds old (as a browser's EventSource does
   after a blink), then read as fast as they come: the same steps/s and ``/healthz`` figures,
@@ -18,7 +19,8 @@ Starts ``python -m app`` (loopback, temporary data dir), trains the default run 
 
 The pages and the probe run in this process (one asyncio loop, raw sockets: a few tens of
 microseconds a message) on the same cores as the server and its trainer, so the figures
-include that. Bars (issue 29): every page served within 10 s, ``/healthz`` p99 under 200 ms.
+include that. Bars (issue 29): every page served within 10 s, ``/healthz`` and the API p99
+under 200 ms.
 """
 
 import argparse
@@ -90,20 +92,22 @@ async def step_now(host: str, port: int) -> int:
 
 
 async def measure(url: str, window: float) -> dict:
-    """steps/s and /healthz latencies (ms) over ``window`` seconds."""
+    """steps/s, and the latencies (ms) of /healthz and of an API call (/api/state), asked in
+    turn, over ``window`` seconds."""
     host, port = url.removeprefix("http://").split(":")
     user = await _support.User(host, int(port)).open()
     step0 = await step_now(host, int(port))
-    t0, lat = time.monotonic(), []
+    t0, lat, api = time.monotonic(), [], []
     while time.monotonic() - t0 < window:
-        start = time.perf_counter()
-        status, _ = await user.get("/healthz")
-        assert status == 200
-        lat.append((time.perf_counter() - start) * 1000)
-        await asyncio.sleep(0.02)
+        for path, into in (("/healthz", lat), ("/api/state", api)):
+            start = time.perf_counter()
+            status, _ = await user.get(path)
+            assert status == 200
+            into.append((time.perf_counter() - start) * 1000)
+            await asyncio.sleep(0.02)
     step1 = await step_now(host, int(port))
     user.close()
-    return {"steps_s": (step1 - step0) / (time.monotonic() - t0), "lat": lat}
+    return {"steps_s": (step1 - step0) / (time.monotonic() - t0), "lat": lat, "api": api}
 
 
 async def storm(url: str, pages: int, behind: float, window: float) -> dict:
@@ -173,11 +177,12 @@ def report(repo: str, args, none: dict, hit: dict) -> None:
     served = hit["served"]
     print(f"{repo}: {args.pages} pages reconnecting {args.behind:g} s behind")
     print(f"  steps/s: {none['steps_s']:.1f} with no page, {hit['steps_s']:.1f} in the storm")
-    for name, lat in (("no page", none["lat"]), ("storm", hit["lat"])):
-        print(
-            f"  /healthz ({name}): p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
-            f"max {max(lat):.1f} ms ({len(lat)} asked)"
-        )
+    for path, key in (("/healthz", "lat"), ("/api/state", "api")):
+        for name, lat in (("no page", none[key]), ("storm", hit[key])):
+            print(
+                f"  {path} ({name}): p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, "
+                f"max {max(lat):.1f} ms ({len(lat)} asked)"
+            )
     for name, times in (
         ("answered (first bytes)", hit["answered"]),
         ("served (first event)", served),
