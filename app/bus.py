@@ -146,6 +146,7 @@ class EventBus(Protocol):
     @property
     def last_id(self) -> int: ...
     def publish(self, name: str, data: BaseModel | Mapping[str, Any]) -> Event: ...
+    def last_id_of(self, name: str) -> int: ...
     def subscribe(self, last_event_id: int | None = None) -> Subscription: ...
     def mark_boundary(self) -> None: ...
     def raise_floor(self, floor: int) -> None: ...
@@ -249,11 +250,16 @@ class MemoryBus:
         self._ids = ids or EventIds(floor)
         self._ids.raise_floor(floor)
         self._last_id = self._floor = self._ids.last
+        self._last_of: dict[str, int] = {}  # event name -> the id of the newest of that name
         self.closed = False
 
     @property
     def last_id(self) -> int:
         return self._last_id
+
+    def last_id_of(self, name: str) -> int:
+        """The id of the newest event named ``name`` (0: none yet)."""
+        return self._last_of.get(name, 0)
 
     def raise_floor(self, floor: int) -> None:
         """Issue ids strictly above ``floor`` from now on (e.g. the last id of a previous boot).
@@ -268,7 +274,7 @@ class MemoryBus:
 
     def publish(self, name: str, data: BaseModel | Mapping[str, Any]) -> Event:
         payload = data if isinstance(data, BaseModel) else dict(data)
-        self._last_id = self._ids.next()
+        self._last_id = self._last_of[name] = self._ids.next()
         event = Event(self._last_id, name, payload)
         if self._events:
             self._events[-1].release()  # keep its bytes only; data re-parses if asked again

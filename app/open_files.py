@@ -8,9 +8,10 @@ silently) and so would a training process's pipes or a database file. So:
 - at start the soft limit is raised to the hard one (as far as ``WANTED``), as servers do; if it
   is still low, one line says how many page streams fit and how to raise it;
 - streams are admitted up to ``StreamGate.cap``: the limit less ``reserve(workers)`` kept for
-  everything else; one more is answered 503 with ``Retry-After`` (a page's stream retries by
-  itself, and gets in when another closes), and one line is logged (at most every
-  ``LOG_EVERY`` seconds) naming the numbers.
+  everything else, ``PER_PAGE`` descriptors a page (its stream, and its fetches' connection);
+  one more is answered 503 with ``Retry-After`` (a page's stream retries by itself, and gets
+  in when another closes), and one line is logged (at most every ``LOG_EVERY`` seconds)
+  naming the numbers.
 """
 
 import logging
@@ -25,7 +26,10 @@ except ImportError:  # Windows: no RLIMIT_NOFILE (the C runtime's limit is not a
 
 log = logging.getLogger(__name__)
 
-WANTED = 65_536  # descriptors asked for at start (far more than 500 streams need)
+# descriptors asked for at start (far more than 500 pages need), or the first of these the
+# system takes (macOS reports no hard limit but caps it at kern.maxfilesperproc)
+WANTED = (65_536, 24_576, 10_240, 4_096)
+PER_PAGE = 2  # a page's stream, and the kept-alive connection of its fetches meanwhile
 LOW = 1_024  # below this many page streams, the start says so
 BASE_RESERVE = 96  # the database and its journal, logs, the listening socket, ~64 requests
 PER_WORKER = 8  # a training process's pipes and its sentinel, with room to restart it
@@ -40,13 +44,16 @@ def open_file_limit() -> tuple[int | None, int | None]:
         return None, None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     infinite = resource.RLIM_INFINITY
-    wanted = WANTED if hard == infinite else min(hard, WANTED)
-    if soft != infinite and soft < wanted:
+    for wanted in WANTED:
+        wanted = wanted if hard == infinite else min(hard, wanted)
+        if soft == infinite or soft >= wanted:
+            break
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
             soft = wanted
-        except (ValueError, OSError):  # a sandbox may refuse: keep what we have
-            pass
+            break
+        except (ValueError, OSError):  # refused (a sandbox, a kernel cap): ask for less
+            continue
     return (None if soft == infinite else soft), (None if hard == infinite else hard)
 
 
@@ -69,7 +76,7 @@ class StreamGate:
         """The gate for an open-file ``limit`` (None: none), ``workers`` training processes
         and the ``max_streams`` setting (None: as many as the limit allows), saying at start
         if the limit leaves room for fewer than ``LOW`` streams."""
-        room = None if limit is None else max(1, limit - reserve(workers))
+        room = None if limit is None else max(1, (limit - reserve(workers)) // PER_PAGE)
         if setting is not None and (room is None or setting <= room):
             return cls(setting, "max_streams (MICROGPT_MAX_STREAMS)")
         if room is None:
@@ -81,7 +88,7 @@ class StreamGate:
                 " for more",
                 limit,
                 room,
-                LOW + reserve(workers),
+                LOW * PER_PAGE + reserve(workers),
             )
         return cls(room, f"the open-file limit {limit}")
 

@@ -90,8 +90,11 @@ class Trainer:
         self.dataset, self.docs, self.n_train = state.dataset, state.docs, state.n_train
         self.tokenizer, self.config = state.tokenizer, state.config
         self.seed, self.lr, self.rng = state.seed, state.lr, state.rng
-        self.values = [w for rows in state.weights.values() for row in rows for w in row]
-        self.adam = Adam(self.values, state.adam_t, state.adam_m, state.adam_v)
+        # floats, whatever the checkpoint wrote (JSON may say 0 for 0.0): the state a trainer
+        # sends apart as arrays of doubles reads back as it writes its JSON
+        self.values = [float(w) for rows in state.weights.values() for row in rows for w in row]
+        m, v = (None if a is None else [float(x) for x in a] for a in (state.adam_m, state.adam_v))
+        self.adam = Adam(self.values, state.adam_t, m, v)
         self._model = None  # the Values last handed out by .model, if any
         self.step = state.step
         self.run_start, self.run_steps = state.run

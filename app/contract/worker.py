@@ -92,11 +92,12 @@ class Checkpoint(Message):
     run_id: int | None  # the segment trained
     reason: str  # start, periodic, pause, stop, step, finish
     # the checkpoint's JSON (engine.checkpoint) without its state (trainer_to_dict(state=
-    # False): each matrix's [rows, cols], adam.m and adam.v "kept"), which comes as arrays
+    # False): each matrix's [rows, cols], adam.m and adam.v "kept"), which comes as arrays;
+    # whole, with ``weights`` None, from a worker of an earlier release (Redis mode)
     data: str
     elapsed: float  # seconds the segment has trained
     frame: Frame | None
-    weights: array  # flat, in parameter order
+    weights: array | None = None  # flat, in parameter order
     m: array  # Adam's moments (a past step's are replayed from them)
     v: array
 

@@ -126,7 +126,10 @@ class Bridge:
         if p.frame is not None:  # the step that made these weights: /api/params after a restart
             f = p.frame
             frame = FrameRow(f.step, f.tokens, to_le_bytes(f.before), to_le_bytes(f.grads))
-        state = (to_le_bytes(p.weights), to_le_bytes(p.m), to_le_bytes(p.v))
+        moments = (to_le_bytes(p.m), to_le_bytes(p.v))
+        state = None  # the JSON whole (an earlier release's worker): the store splits it
+        if p.weights is not None:
+            state = (to_le_bytes(p.weights), *moments)
         try:
             await asyncio.to_thread(
                 self.store.save_checkpoint,
@@ -138,7 +141,8 @@ class Bridge:
                 rows,
                 p.elapsed,
                 frame,
-                validation=validation,
+                moments,
+                validation,
                 state=state,
             )
         except StoreWriteError as e:

@@ -5,7 +5,7 @@ JSON ``point`` event per step (and ``val-point`` per held-out loss) that static/
 to the chart and a throttled ``model-updated`` event that makes the prefix box re-ask /ui/predict.
 
 A step's chart point is encoded once for every renderer (``Points``), and a step with a newer
-event already out (a replay, a batch caught up) sends only its point: 500 pages reconnecting at
+step already out (a replay, a batch caught up) sends only its point: 500 pages reconnecting at
 once, each replaying with a renderer of its own, neither re-encode the same points 500 times
 nor render panels the next step replaces (bench/reconnect_storm.py).
 
@@ -196,8 +196,8 @@ class FragmentRenderer:
         out: list[ServerSentEvent | bytes] = [point.message]
         if every_step(point, self.latest["pace"]) or point.last:
             return out + self.step_messages(point, time.monotonic(), forced=True)
-        if event.id < self.service.bus.last_id:
-            # a newer event is out already (a replay, a batch caught up): the panels would show
+        if event.id < self.service.bus.last_id_of("step"):
+            # a newer step is out already (a replay, a batch caught up): the panels would show
             # this step only to replace it at once, so only its point goes
             return out
         return out + self.step_messages(point, time.monotonic())

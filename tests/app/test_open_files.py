@@ -59,7 +59,7 @@ def test_a_low_open_file_limit_holds_its_streams_refuses_more_and_recovers(low):
     assert said, low.log()
     assert int(said[1]) == LIMIT
     room = int(said[2])
-    assert 32 <= room < LIMIT  # most of the limit, less what requests and training need
+    assert 16 <= room < LIMIT // 2  # two descriptors a page, less what the rest needs
 
     start = low.state()["step"]
     streams = [RawStream(low.port) for _ in range(room)]
@@ -76,7 +76,7 @@ def test_a_low_open_file_limit_holds_its_streams_refuses_more_and_recovers(low):
         assert low.get("/healthz").json()["status"] == "ok"
         assert low.post("/api/train", {"steps": STEPS}).status_code == 200
         low.wait_idle_at(start + STEPS)
-        assert open_descriptors(low) <= LIMIT - 32  # what is kept for the rest stayed free
+        assert open_descriptors(low) <= LIMIT - room  # the pages' fetches had room to spare
         # nothing lost on the streams it holds: every one saw the run to its end
         for s in streams:
             seen = s.read_until(b"event: done")

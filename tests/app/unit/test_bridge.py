@@ -19,9 +19,9 @@ class FakeStore:
     def __init__(self):
         self.checkpoints, self.segments = [], []
 
-    def save_checkpoint(self, model, step, segment, data, reason, rows, *_, validation, state):
+    def save_checkpoint(self, model, step, segment, data, reason, rows, *rest, state):
         assert len(state) == 3  # weights, m, v: the checkpoint's JSON came without them
-        self.checkpoints.append((step, reason, [r.step for r in rows], validation))
+        self.checkpoints.append((step, reason, [r.step for r in rows], rest[-1]))
 
     def update_segment(self, segment):
         self.segments.append((segment.id, segment.status))
