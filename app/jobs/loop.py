@@ -97,6 +97,11 @@ def step_event(t: Trainer, rec, probes, segment, rate, elapsed, now, values) -> 
     )
 
 
+def whole(meta: str, values: array, m: array, v: array) -> str:
+    """A checkpoint's JSON sent without its state, with it (as ``Trainer.to_dict`` writes)."""
+    return json.dumps(with_state(json.loads(meta), values, m, v), allow_nan=False)
+
+
 class TrainerProcess:
     def __init__(self, trainer: Trainer, out: Connection, options: dict):
         self.trainer, self.out = trainer, out
@@ -115,9 +120,7 @@ class TrainerProcess:
         self.elapsed_before = 0.0  # run seconds before the current segment
         self.segment_start = 0.0
         self.ends: deque[float] = deque(maxlen=21)  # wall-clock ends of the recent steps
-        # where a divergence goes back to (and, in Redis mode, a session restarts from): the
-        # newest checkpoint, as JSON, or as sent (without its state) and its state, joined
-        # only when asked (``last_checkpoint``)
+        # the newest checkpoint (a divergence goes back to it), whole or as sent (``whole``)
         self._checkpoint: str | None = json.dumps(trainer.to_dict())
         self._sent: tuple[str, array, array, array] | None = None
         # fault injection for tests (settings.fault_nonfinite_at): make this global step's loss
@@ -131,9 +134,7 @@ class TrainerProcess:
     def last_checkpoint(self) -> str:
         """The newest checkpoint's JSON (``engine.checkpoint``), whole."""
         if self._checkpoint is None:
-            meta, values, m, v = self._sent
-            d = with_state(json.loads(meta), values, m, v)
-            self._checkpoint = json.dumps(d, allow_nan=False)
+            self._checkpoint = whole(*self._sent)
         return self._checkpoint
 
     @last_checkpoint.setter
@@ -325,8 +326,7 @@ class TrainerProcess:
         values, m, v = t.flat_state()
         if weights:
             self.send(Weights(step=t.step, values=values))
-        # the JSON without the state, which goes as arrays: no 280 KB of floats written here and
-        # parsed, taken apart and checked in the web process at every checkpoint
+        # the JSON without the state, which goes as arrays (no 280 KB of floats as text)
         meta = json.dumps(trainer_to_dict(t, state=False), allow_nan=False)
         self._checkpoint, self._sent = None, (meta, values, m, v)
         made = None
