@@ -60,16 +60,31 @@ async def join(url: str, code: str, name: str, out: list[float]) -> tuple[httpx.
     return client, answer.json()["run"]
 
 
-async def stream(client: httpx.AsyncClient, run: int, seen: dict, stop: asyncio.Event):
-    """A page's stream: the newest step it has been told of, in ``seen[run]``."""
-    async with client.stream("GET", f"/api/runs/{run}/events") as response:
-        async for line in response.aiter_lines():
-            if line.startswith("data:") and '"step":' in line:
-                match = re.search(r'"step":\s*(\d+)', line)
-                if match:
-                    seen[run] = max(seen.get(run, 0), int(match.group(1)))
-            if stop.is_set():
-                return
+async def stream(
+    client: httpx.AsyncClient, run: int, seen: dict, stop: asyncio.Event, reconnects: list
+):
+    """A page's stream: the newest step it has been told of, in ``seen[run]``. Like a page's,
+    it reconnects when the server closes it, with the id of the last event it read (counted
+    in ``reconnects``)."""
+    last_id = None
+    while not stop.is_set():
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            async with client.stream("GET", f"/api/runs/{run}/events", headers=headers) as r:
+                async for line in r.aiter_lines():
+                    if line.startswith("id:"):
+                        last_id = line[3:].strip()
+                    elif line.startswith("data:") and '"step":' in line:
+                        match = re.search(r'"step":\s*(\d+)', line)
+                        if match:
+                            seen[run] = max(seen.get(run, 0), int(match.group(1)))
+                    if stop.is_set():
+                        return
+        except httpx.HTTPError:
+            pass
+        if not stop.is_set():
+            reconnects.append(run)
+            await asyncio.sleep(1.0)  # a page's EventSource retry
 
 
 async def teacher_polls(teacher, code, seen, lags, stop):
@@ -112,9 +127,10 @@ async def room(args, url: str, pid: int) -> None:
     await teacher.put(f"/api/classes/{code}/spotlight", json={"run": students[0][1]})
     seen: dict[int, int] = {}
     stop = asyncio.Event()
-    readers = [asyncio.create_task(stream(c, run, seen, stop)) for c, run in students]
+    reconnects: list[int] = []
+    readers = [asyncio.create_task(stream(c, run, seen, stop, reconnects)) for c, run in students]
     projector = httpx.AsyncClient(base_url=url, timeout=None)
-    readers.append(asyncio.create_task(stream(projector, students[0][1], {}, stop)))
+    readers.append(asyncio.create_task(stream(projector, students[0][1], {}, stop, [])))
     lags: list[int] = []
     poller = asyncio.create_task(teacher_polls(teacher, code, seen, lags, stop))
     await asyncio.sleep(1)
@@ -130,7 +146,11 @@ async def room(args, url: str, pid: int) -> None:
         await asyncio.sleep(1)
     wall = time.perf_counter() - start
     cpu = cpu_seconds(pid) - cpu0
-    await asyncio.sleep(2)  # the streams' last events
+    deadline = time.monotonic() + 15  # the streams' last events (a reader may lag behind)
+    while time.monotonic() < deadline:
+        if all(seen.get(run, 0) >= args.steps for _, run in students):
+            break
+        await asyncio.sleep(0.2)
     stop.set()
     for task in [*readers, poller]:
         task.cancel()
@@ -144,7 +164,10 @@ async def room(args, url: str, pid: int) -> None:
     print(f"join latency p50 {pct(joins, 50) * 1000:.0f} ms, p95 {pct(joins, 95) * 1000:.0f} ms")
     print(f"teacher update lag p95 {pct(lag_seconds, 95):.2f} s (polls every {POLL_SECONDS} s)")
     print(f"web process: {cpu:.1f} CPU s during training, peak RSS {peak:.0f} MB")
-    print(f"streams that missed their run's last step: {lost}")
+    print(
+        f"streams that missed their run's last step: {lost} "
+        f"(15 s after the end; {len(reconnects)} reconnects, as a page's)"
+    )
     print(
         f"wall {wall:.1f} s vs bare engine {bare:.1f} s "
         f"({per_step * 1000:.1f} ms/step x {args.students * args.steps} / {args.workers})"
