@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -70,10 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    # page streams hold a file descriptor each: as many as the open-file limit leaves room for
-    workers = 0 if settings.redis_url else settings.workers or os.cpu_count() or 1
+    # pages hold file descriptors: as many streams as the open-file limit leaves room for
     limit, _ = open_file_limit()
-    app.state.streams = StreamGate.for_limit(limit, workers, settings.max_streams)
+    app.state.streams = StreamGate.for_limit(limit, settings.local_workers, settings.max_streams)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimit,

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def local_workers(self) -> int:
+        """Training processes this web process runs at once: none in Redis mode (the workers
+        train, wherever they are), else ``workers`` or the CPU count."""
+        return 0 if self.redis_url else self.workers or os.cpu_count() or 1
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "microgpt.sqlite3"
 

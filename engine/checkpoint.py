@@ -78,14 +78,14 @@ def at_step(d, step, weights, m, v):
     if not len(weights) == len(m) == len(v) == n:
         raise EngineError(f"a model of this shape has {n} parameters, got {len(weights)}")
     t = d["adam"]["t"] - (d["step"] - step)  # one update per step
-    return {
+    moved = {
         **d,
         "n_train": n_train_of(d),  # the model's split, whatever step the copy is at
         "step": step,
         "run": {"start": step, "steps": 0},
-        "weights": unflatten(config, weights),
-        "adam": {"t": max(t, 0), "m": list(m), "v": list(v)},
+        "adam": {**d["adam"], "t": max(t, 0)},
     }
+    return with_state(moved, weights, m, v)
 
 
 def _guarded(load):

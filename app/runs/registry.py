@@ -10,7 +10,6 @@ working.
 import asyncio
 import json
 import logging
-import os
 
 from app import limits as L
 from app.bus import EventIds, MemoryBus
@@ -85,7 +84,7 @@ class Runs:
         self.default_id: int | None = None
         # embedded: a training process per run training, at most the CPU count at once; Redis
         # mode: every run trains, slice by slice, on the workers there are (Dramatiq's queue)
-        workers = REDIS_RUNS if settings.redis_url else settings.workers or os.cpu_count() or 1
+        workers = REDIS_RUNS if settings.redis_url else settings.local_workers
         self.quotas = Quotas(settings, self.services, self.policies)
         self.scheduler = Scheduler(workers, self.quotas.owner_of)  # a fair queue
         self.waiting = Waiting(self.scheduler, self.services)

@@ -97,7 +97,7 @@ class Points:
 POINTS = Points()
 
 
-def every_step(step: StepEvent | Point, pace: float | None) -> bool:
+def every_step(step: Point, pace: float | None) -> bool:
     """Whether the page gets this step's recipe whatever the throttle: a step of Step once
     (the page holds its walk at phase 0 for the learner), or any step of a run slowed to
     SLOW_PACE steps/s or less."""
