@@ -177,7 +177,7 @@ def drain(conn) -> None:
         pass
 
 
-def parts(repo: Path, steps: int) -> None:
+def parts(repo: Path, steps: int, helper: bool) -> None:
     sys.path.insert(1, str(repo))
     import multiprocessing
 
@@ -187,17 +187,20 @@ def parts(repo: Path, steps: int) -> None:
     clock = PartClock()
     process = loop.TrainerProcess
     clock.wrap(Trainer, "train_step", "engine")
-    for attr, part in (
-        ("send_frame", "frames"),
-        ("send_validation", "validation"),
-        ("save", "checkpoints"),
-        ("send", "messages"),
-        ("step_event", "event"),
-        ("probe_distributions", "probes"),
-        ("matrix_health", "health"),
-    ):
-        if hasattr(process, attr):
-            clock.wrap(process, attr, part)
+    owners = [(process, a, p) for a, p in (("send_frame", "frames"), ("save", "checkpoints"))]
+    owners += [(process, "send_validation", "validation")]  # a run's first held-out loss
+    owners += [(loop, "step_event", "event")]  # the StepEvent, from the step and its instruments
+    try:  # this checkout's instruments; an older loop's parts count in its rest
+        from app.jobs import instruments
+
+        owners += [(instruments, "measure", "instruments")]  # probes, health, held-out loss
+        owners += [(instruments.Helper, "submit", "to helper")]  # a step's arrays, pickled
+        owners += [(instruments.Helper, "result", "from helper")]  # waiting, unpickling
+    except ImportError:
+        pass
+    for owner, attr, part in owners:
+        if hasattr(owner, attr):
+            clock.wrap(owner, attr, part)
     ctx = multiprocessing.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     reader = ctx.Process(target=drain, args=(recv,), daemon=True)  # the web's reader, elsewhere
@@ -210,22 +213,27 @@ def parts(repo: Path, steps: int) -> None:
         write(message)
 
     send.send = counted
-    worker = process(Trainer(), send, {})
+    clock.wrap(send, "send", "messages")  # pickled and written to the web's pipe
+    worker = process(Trainer(), send, {"helper": helper})
     worker.handle("train", {"run_id": 1, "steps": steps})
     clock.totals.clear()
-    t0 = CLOCK()
+    t0, cpu0 = CLOCK(), time.process_time()
     clock.wrap(worker, "one_step", "rest")
     while worker.running:
         worker.one_step()
-    total = CLOCK() - t0
+    worker.flush()
+    total, cpu = CLOCK() - t0, time.process_time() - cpu0
+    worker.close()
     send.close()
     reader.join()
-    print(f"\nthe training process's loop, {steps} steps, {sent[0]} messages, per step:")
+    where = "the helper process measures" if helper else "measured inline"
+    print(f"\nthe training process's loop ({where}), {steps} steps, {sent[0]} messages, per step:")
     for part, spent in sorted(clock.totals.items(), key=lambda kv: -kv[1]):
         print(f"  {part:<12} {spent / steps * 1e3:7.3f} ms  {spent / total:6.1%}")
     extras = total - clock.totals.get("engine", 0.0)
     print(f"  {'total':<12} {total / steps * 1e3:7.3f} ms  (extras over the engine: ", end="")
-    print(f"{extras / steps * 1e3:.3f} ms, {extras / (total - extras):.1%})")
+    print(f"{extras / steps * 1e3:.3f} ms, {extras / (total - extras):.1%}); ", end="")
+    print(f"CPU {cpu / steps * 1e3:.3f} ms")
 
 
 def main() -> None:
@@ -240,7 +248,8 @@ def main() -> None:
     if "side" in sections:
         side_by_side(args.repo.resolve(), args.rounds, args.steps)
     if "parts" in sections:
-        parts(args.repo.resolve(), args.steps)
+        parts(args.repo.resolve(), args.steps, helper=False)
+        parts(args.repo.resolve(), args.steps, helper=True)
 
 
 if __name__ == "__main__":

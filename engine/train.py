@@ -69,6 +69,14 @@ class StepFrame:
     grads: array  # array('d'): d loss / d weight at `before`
 
 
+def held_out_loss(predictor, tokenizer, docs):
+    """The mean loss of ``predictor`` over ``docs`` (None if there are none)."""
+    if not docs:
+        return None
+    losses = predictor.losses([tokenizer.tokens(doc) for doc in docs])
+    return sum(losses) / len(docs)
+
+
 class Trainer:
     """The whole training state: data order, weights, Adam moments, step, schedule, RNG.
 
@@ -182,11 +190,7 @@ class Trainer:
     def validation_loss(self):
         """The mean loss over ``validation_docs`` at the current weights (no update), or None
         when nothing is held out (a dataset of one document)."""
-        docs = self.validation_docs
-        if not docs:
-            return None
-        losses = self.predictor().losses([self.tokenizer.tokens(doc) for doc in docs])
-        return sum(losses) / len(docs)
+        return held_out_loss(self.predictor(), self.tokenizer, self.validation_docs)
 
     def weights(self):
         """The weights now, {name: rows of floats}."""

@@ -7,7 +7,6 @@ pickled over the pipe.
 """
 
 import asyncio
-import fcntl
 import logging
 import multiprocessing
 import signal
@@ -19,6 +18,9 @@ from typing import Any, Protocol
 
 from app.contract.worker import Error, Ready, WorkerMessage
 from app.jobs import loop as training
+from app.jobs.pipes import widen
+
+FORKSERVER_PRELOAD = "app.jobs.warm"
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,6 @@ class JobRunner(Protocol):
     async def send(self, kind: str, **payload: Any) -> None: ...
     def messages(self) -> AsyncIterator[WorkerMessage]: ...
     async def close(self, timeout: float = 5.0) -> None: ...
-
-
-FORKSERVER_PRELOAD = "app.jobs.warm"
-# The messages' pipe holds this much (Linux; 64 KB by default, under two steps' messages): a
-# step's write then never waits for the web's reader to get a turn on a busy CPU, or to read
-# a 34 KB message in pieces (their wake-ups cost the trainer ~10% of its time).
-PIPE_BYTES = 1 << 20
 
 
 # A forkserver child's exit status comes down a pipe, read by whichever thread polls it first
@@ -73,14 +68,6 @@ def _join(proc, timeout: float) -> None:
     wait([proc.sentinel], timeout)
     with _POLL:
         proc.join(0)
-
-
-def widen(conn) -> None:
-    """Give the pipe under ``conn`` PIPE_BYTES of buffer, where the OS can."""
-    try:
-        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
-        pass
 
 
 def trainer_context() -> multiprocessing.context.BaseContext:

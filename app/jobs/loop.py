@@ -7,8 +7,10 @@ GIL. Imports only the engine, the standard library and pydantic (``app.contract`
 Commands in, as ``(kind, payload)``: load {checkpoint} (first, to start), train {run_id, steps,
 lr}, resume {run_id, elapsed}, pause, stop, step {run_id, new_run, elapsed}, pace
 {steps_per_sec (None: full speed)}, shutdown. Messages out: ``app.contract.worker``'s union,
-each step's ``StepEvent`` built here, once (probes: those of ``options["probes"]`` the model's
-vocabulary can encode; health: per matrix).
+each step's ``StepEvent`` built here, once (``app.jobs.step_messages``; probes: those of
+``options["probes"]`` the model's vocabulary can encode; health: per matrix), its instruments
+measured by a helper process forked from this one (``options["helper"]``) while the next steps
+train, or inline (``app.jobs.instruments``).
 """
 
 import json
@@ -18,11 +20,10 @@ import time
 import traceback
 from array import array
 from collections import deque
-from collections.abc import Iterable
-from math import dist, hypot
+from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 
-from app.contract.events import MatrixHealth, Probe, StepEvent
 from app.contract.worker import (
     Checkpoint,
     Diverged,
@@ -37,64 +38,16 @@ from app.contract.worker import (
     Validation,
     Weights,
 )
+from app.jobs.instruments import Beside, Helper, Measured, usable_probes
+from app.jobs.step_messages import event_fields, held_out, step_event
 from engine import Diverged as Diverging
-from engine import EngineError, Predictor, Trainer
+from engine import EngineError, Trainer
 from engine.checkpoint import trainer_to_dict, with_state
-from engine.model import param_shapes
 
 FRAME_EVERY = 0.25  # seconds between params frames at full speed
 FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for every step
-
-
-def matrix_health(config, before, grads, after) -> list[MatrixHealth]:
-    """Per matrix: the L2 norm of its gradient and ||update|| / ||weights before|| (0 if 0).
-    ``math.hypot`` takes each norm in one call, ~10x faster than a Python sum of squares (and
-    more exact: they agree to ~1e-16 relative; these are shown, never stored or replayed);
-    ``math.dist`` the update's, with no list of differences (the same floats as ``hypot``)."""
-    health, i = [], 0
-    for name, rows, cols, _ in param_shapes(config):
-        j = i + rows * cols
-        size = hypot(*before[i:j])
-        moved = dist(after[i:j], before[i:j])
-        ratio = moved / size if size > 0 else 0.0
-        health.append(MatrixHealth(name=name, grad_norm=hypot(*grads[i:j]), update_ratio=ratio))
-        i = j
-    return health
-
-
-def usable_probes(probes: Iterable[str], predictor: Predictor) -> list[str]:
-    """The probe prefixes this model can answer (an uploaded model may lack a character)."""
-    usable = []
-    for prefix in probes:
-        try:
-            predictor.encode_prefix(prefix)
-        except EngineError:
-            continue
-        usable.append(prefix)
-    return usable
-
-
-def step_event(t: Trainer, rec, probes, segment, rate, elapsed, now, values) -> StepEvent:
-    """The step's event, the one place it is built: what the step did, its speed, each probe's
-    next-character distribution after it (every step: the probe lines and the milestones read
-    them, and the store keeps them) and the matrices' health (``values``: the weights after it)."""
-    dists = t.predictor().distributions(probes)
-    frame = t.last_frame
-    return StepEvent(
-        **StepEvent.fields_of(rec, t.tokenizer.label),
-        segment=segment,
-        run_step=rec.run_step,
-        run_steps=rec.run_steps,
-        total=t.run_start + t.run_steps,
-        lr=rec.lr,
-        step_time=rec.elapsed,
-        steps_per_sec=rate,
-        elapsed=elapsed,
-        eta=t.run_remaining / rate if rate > 0 else 0.0,
-        probes=[Probe(prefix=p, probs=d) for p, d in zip(probes, dists, strict=True)],
-        health=matrix_health(t.config, frame.before, frame.grads, values),
-        t=now,
-    )
+# steps whose messages may wait for their instruments (a held-out loss takes ~6 steps' time)
+MOST_BEHIND = 8
 
 
 def whole(meta: str, values: array, m: array, v: array) -> str:
@@ -104,15 +57,18 @@ def whole(meta: str, values: array, m: array, v: array) -> str:
 
 class TrainerProcess:
     def __init__(self, trainer: Trainer, out: Connection, options: dict):
-        self.trainer, self.out = trainer, out
-        trainer.record = True  # every step's frame: for health, params frames, checkpoints
+        self.out = out
         self.frame_sent_at = 0.0  # when the last params frame was sent
-        self.frame_sent_step = -1  # and its step
         self.checkpoint_every = options.get("checkpoint_every", 25)
         self.snapshot_every = options.get("snapshot_every", 5)
         self.val_every = options.get("val_every", 50)
         self.wanted_probes = list(options.get("probes", ("", "e")))
-        self.probes = usable_probes(self.wanted_probes, trainer.predictor())
+        # each step's probes, health and held-out loss: measured by a helper process while
+        # the next steps train (app.jobs.instruments), or here; each step's messages wait in
+        # ``held`` until it is measured, and go out in order
+        self.instruments = Helper() if options.get("helper") else Beside()
+        self.held: deque[list] = deque()
+        self.use(trainer)
         self.pace: float | None = options.get("pace")  # steps/s cap; None: full speed
         self.last_start = 0.0  # when the latest step (or the segment) began, for the pace
         self.running = False
@@ -127,8 +83,38 @@ class TrainerProcess:
         # non-finite once, as a run at too high a learning rate would
         self.poison_at: int | None = options.get("fault_nonfinite_at")
 
-    def send(self, message: Message) -> None:
-        self.out.send(message)
+    def use(self, trainer: Trainer) -> None:
+        """Train ``trainer`` from now on (at start, a load, back from a divergence)."""
+        self.trainer = trainer
+        trainer.record = True  # every step's frame: for health, params frames, checkpoints
+        self.frame_sent_step = -1  # the step whose params frame was sent last
+        self.probes = usable_probes(self.wanted_probes, trainer.predictor())
+        self.instruments.use(trainer, self.probes)
+
+    def send(self, message: Message | Callable[[Measured], Message | None]) -> None:
+        """Send ``message`` (or, made from its step's instruments, what it returns), after
+        the messages of the steps still being measured."""
+        if self.held:
+            self.held[-1].append(message)
+        else:
+            self.out.send(message)
+
+    def send_oldest(self) -> None:
+        """The messages of the oldest step being measured, its instruments in them."""
+        measured = self.instruments.result()
+        for item in self.held.popleft():
+            message = item(measured) if callable(item) else item
+            if message is not None:
+                self.out.send(message)
+
+    def flush(self) -> None:
+        """Every step's messages out, waiting for their instruments if need be."""
+        while self.held:
+            self.send_oldest()
+
+    def close(self) -> None:
+        self.flush()
+        self.instruments.close()
 
     @property
     def last_checkpoint(self) -> str:
@@ -146,9 +132,13 @@ class TrainerProcess:
     def serve(self, commands: Connection) -> None:
         while True:
             # between paced steps, wait on the pipe: a command is answered the moment it comes
-            if self.running and not commands.poll(self.wait_time()):
+            wait = self.wait_time() if self.running else None
+            if wait:  # a paced run's next step is not due yet: what is measured goes first
+                self.flush()
+            if self.running and not commands.poll(wait):
                 self.one_step()
                 continue
+            self.flush()  # a command, or none to wait for: the last step's messages go first
             try:
                 kind, payload = commands.recv()
             except EOFError:  # the web process is gone
@@ -198,10 +188,8 @@ class TrainerProcess:
                 self.save("step")
             self.reply(True)
         elif kind == "load":
-            self.trainer = Trainer.from_dict(json.loads(payload["checkpoint"]))
-            self.trainer.record, self.frame_sent_step = True, -1
+            self.use(Trainer.from_dict(json.loads(payload["checkpoint"])))
             self.last_checkpoint = payload["checkpoint"]
-            self.probes = usable_probes(self.wanted_probes, self.trainer.predictor())
             self.running, self.run_id = False, None
             self.reply(True)
         elif kind == "pace":
@@ -234,7 +222,9 @@ class TrainerProcess:
 
     def one_step(self, every_frame: bool = False) -> bool:
         """One step and its messages; False if it diverged (the run is over). every_frame: send
-        this step's params frame whatever the speed."""
+        this step's params frame whatever the speed. At full speed in a run, the messages of
+        the step go out after the next step is trained (while it trains, the helper measures
+        the step's instruments): in order, ~5 ms later."""
         t = self.trainer
         self.last_start = time.time()
         if self.poison_at == t.step + 1:
@@ -243,47 +233,61 @@ class TrainerProcess:
         try:
             rec = t.train_step()
         except Diverging as e:
+            self.flush()
             self.diverged(e)
             return False
         now = time.time()
         self.ends.append(now)
         values = t.flat_values()
+        while self.held and self.instruments.ready():  # the steps before, as measured
+            self.send_oldest()
+        frame, validate = t.last_frame, t.run_remaining <= 0 or rec.step % self.val_every == 0
+        self.instruments.submit(frame.before, frame.grads, values, validate)
+        self.held.append([])
         # the frame first: when the page hears of the step, its frame is already served
         slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
         if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
             self.send_frame(values)
-        event = self.step_event(rec, now, values)
-        self.send(Step(event=event, weights=values))
-        if t.run_remaining <= 0 or rec.step % self.val_every == 0:
-            self.send_validation()
+        fields, probes = self.event_fields(rec, now), self.probes
+        self.send(lambda m: Step(event=step_event(fields, probes, m), weights=values))
+        if validate:
+            self.send(partial(held_out, rec.step))
         if t.run_remaining <= 0:
             self.finish()
-            return True
-        if rec.step % self.snapshot_every == 0:
-            self.send(Weights(step=rec.step, values=values))
-        if rec.step % self.checkpoint_every == 0:
-            self.save("periodic", weights=False)
+        else:
+            if rec.step % self.snapshot_every == 0:
+                self.send(Weights(step=rec.step, values=values))
+            if rec.step % self.checkpoint_every == 0:
+                self.save("periodic", weights=False)
+        if not self.instruments.overlaps or every_frame or self.pace or t.run_remaining <= 0:
+            self.flush()  # measured already, or no next step to overlap with: now
+        elif len(self.held) > MOST_BEHIND:
+            self.send_oldest()
         return True
 
-    def step_event(self, rec, now: float, values) -> StepEvent:
+    def event_fields(self, rec, now: float) -> dict:
         span = self.ends[-1] - self.ends[0]
         rate = (len(self.ends) - 1) / span if span > 0 else 0.0
         elapsed = self.elapsed_before + now - self.segment_start
-        return step_event(self.trainer, rec, self.probes, self.run_id, rate, elapsed, now, values)
+        return event_fields(self.trainer, rec, self.run_id, rate, elapsed, now)
 
     def send_validation(self) -> None:
-        """The held-out loss at the current weights (~35 ms for the default shape's sample of
-        32 names: every 50 steps, ~6% of the training time)."""
-        loss = self.trainer.validation_loss()
+        """The held-out loss at the current weights (~30 ms for the default shape's sample of
+        32 names), where a run begins: measured by the helper if there is one."""
+        t = self.trainer
+        if self.instruments.overlaps:
+            self.instruments.submit(None, None, t.flat_values(), True)
+            self.held.append([partial(held_out, t.step)])
+            return
+        loss = t.validation_loss()
         if loss is not None:
-            self.send(Validation(step=self.trainer.step, loss=loss))
+            self.send(Validation(step=t.step, loss=loss))
 
     def diverged(self, e: Diverging) -> None:
         """The run ends at the step that diverged; the model goes back to the last checkpoint
         this process sent (nothing non-finite was ever sent or stored)."""
         self.running = False
-        self.trainer = Trainer.from_dict(json.loads(self.last_checkpoint))
-        self.trainer.record, self.frame_sent_step = True, -1
+        self.use(Trainer.from_dict(json.loads(self.last_checkpoint)))
         self.send(
             Diverged(
                 run_id=self.run_id, step=e.step, message=str(e), checkpoint_step=self.trainer.step
@@ -363,7 +367,10 @@ def main(commands: Connection, out: Connection, options: dict) -> None:
             raise EngineError(f"expected the checkpoint to load first, got {kind!r}")
         worker = TrainerProcess(Trainer.from_dict(json.loads(payload["checkpoint"])), out, options)
         worker.send(Ready(pid=os.getpid(), step=worker.trainer.step))
-        worker.serve(commands)
+        try:
+            worker.serve(commands)
+        finally:
+            worker.close()
     except EngineError as e:
         out.send(Error(message=str(e)))
         raise SystemExit(1) from None

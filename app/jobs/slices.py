@@ -117,9 +117,14 @@ class Stream:
 
 
 class SliceTrainer(TrainerProcess):
-    """The embedded loop, whose every checkpoint is also the session's restart point."""
+    """The embedded loop, whose every checkpoint is also the session's restart point. Its
+    instruments are measured inline: a slice's messages and restart point go out together,
+    and a worker's threads make forking a helper unsafe."""
 
     out: Stream
+
+    def __init__(self, trainer: Trainer, out: Stream, options: dict[str, Any]):
+        super().__init__(trainer, out, {**options, "helper": False})
 
     saved_step = -1  # the step of the newest checkpoint saved in the session
     applied = 0  # commands on the session's list applied so far (the one being applied too)

@@ -58,6 +58,7 @@ class WorkerLink:
             "snapshot_every": s.snapshot_every,
             "val_every": s.val_every,
             "probes": list(s.probes),
+            "helper": s.step_helper,
             "pace": self.run.pace,
             # a test's injected divergence happens once per run, not once per worker
             "fault_nonfinite_at": None if self.run.diverged else s.fault_nonfinite_at,

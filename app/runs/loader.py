@@ -4,7 +4,7 @@ divergence (back at its newest checkpoint), its first viewable step kept."""
 import asyncio
 from array import array
 
-from app.jobs.loop import usable_probes
+from app.jobs.instruments import usable_probes
 from app.past.frames import ParamsFrame, to_le_bytes
 from app.past.snapshots import Snapshots
 from app.runs.checkpoints import LoadedModel, parse_checkpoint
