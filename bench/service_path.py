@@ -16,11 +16,14 @@ train``, side by side; and the training process's time per step, by part.
    checkout (e.g. an older revision, for a before/after).
 2. **parts** — the training process's loop (app.jobs.loop.TrainerProcess) driven here in
    one process for N steps, its messages pickled through a real pipe to a reader process
-   that unpickles them (as the web's reader does); each part's own CPU time (exclusive of the parts
-   it calls) per step: engine (the step), frames (params frames), probes, health, event
-   (building the StepEvent), messages (pickling + writing), validation, checkpoints (their
-   JSON and messages: what the web stores), and the rest (of
-   ``--repo``'s loop: the parts an older loop has no method for count in the rest).
+   that unpickles them (as the web's reader does); each part's own CPU time (exclusive of the
+   parts it calls) per step: engine (the step), instruments (probes, matrix health, held-out
+   loss: app.jobs.instruments), event (building the StepEvent), messages (pickling + writing),
+   checkpoints (their JSON and messages: what the web stores), frames (params frames), and
+   the rest (of ``--repo``'s loop: the parts an older loop has no method for count in the
+   rest). Twice: the instruments measured inline, then by the helper process (its time
+   is not the training process's: "to helper" and "from helper" are what handing them over
+   costs).
 """
 
 import argparse

@@ -15,6 +15,7 @@ from array import array
 from dataclasses import dataclass
 
 from engine.compiled import loss_and_grads
+from engine.floats import doubles
 from engine.optim import Adam
 
 
@@ -40,7 +41,7 @@ def replay_step(config, tokenizer, docs, before, step):
     tokens = tokenizer.tokens(doc)
     loss, target_probs, grads = loss_and_grads(config, list(before), tokens)
     grad_norm = math.sqrt(sum([g * g for g in grads]))  # as Adam computes it
-    return PastStep(step, doc, tokens, loss, target_probs, array("d", grads), grad_norm)
+    return PastStep(step, doc, tokens, loss, target_probs, doubles(grads), grad_norm)
 
 
 def replay_training(config, tokenizer, docs, state, first, lrs, t):
@@ -56,8 +57,8 @@ def replay_training(config, tokenizer, docs, state, first, lrs, t):
         tokens = tokenizer.tokens(doc)
         loss, target_probs, grads = loss_and_grads(config, values, tokens)
         values, grad_norm = adam.update(values, grads, lr)
-        past = PastStep(step, doc, tokens, loss, target_probs, array("d", grads), grad_norm)
-        yield past, (array("d", values), array("d", adam.m), array("d", adam.v))
+        past = PastStep(step, doc, tokens, loss, target_probs, doubles(grads), grad_norm)
+        yield past, (doubles(values), doubles(adam.m), doubles(adam.v))
 
 
 def replay_moments(m, v, grads_per_step):
@@ -66,4 +67,4 @@ def replay_moments(m, v, grads_per_step):
     m, v = list(m), list(v)
     for grads in grads_per_step:
         m, v = adam.moments(m, v, grads)
-    return array("d", m), array("d", v)
+    return doubles(m), doubles(v)

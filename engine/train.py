@@ -16,6 +16,7 @@ from engine.autograd import Tape
 from engine.compiled import gc_paused, loss_and_grads
 from engine.data import VALIDATION_SAMPLE
 from engine.errors import Diverged, EngineError
+from engine.floats import doubles
 from engine.forward import sequence_loss
 from engine.gradcheck import unflatten
 from engine.infer import Predictor
@@ -104,6 +105,7 @@ class Trainer:
         m, v = (None if a is None else [float(x) for x in a] for a in (state.adam_m, state.adam_v))
         self.adam = Adam(self.values, state.adam_t, m, v)
         self._model = None  # the Values last handed out by .model, if any
+        self._flat = None  # (the values list, its array) last handed out by flat_values
         self.step = state.step
         self.run_start, self.run_steps = state.run
 
@@ -160,7 +162,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise Diverged(step + 1, f"the loss is {loss}")
         if self.record:
-            frame = StepFrame(step + 1, tokens, array("d", values), array("d", grads))
+            frame = StepFrame(step + 1, tokens, self.flat_values(), doubles(grads))
         lr_t = get_lr(self.lr, run_step, self.run_steps)
         updated = self.adam.update(values, grads, lr_t)
         if updated is None:
@@ -197,12 +199,17 @@ class Trainer:
         return unflatten(self.config, self._current_values())
 
     def flat_values(self):
-        """The weights now, flat in ``model.params`` order, as array('d')."""
-        return array("d", self._current_values())
+        """The weights now, flat in ``model.params`` order, as array('d') (the same array
+        while they stay the same list: a step's weights after are the next one's before; do
+        not change it)."""
+        values = self._current_values()
+        if self._flat is None or self._flat[0] is not values:
+            self._flat = values, doubles(values)
+        return self._flat[1]
 
     def flat_state(self):
         """The weights and Adam's m and v now, flat in ``model.params`` order, as array('d')."""
-        return self.flat_values(), array("d", self.adam.m), array("d", self.adam.v)
+        return self.flat_values(), doubles(self.adam.m), doubles(self.adam.v)
 
     def predictor(self):
         """A plain-float snapshot of the current weights, for inference."""

@@ -11,8 +11,10 @@ event from them (``app.jobs.loop``).
 """
 
 import logging
+import mmap
 import os
 import resource
+from array import array
 from collections import deque
 from collections.abc import Iterable
 from math import dist, hypot
@@ -111,10 +113,15 @@ class Helper(Beside):
     """The instruments measured by a forked process while the caller goes on. If that process
     is gone (killed, out of memory), they are measured here from then on: nothing is lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int) -> None:
+        """``size``: the model's number of parameters (a step's arrays go through shared
+        memory when they have that many floats, else through the pipe)."""
         super().__init__()
         self.jobs: deque[tuple] = deque()  # steps submitted and not yet answered
-        # one-way pipes, widened: a step's 96 KB of arrays go without waiting for the reader
+        # a step's three arrays (96 KB for the default shape) are copied into a slot of this
+        # ring, shared with the helper, not written through the pipe (~10x cheaper)
+        self.ring = Ring(size)
+        # one-way pipes, widened: nothing waits for the reader
         jobs_in, jobs_out = Pipe(duplex=False)
         answers_in, answers_out = Pipe(duplex=False)
         for conn in (jobs_out, answers_out):
@@ -129,7 +136,7 @@ class Helper(Beside):
                 os.closerange(lo + 1, hi)
                 os.closerange(hi + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
                 yield_to_training()
-                serve(jobs_in, answers_out)
+                serve(jobs_in, answers_out, self.ring)
                 code = 0
             finally:
                 os._exit(code)
@@ -162,7 +169,7 @@ class Helper(Beside):
             return
         self.jobs.append((before, grads, values, held_out))
         try:
-            self.conn.send(("step", self.jobs[-1]))
+            self.conn.send(self.ring.put(before, grads, values, held_out))
         except OSError as e:
             self._lost(e)
 
@@ -207,7 +214,38 @@ def yield_to_training() -> None:
         pass
 
 
-def serve(jobs, answers) -> None:
+class Ring:
+    """Slots of shared memory (mapped before the fork: the helper sees what is written), each
+    for one step's before, grads and values. A slot is written again only SLOTS steps later,
+    when its step has long been answered (at most MOST_BEHIND + 1 steps wait: app.jobs.loop)."""
+
+    SLOTS = 12
+
+    def __init__(self, size: int) -> None:
+        self.size, self.next = size, 0
+        self.memory = mmap.mmap(-1, self.SLOTS * 3 * 8 * size)
+
+    def put(self, before, grads, values, held_out: bool) -> tuple:
+        """The job to send: its arrays in the next slot, or in the job if they do not fit."""
+        arrays = (before, grads, values)
+        if any(a is not None and len(a) != self.size for a in arrays):
+            return "step", (*arrays, held_out)
+        slot, self.next = self.next, (self.next + 1) % self.SLOTS
+        for k, a in enumerate(arrays):
+            if a is not None:
+                start = (slot * 3 + k) * 8 * self.size
+                self.memory[start : start + 8 * self.size] = memoryview(a).cast("B")
+        return "slot", (slot, [a is not None for a in arrays], held_out)
+
+    def get(self, slot: int, present: list[bool]) -> list:
+        arrays = []
+        for k, here in enumerate(present):
+            start = (slot * 3 + k) * 8 * self.size
+            arrays.append(array("d", self.memory[start : start + 8 * self.size]) if here else None)
+        return arrays
+
+
+def serve(jobs, answers, ring: Ring) -> None:
     """The helper's loop: the model's setup, then a step's arrays in, its Measured out."""
     setup = None
     while True:
@@ -217,5 +255,8 @@ def serve(jobs, answers) -> None:
             return
         if kind == "setup":
             setup = payload
+        elif kind == "slot":
+            slot, present, held_out = payload
+            answers.send(measure(setup, *ring.get(slot, present), held_out))
         else:
             answers.send(measure(setup, *payload))

@@ -43,6 +43,7 @@ from app.jobs.step_messages import event_fields, held_out, step_event
 from engine import Diverged as Diverging
 from engine import EngineError, Trainer
 from engine.checkpoint import trainer_to_dict, with_state
+from engine.floats import doubles
 
 FRAME_EVERY = 0.25  # seconds between params frames at full speed
 FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for every step
@@ -66,7 +67,7 @@ class TrainerProcess:
         # each step's probes, health and held-out loss: measured by a helper process while
         # the next steps train (app.jobs.instruments), or here; each step's messages wait in
         # ``held`` until it is measured, and go out in order
-        self.instruments = Helper() if options.get("helper") else Beside()
+        self.instruments = Helper(trainer.num_params) if options.get("helper") else Beside()
         self.held: deque[list] = deque()
         self.use(trainer)
         self.pace: float | None = options.get("pace")  # steps/s cap; None: full speed
@@ -310,7 +311,7 @@ class TrainerProcess:
             return
         if values is None:
             values = t.flat_values()
-        m, v = array("d", t.adam.m), array("d", t.adam.v)
+        m, v = doubles(t.adam.m), doubles(t.adam.v)
         self.send(
             Params(
                 step=frame.step,

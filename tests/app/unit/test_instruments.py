@@ -109,3 +109,22 @@ def test_an_event_is_made_of_the_step_as_it_was_when_trained():
     fields = event_fields(t, rec, 1, 10.0, 0.1, 0.0)
     t.train_step()
     assert fields["step"] == 1 and fields["eta"] == pytest.approx(2 / 10.0)
+
+
+def test_a_model_of_another_shape_is_measured_the_same_through_the_pipe():
+    """Arrays of the size the shared ring was made for go through it; others in the job."""
+    from array import array
+
+    from app.jobs.instruments import Ring
+
+    ring = Ring(4)
+    a, b = array("d", [0.5, -1.0, 2.0, 3.0]), array("d", [1.0, 2.0, 3.0, 4.0])
+    kind, job = ring.put(a, None, b, True)
+    assert kind == "slot" and ring.get(*job[:2]) == [a, None, b]
+    assert ring.put(array("d", [1.0]), None, b, False) == (
+        "step",
+        (array("d", [1.0]), None, b, False),
+    )
+    for _ in range(Ring.SLOTS):  # a slot comes round again after SLOTS steps
+        kind, (slot, _, _) = ring.put(b, b, a, False)
+    assert slot == 0 and ring.get(0, [True, True, True]) == [b, b, a]
