@@ -2,15 +2,17 @@
 teacher's page, the projector and every student's page stream.
 
     .venv/bin/python bench/classroom_300.py [--students 300] [--steps 100] [--workers 2]
+        [--arrival SECONDS]
 
 Starts ``python -m app`` (loopback, temporary data dir). The teacher makes a class (each
 student their own seed); ``--students`` clients, each with its own cookie jar, join it at
-once (their **join latency**, p50/p95: goal p95 <= 300 ms). Each then holds its page's stream
-open (``GET /api/runs/{run}/events``, read as fast as it comes); the projector holds the
-spotlighted run's stream, and the teacher's page polls what it polls (the class chart,
-``/api/classes/{code}/curves``, and the roster, ``/ui/classes/{code}/roster``) every 2 s. The
-teacher presses Start all; the wall time runs until every student's run is idle at
-``--steps`` steps.
+once (their **join latency**, p50/p95: goal p95 <= 300 ms), or, with ``--arrival S``, each at
+a random moment of the first S seconds (as a room types a code it was just shown). Each then
+holds its page's stream open (``GET /api/runs/{run}/events``, read as fast as it comes); the
+projector holds the spotlighted run's stream, and the teacher's page polls what it polls (the
+class chart, ``/api/classes/{code}/curves``, and the roster, ``/ui/classes/{code}/roster``)
+every 2 s. The teacher presses Start all; the wall time runs until every student's run is
+idle at ``--steps`` steps.
 
 The teacher page's **update lag**: each poll of the roster (what the page shows) minus the
 newest step the students' streams had received when the poll was sent, in steps, turned
@@ -22,6 +24,7 @@ engine (``engine.Trainer``, same shape, one process) divided by the workers.
 
 import argparse
 import asyncio
+import random
 import re
 import sys
 import tempfile
@@ -49,9 +52,12 @@ def bare_engine_seconds(steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-async def join(url: str, code: str, name: str, out: list[float]) -> tuple[httpx.AsyncClient, int]:
+async def join(
+    url: str, code: str, name: str, out: list[float], delay: float = 0.0
+) -> tuple[httpx.AsyncClient, int]:
     client = httpx.AsyncClient(base_url=url, timeout=60)
     await client.get("/healthz")
+    await asyncio.sleep(delay)
     start = time.perf_counter()
     answer = await client.post(f"/api/classes/{code}/join", json={"name": name})
     out.append(time.perf_counter() - start)
@@ -121,8 +127,12 @@ async def room(args, url: str, pid: int) -> None:
     ).json()
     code = made["code"]
     joins: list[float] = []
+    arrivals = random.Random(1)
     students = await asyncio.gather(
-        *(join(url, code, f"Student {i}", joins) for i in range(args.students))
+        *(
+            join(url, code, f"Student {i}", joins, arrivals.uniform(0, args.arrival))
+            for i in range(args.students)
+        )
     )
     await teacher.put(f"/api/classes/{code}/spotlight", json={"run": students[0][1]})
     seen: dict[int, int] = {}
@@ -161,7 +171,11 @@ async def room(args, url: str, pid: int) -> None:
     pace = args.students * args.steps / wall  # steps a second, the whole class
     lag_seconds = [lag * args.students / pace for lag in lags]  # a run's steps at its pace
     print(f"students {args.students}, steps {args.steps}, workers {args.workers}")
-    print(f"join latency p50 {pct(joins, 50) * 1000:.0f} ms, p95 {pct(joins, 95) * 1000:.0f} ms")
+    when = f"over {args.arrival:g} s" if args.arrival else "at once"
+    print(
+        f"join latency p50 {pct(joins, 50) * 1000:.0f} ms, p95 {pct(joins, 95) * 1000:.0f} ms "
+        f"({args.students} joining {when})"
+    )
     print(f"teacher update lag p95 {pct(lag_seconds, 95):.2f} s (polls every {POLL_SECONDS} s)")
     print(f"web process: {cpu:.1f} CPU s during training, peak RSS {peak:.0f} MB")
     print(
@@ -179,6 +193,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=300)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--arrival", type=float, default=0.0, help="seconds the joins spread over")
     asyncio.run(bench(parser.parse_args()))
 
 

@@ -221,7 +221,7 @@ class Runs:
             settings = {**settings, "owner": by}  # whose it is: quotas, the fair queue
         run_id = await asyncio.to_thread(self.store.create_run, name, settings, data, step, reason)
         self.quotas.made(by)
-        record = next(r for r in await asyncio.to_thread(self.store.runs) if r.id == run_id)
+        record = await asyncio.to_thread(self.store.run, run_id)
         service = await self._load(record)
         self.default_id = run_id
         return service

@@ -62,6 +62,11 @@ class RunsRepo(Database):
         rows = self._rows("SELECT id, name, created_at, settings FROM runs ORDER BY id")
         return [RunRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
+    def run(self, run: int) -> RunRecord | None:
+        """One run's record (a class of 300 makes 300: not the whole list each time)."""
+        r = self._row("SELECT id, name, created_at, settings FROM runs WHERE id=?", (run,))
+        return None if r is None else RunRecord(r[0], r[1], r[2], json.loads(r[3]))
+
     def rename_run(self, run: int, name: str) -> None:
         with self._write() as db:
             db.execute("UPDATE runs SET name=? WHERE id=?", (name, run))

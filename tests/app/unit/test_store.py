@@ -49,6 +49,7 @@ def test_create_run_makes_it_the_default_with_its_first_checkpoint(store):
     assert store.default_run() == run
     [record] = store.runs()
     assert (record.id, record.name, record.settings) == (run, f"Run {run}", SETTINGS)
+    assert store.run(run) == record and store.run(run + 1) is None
     checkpoint = store.latest_checkpoint(run)
     assert (checkpoint.model, checkpoint.step, checkpoint.segment) == (run, 0, None)
     assert checkpoint.data == CHECKPOINT
