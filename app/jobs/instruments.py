@@ -204,6 +204,16 @@ class Helper(Beside):
             pass
 
 
+def instruments_for(helper: bool, size: int) -> Beside:
+    """A helper process if asked for and the system can fork one, else inline."""
+    if helper and hasattr(os, "fork"):
+        try:
+            return Helper(size)
+        except OSError as e:  # no process or memory to spare: measured inline
+            log.warning("no helper process for the instruments (%s): measured inline", e)
+    return Beside()
+
+
 def yield_to_training() -> None:
     """Woken by the training process's every step, the helper would often run on its core
     and push it off: as a batch process it never preempts on waking, and the scheduler moves

@@ -38,7 +38,7 @@ from app.contract.worker import (
     Validation,
     Weights,
 )
-from app.jobs.instruments import Beside, Helper, Measured, usable_probes
+from app.jobs.instruments import Measured, instruments_for, usable_probes
 from app.jobs.step_messages import event_fields, held_out, step_event
 from engine import Diverged as Diverging
 from engine import EngineError, Trainer
@@ -67,7 +67,7 @@ class TrainerProcess:
         # each step's probes, health and held-out loss: measured by a helper process while
         # the next steps train (app.jobs.instruments), or here; each step's messages wait in
         # ``held`` until it is measured, and go out in order
-        self.instruments = Helper(trainer.num_params) if options.get("helper") else Beside()
+        self.instruments = instruments_for(bool(options.get("helper")), trainer.num_params)
         self.held: deque[list] = deque()
         self.use(trainer)
         self.pace: float | None = options.get("pace")  # steps/s cap; None: full speed
