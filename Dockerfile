@@ -14,6 +14,14 @@ COPY . /tmp/src
 RUN pip install --no-cache-dir "/tmp/src[redis]" \
     && rm -rf /tmp/src
 
+# tini reaps what the server's processes leave behind (a training process killed at a timeout
+# leaves its helper to PID 1) when the image runs without `--init` (-s: also under compose's
+# init, as a subreaper)
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --gid 10001 microgpt \
     && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin microgpt \
     && mkdir -p /data \
@@ -33,4 +41,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
+ENTRYPOINT ["/usr/bin/tini", "-s", "--"]
 CMD ["microgpt-live", "--host", "0.0.0.0", "--port", "8000", "--data-dir", "/data"]

@@ -14,6 +14,7 @@ import logging
 import mmap
 import os
 import resource
+import traceback
 from array import array
 from collections import deque
 from collections.abc import Iterable
@@ -134,10 +135,14 @@ class Helper(Beside):
                 lo, hi = sorted((jobs_in.fileno(), answers_out.fileno()))
                 os.closerange(3, lo)
                 os.closerange(lo + 1, hi)
-                os.closerange(hi + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+                os.closerange(hi + 1, fd_limit())
                 yield_to_training()
                 serve(jobs_in, answers_out, self.ring)
                 code = 0
+            except (BrokenPipeError, ConnectionResetError):  # the training process is gone
+                code = 0
+            except BaseException:
+                traceback.print_exc()  # on the training process's stderr: the server's log
             finally:
                 os._exit(code)
         jobs_in.close()
@@ -149,7 +154,7 @@ class Helper(Beside):
         return self.conn is not None
 
     def _lost(self, e: BaseException) -> None:
-        log.warning("the instruments' helper process is gone (%s): measured here", e)
+        log.warning("the instruments' helper process is gone (%r): measured here", e)
         self.close()
         for job in self.jobs:  # what it had not answered
             super().submit(*job)
@@ -168,8 +173,10 @@ class Helper(Beside):
             super().submit(before, grads, values, held_out)
             return
         self.jobs.append((before, grads, values, held_out))
+        # through the ring only while its slots outnumber the steps not yet answered
+        job = self.ring.put if len(self.jobs) <= Ring.SLOTS else Ring.inline
         try:
-            self.conn.send(self.ring.put(before, grads, values, held_out))
+            self.conn.send(job(before, grads, values, held_out))
         except OSError as e:
             self._lost(e)
 
@@ -214,6 +221,12 @@ def instruments_for(helper: bool, size: int) -> Beside:
     return Beside()
 
 
+def fd_limit() -> int:
+    """Where the descriptors a forked helper closes end (the soft limit, if finite)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if 0 < soft < 1 << 20 else 1 << 20
+
+
 def yield_to_training() -> None:
     """Woken by the training process's every step, the helper would often run on its core
     and push it off: as a batch process it never preempts on waking, and the scheduler moves
@@ -235,11 +248,16 @@ class Ring:
         self.size, self.next = size, 0
         self.memory = mmap.mmap(-1, self.SLOTS * 3 * 8 * size)
 
+    @staticmethod
+    def inline(before, grads, values, held_out: bool) -> tuple:
+        """The job to send with its arrays in it."""
+        return "step", (before, grads, values, held_out)
+
     def put(self, before, grads, values, held_out: bool) -> tuple:
         """The job to send: its arrays in the next slot, or in the job if they do not fit."""
         arrays = (before, grads, values)
         if any(a is not None and len(a) != self.size for a in arrays):
-            return "step", (*arrays, held_out)
+            return self.inline(*arrays, held_out)
         slot, self.next = self.next, (self.next + 1) % self.SLOTS
         for k, a in enumerate(arrays):
             if a is not None:

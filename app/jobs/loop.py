@@ -114,8 +114,12 @@ class TrainerProcess:
             self.send_oldest()
 
     def close(self) -> None:
-        self.flush()
-        self.instruments.close()
+        try:
+            self.flush()
+        except OSError:  # the web process is gone: nobody to send to
+            pass
+        finally:
+            self.instruments.close()
 
     @property
     def last_checkpoint(self) -> str:

@@ -76,6 +76,15 @@ def test_dockerfile_command_serves_on_all_interfaces(dockerfile):
     assert options == {"--host": "0.0.0.0", "--port": PORT, "--data-dir": DATA_DIR}
 
 
+def test_dockerfile_runs_the_server_under_an_init_that_reaps(dockerfile):
+    """A training process killed at a timeout leaves its helper process to PID 1: an init
+    reaps it, whether or not the container is started with --init."""
+    [entrypoint] = by_keyword(dockerfile, "ENTRYPOINT")
+    argv = entrypoint.exec_form()
+    assert argv[0] == "/usr/bin/tini" and argv[-1] == "--"
+    assert any("tini" in i.args for i in by_keyword(dockerfile, "RUN"))
+
+
 def test_dockerfile_exposes_port_and_data_volume(dockerfile):
     exposed = " ".join(i.args for i in by_keyword(dockerfile, "EXPOSE")).split()
     volumes = " ".join(i.args for i in by_keyword(dockerfile, "VOLUME"))

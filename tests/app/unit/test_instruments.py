@@ -128,3 +128,25 @@ def test_a_model_of_another_shape_is_measured_the_same_through_the_pipe():
     for _ in range(Ring.SLOTS):  # a slot comes round again after SLOTS steps
         kind, (slot, _, _) = ring.put(b, b, a, False)
     assert slot == 0 and ring.get(0, [True, True, True]) == [b, b, a]
+
+
+def test_more_steps_waiting_than_the_ring_has_slots_are_each_measured_right():
+    from app.jobs.instruments import Beside, Helper, Ring
+
+    t = Trainer(seed=42)
+    t.record = True
+    helper, inline = Helper(t.num_params), Beside()
+    try:
+        helper.use(t, ["", "e"])
+        inline.use(t, ["", "e"])
+        steps = []
+        for _ in range(Ring.SLOTS + 3):
+            t.train_step()
+            steps.append((t.last_frame.before, t.last_frame.grads, t.flat_values()))
+        for step in steps:  # faster than the helper measures: none answered meanwhile
+            helper.submit(*step, False)
+        for step in steps:
+            inline.submit(*step, False)
+            assert helper.result() == inline.result()
+    finally:
+        helper.close()
