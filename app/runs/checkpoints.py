@@ -62,7 +62,11 @@ class LoadedModel:
 def parse_checkpoint(data: str) -> LoadedModel:
     """A stored checkpoint's dict, model and dataset (~10 ms: run it off the event loop)."""
     d = json.loads(data)
-    predictor = Predictor.from_dict(d)
+    return loaded_model(d, Predictor.from_dict(d))
+
+
+def loaded_model(d: dict[str, Any], predictor: Predictor) -> LoadedModel:
+    """A checkpoint's dict (validated) and its model, with its dataset."""
     if d.get("dataset", "names") == "names":
         documents, num_docs = shipped_names()
         docs = names_in_order(d["seed"])[0]  # the engine's, shuffled once for a few seeds

@@ -6,7 +6,7 @@ import json
 
 from app import limits as L
 from app.contract.api import DATASETS, DatasetText, ForkIn, RunIn
-from app.runs.checkpoints import validate_checkpoint
+from app.runs.checkpoints import LoadedModel, loaded_model, validate_checkpoint
 from app.runs.errors import BadInput
 from app.runs.service import RunService
 from engine import EngineError, GPTConfig, Trainer
@@ -22,12 +22,15 @@ def documents(spec: RunIn) -> list[str] | None:
     return None if spec.dataset == "names" else load_example(spec.dataset)
 
 
-def fresh_checkpoint(spec: RunIn) -> str:
+def fresh_checkpoint(spec: RunIn) -> tuple[str, LoadedModel]:
+    """A new model of ``spec``: its checkpoint's JSON, and the model as loading it would give
+    (made here from the trainer: a class's joins do not parse what they just wrote)."""
     config = GPTConfig(
         n_embd=spec.n_embd, n_head=spec.n_head, n_layer=spec.n_layer, block_size=spec.block_size
     )
     trainer = Trainer(docs=documents(spec), config=config, seed=spec.seed, lr=spec.lr)
-    return json.dumps(trainer.to_dict())
+    d = trainer.to_dict()
+    return json.dumps(d), loaded_model(d, trainer.predictor())
 
 
 def settings_of(spec: RunIn) -> dict:

@@ -18,17 +18,22 @@ class ModelLoader:
     def __init__(self, run: RunState, settings: Settings, store: Store, snapshots: Snapshots):
         self.run, self.settings, self.store, self.snapshots = run, settings, store, snapshots
 
-    async def read(self, model: int) -> tuple[CheckpointRow, LoadedModel]:
-        """``model``'s newest checkpoint, parsed off the event loop."""
+    async def read(
+        self, model: int, loaded: LoadedModel | None = None
+    ) -> tuple[CheckpointRow, LoadedModel]:
+        """``model``'s newest checkpoint, parsed off the event loop (unless ``loaded``)."""
         ckpt = await asyncio.to_thread(self.store.latest_checkpoint, model)
         if ckpt is None:
             raise EngineError(f"model {model} has no checkpoint")
-        return ckpt, await asyncio.to_thread(parse_checkpoint, ckpt.data)
+        if loaded is None:
+            loaded = await asyncio.to_thread(parse_checkpoint, ckpt.data)
+        return ckpt, loaded
 
-    async def load(self, model: int) -> None:
-        """Load ``model``: its newest checkpoint, its history and its segments."""
+    async def load(self, model: int, loaded: LoadedModel | None = None) -> None:
+        """Load ``model``: its newest checkpoint (``loaded``: that checkpoint, parsed already),
+        its history and its segments."""
         run, store = self.run, self.store
-        ckpt, loaded = await self.read(model)
+        ckpt, loaded = await self.read(model, loaded)
         rows = await asyncio.to_thread(store.history, model, ckpt.step)
         segments = await asyncio.to_thread(store.segments, model)
         stored = await asyncio.to_thread(store.latest_frame, model)

@@ -18,7 +18,7 @@ from app.contract.events import DeletedEvent, ResetEvent
 from app.jobs.local import ProcessRunner
 from app.past.graphs import GraphBuilder
 from app.runs.budget import DiskBudget
-from app.runs.checkpoints import validate_checkpoint
+from app.runs.checkpoints import LoadedModel, validate_checkpoint
 from app.runs.copies import (
     checkpoint_settings,
     fork_settings,
@@ -132,7 +132,7 @@ class Runs:
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
 
-    async def _load(self, record: RunRecord) -> RunService:
+    async def _load(self, record: RunRecord, loaded: LoadedModel | None = None) -> RunService:
         service = RunService(
             self.settings,
             self.store,
@@ -146,7 +146,7 @@ class Runs:
             notice=self.server_notice,
             check_space=self.budget.check_train,
         )
-        await service.start()
+        await service.start(loaded)
         self.services[record.id] = service
         return service
 
@@ -201,11 +201,11 @@ class Runs:
     async def _create(self, spec: RunIn, by: str | None) -> RunService:
         async with self._lock:
             try:
-                data = await asyncio.to_thread(fresh_checkpoint, spec)
+                data, loaded = await asyncio.to_thread(fresh_checkpoint, spec)
             except EngineError as e:
                 raise BadInput(str(e)) from None
             return await self._add(
-                spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init", by
+                spec.name or DEFAULT_NAME, settings_of(spec), data, 0, "init", by, loaded
             )
 
     def _admit(self, source: RunService | None, by: str | None) -> RunService | None:
@@ -215,14 +215,22 @@ class Runs:
         return self.quotas.admit(source, by)
 
     async def _add(
-        self, name: str, settings: dict, data: str, step: int, reason: str, by: str | None
+        self,
+        name: str,
+        settings: dict,
+        data: str,
+        step: int,
+        reason: str,
+        by: str | None,
+        loaded: LoadedModel | None = None,
     ) -> RunService:
+        """The run stored and started (``loaded``: its model, if at hand: not parsed again)."""
         if by is not None:
             settings = {**settings, "owner": by}  # whose it is: quotas, the fair queue
         run_id = await asyncio.to_thread(self.store.create_run, name, settings, data, step, reason)
         self.quotas.made(by)
         record = await asyncio.to_thread(self.store.run, run_id)
-        service = await self._load(record)
+        service = await self._load(record, loaded)
         self.default_id = run_id
         return service
 

@@ -20,6 +20,7 @@ from app.past.graphs import GraphBuilder
 from app.past.snapshots import Snapshots
 from app.predict.answers import Answers
 from app.runs.bridge import Bridge
+from app.runs.checkpoints import LoadedModel
 from app.runs.commands import Commands, SpaceCheck, StepLimit, any_space
 from app.runs.errors import ServiceError
 from app.runs.link import WorkerLink
@@ -107,10 +108,10 @@ class RunService(RunState):
 
     # -- lifecycle --
 
-    async def start(self) -> None:
-        """Load the run's model, its history and its last segment (an interrupted one stays
-        resumable)."""
-        await self.loader.load(self.id)
+    async def start(self, loaded: LoadedModel | None = None) -> None:
+        """Load the run's model (``loaded``: as parsed already), its history and its last
+        segment (an interrupted one stays resumable)."""
+        await self.loader.load(self.id, loaded)
         await self.segments_store.recover()
 
     async def close(self) -> None:
