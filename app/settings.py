@@ -43,9 +43,10 @@ class Settings(BaseSettings):
     snapshot_every: int = Field(5, ge=1)  # steps between weight snapshots sent to the web process
     val_every: int = Field(50, ge=1)  # steps between held-out losses (and at a run's start, end)
     probes: tuple[str, ...] = ("", "e")  # prefixes whose next-char distribution rides on each step
-    # each training process forks a helper that measures a step's probes, matrix health and
-    # held-out loss while the next step trains (app.jobs.instruments): on a machine with a
-    # core to spare, ~1.3 ms of a ~6 ms step off the training's path. False: measured inline
+    # a training process forks a helper that measures a step's probes, matrix health and
+    # held-out loss while the next step trains (app.jobs.instruments) when the runs training
+    # leave it a core (app.runs.link.helper_fits): ~1.3 ms of a ~6 ms step off the training's
+    # path. False: always measured inline
     step_helper: bool = True
 
     replay_max_events: int = Field(25_000, ge=100)  # hard cap on the replay buffer

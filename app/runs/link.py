@@ -3,6 +3,7 @@ timeout), let it go. Its messages are the bridge's (``app.runs.bridge``)."""
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,6 +18,15 @@ from app.store import Store
 log = logging.getLogger(__name__)
 
 Consume = Callable[[JobRunner], Coroutine]
+
+
+def helper_fits(scheduler: Scheduler, cores: int) -> bool:
+    """Whether a training process starting now gets a helper for its instruments
+    (app.jobs.instruments): only if the training processes about to run leave it a core (one
+    run alone on 2 cores: yes; a class keeping both workers of 2 cores busy: no, the helpers
+    would only take turns with the training)."""
+    trainers = min(scheduler.workers, len(scheduler.running) + scheduler.waiting)
+    return 2 * max(trainers, 1) <= cores
 
 
 class WorkerLink:
@@ -58,7 +68,7 @@ class WorkerLink:
             "snapshot_every": s.snapshot_every,
             "val_every": s.val_every,
             "probes": list(s.probes),
-            "helper": s.step_helper,
+            "helper": s.step_helper and helper_fits(self.scheduler, os.cpu_count() or 1),
             "pace": self.run.pace,
             # a test's injected divergence happens once per run, not once per worker
             "fault_nonfinite_at": None if self.run.diverged else s.fault_nonfinite_at,

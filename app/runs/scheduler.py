@@ -76,6 +76,11 @@ class Scheduler:
         self._changed()
         return self.position(run)
 
+    @property
+    def waiting(self) -> int:
+        """How many runs wait for a worker."""
+        return len(self._where)
+
     def position(self, run: int) -> int | None:
         """1-based place in the queue, None if not waiting."""
         if run not in self._where:
