@@ -224,9 +224,9 @@ def parts(repo: Path, steps: int, helper: bool) -> None:
     clock.wrap(worker, "one_step", "rest")
     while worker.running:
         worker.one_step()
-    worker.flush()
+    worker.outbox.flush()
     total, cpu = CLOCK() - t0, time.process_time() - cpu0
-    worker.close()
+    worker.outbox.close()
     send.close()
     reader.join()
     where = "the helper process measures" if helper else "measured inline"

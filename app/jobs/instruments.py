@@ -240,7 +240,7 @@ def yield_to_training() -> None:
 class Ring:
     """Slots of shared memory (mapped before the fork: the helper sees what is written), each
     for one step's before, grads and values. A slot is written again only SLOTS steps later,
-    when its step has long been answered (at most MOST_BEHIND + 1 steps wait: app.jobs.loop)."""
+    when its step has long been answered (at most MOST_BEHIND + 1 steps wait: app.jobs.outbox)."""
 
     SLOTS = 12
 

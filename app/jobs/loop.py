@@ -18,18 +18,14 @@ import os
 import signal
 import time
 import traceback
-from array import array
 from collections import deque
-from collections.abc import Callable
 from functools import partial
 from multiprocessing.connection import Connection
 
 from app.contract.worker import (
-    Checkpoint,
     Diverged,
     Done,
     Error,
-    Frame,
     Message,
     Params,
     Ready,
@@ -38,22 +34,17 @@ from app.contract.worker import (
     Validation,
     Weights,
 )
-from app.jobs.instruments import Measured, instruments_for, usable_probes
-from app.jobs.step_messages import event_fields, held_out, step_event
+from app.jobs.instruments import instruments_for, usable_probes
+from app.jobs.newest import NewestCheckpoint
+from app.jobs.outbox import Later, Outbox
+from app.jobs.step_messages import checkpoint_message, event_fields, held_out, step_event
 from engine import Diverged as Diverging
 from engine import EngineError, Trainer
-from engine.checkpoint import trainer_to_dict, with_state
+from engine.checkpoint import trainer_to_dict
 from engine.floats import doubles
 
 FRAME_EVERY = 0.25  # seconds between params frames at full speed
 FRAME_EVERY_STEP_PACE = 5.0  # paced at most this many steps/s: a frame for every step
-# steps whose messages may wait for their instruments (a held-out loss takes ~6 steps' time)
-MOST_BEHIND = 8
-
-
-def whole(meta: str, values: array, m: array, v: array) -> str:
-    """A checkpoint's JSON sent without its state, with it (as ``Trainer.to_dict`` writes)."""
-    return json.dumps(with_state(json.loads(meta), values, m, v), allow_nan=False)
 
 
 class TrainerProcess:
@@ -65,10 +56,9 @@ class TrainerProcess:
         self.val_every = options.get("val_every", 50)
         self.wanted_probes = list(options.get("probes", ("", "e")))
         # each step's probes, health and held-out loss: measured by a helper process while
-        # the next steps train (app.jobs.instruments), or here; each step's messages wait in
-        # ``held`` until it is measured, and go out in order
-        self.instruments = instruments_for(bool(options.get("helper")), trainer.num_params)
-        self.held: deque[list] = deque()
+        # the next steps train (app.jobs.instruments), or here; the messages wait for them
+        helper = instruments_for(bool(options.get("helper")), trainer.num_params)
+        self.outbox = Outbox(out, helper)
         self.use(trainer)
         self.pace: float | None = options.get("pace")  # steps/s cap; None: full speed
         self.last_start = 0.0  # when the latest step (or the segment) began, for the pace
@@ -77,9 +67,7 @@ class TrainerProcess:
         self.elapsed_before = 0.0  # run seconds before the current segment
         self.segment_start = 0.0
         self.ends: deque[float] = deque(maxlen=21)  # wall-clock ends of the recent steps
-        # the newest checkpoint (a divergence goes back to it), whole or as sent (``whole``)
-        self._checkpoint: str | None = json.dumps(trainer.to_dict())
-        self._sent: tuple[str, array, array, array] | None = None
+        self.newest = NewestCheckpoint(json.dumps(trainer.to_dict()))  # a divergence's way back
         # fault injection for tests (settings.fault_nonfinite_at): make this global step's loss
         # non-finite once, as a run at too high a learning rate would
         self.poison_at: int | None = options.get("fault_nonfinite_at")
@@ -90,47 +78,10 @@ class TrainerProcess:
         trainer.record = True  # every step's frame: for health, params frames, checkpoints
         self.frame_sent_step = -1  # the step whose params frame was sent last
         self.probes = usable_probes(self.wanted_probes, trainer.predictor())
-        self.instruments.use(trainer, self.probes)
+        self.outbox.instruments.use(trainer, self.probes)
 
-    def send(self, message: Message | Callable[[Measured], Message | None]) -> None:
-        """Send ``message`` (or, made from its step's instruments, what it returns), after
-        the messages of the steps still being measured."""
-        if self.held:
-            self.held[-1].append(message)
-        else:
-            self.out.send(message)
-
-    def send_oldest(self) -> None:
-        """The messages of the oldest step being measured, its instruments in them."""
-        measured = self.instruments.result()
-        for item in self.held.popleft():
-            message = item(measured) if callable(item) else item
-            if message is not None:
-                self.out.send(message)
-
-    def flush(self) -> None:
-        """Every step's messages out, waiting for their instruments if need be."""
-        while self.held:
-            self.send_oldest()
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        except OSError:  # the web process is gone: nobody to send to
-            pass
-        finally:
-            self.instruments.close()
-
-    @property
-    def last_checkpoint(self) -> str:
-        """The newest checkpoint's JSON (``engine.checkpoint``), whole."""
-        if self._checkpoint is None:
-            self._checkpoint = whole(*self._sent)
-        return self._checkpoint
-
-    @last_checkpoint.setter
-    def last_checkpoint(self, data: str) -> None:
-        self._checkpoint, self._sent = data, None
+    def send(self, message: Message | Later) -> None:
+        self.outbox.send(message)
 
     # -- the loop --
 
@@ -139,11 +90,11 @@ class TrainerProcess:
             # between paced steps, wait on the pipe: a command is answered the moment it comes
             wait = self.wait_time() if self.running else None
             if wait:  # a paced run's next step is not due yet: what is measured goes first
-                self.flush()
+                self.outbox.flush()
             if self.running and not commands.poll(wait):
                 self.one_step()
                 continue
-            self.flush()  # a command, or none to wait for: the last step's messages go first
+            self.outbox.flush()  # a command, or none to wait for: the last steps' go first
             try:
                 kind, payload = commands.recv()
             except EOFError:  # the web process is gone
@@ -194,7 +145,7 @@ class TrainerProcess:
             self.reply(True)
         elif kind == "load":
             self.use(Trainer.from_dict(json.loads(payload["checkpoint"])))
-            self.last_checkpoint = payload["checkpoint"]
+            self.newest = NewestCheckpoint(payload["checkpoint"])
             self.running, self.run_id = False, None
             self.reply(True)
         elif kind == "pace":
@@ -238,17 +189,14 @@ class TrainerProcess:
         try:
             rec = t.train_step()
         except Diverging as e:
-            self.flush()
+            self.outbox.flush()
             self.diverged(e)
             return False
         now = time.time()
         self.ends.append(now)
         values = t.flat_values()
-        while self.held and self.instruments.ready():  # the steps before, as measured
-            self.send_oldest()
         frame, validate = t.last_frame, t.run_remaining <= 0 or rec.step % self.val_every == 0
-        self.instruments.submit(frame.before, frame.grads, values, validate)
-        self.held.append([])
+        self.outbox.measure(frame.before, frame.grads, values, validate)
         # the frame first: when the page hears of the step, its frame is already served
         slow = self.pace is not None and self.pace <= FRAME_EVERY_STEP_PACE
         if every_frame or slow or t.run_remaining <= 0 or now - self.frame_sent_at >= FRAME_EVERY:
@@ -264,10 +212,7 @@ class TrainerProcess:
                 self.send(Weights(step=rec.step, values=values))
             if rec.step % self.checkpoint_every == 0:
                 self.save("periodic", weights=False)
-        if not self.instruments.overlaps or every_frame or self.pace or t.run_remaining <= 0:
-            self.flush()  # measured already, or no next step to overlap with: now
-        elif len(self.held) > MOST_BEHIND:
-            self.send_oldest()
+        self.outbox.settle(overlap=not (every_frame or self.pace) and t.run_remaining > 0)
         return True
 
     def event_fields(self, rec, now: float) -> dict:
@@ -280,9 +225,9 @@ class TrainerProcess:
         """The held-out loss at the current weights (~30 ms for the default shape's sample of
         32 names), where a run begins: measured by the helper if there is one."""
         t = self.trainer
-        if self.instruments.overlaps:
-            self.instruments.submit(None, None, t.flat_values(), True)
-            self.held.append([partial(held_out, t.step)])
+        if self.outbox.instruments.overlaps:
+            self.outbox.measure(None, None, t.flat_values(), True)
+            self.send(partial(held_out, t.step))
             return
         loss = t.validation_loss()
         if loss is not None:
@@ -292,7 +237,7 @@ class TrainerProcess:
         """The run ends at the step that diverged; the model goes back to the last checkpoint
         this process sent (nothing non-finite was ever sent or stored)."""
         self.running = False
-        self.use(Trainer.from_dict(json.loads(self.last_checkpoint)))
+        self.use(Trainer.from_dict(json.loads(self.newest.whole)))
         self.send(
             Diverged(
                 run_id=self.run_id, step=e.step, message=str(e), checkpoint_step=self.trainer.step
@@ -331,33 +276,15 @@ class TrainerProcess:
 
     def save(self, reason: str, weights: bool = True) -> None:
         t = self.trainer
-        frame = t.last_frame if t.last_frame is not None and t.last_frame.step == t.step else None
         values, m, v = t.flat_state()
         if weights:
             self.send(Weights(step=t.step, values=values))
         # the JSON without the state, which goes as arrays (no 280 KB of floats as text)
         meta = json.dumps(trainer_to_dict(t, state=False), allow_nan=False)
-        self._checkpoint, self._sent = None, (meta, values, m, v)
-        made = None
-        if frame is not None:
-            made = Frame(
-                step=frame.step, tokens=frame.tokens, before=frame.before, grads=frame.grads
-            )
-        self.send(
-            Checkpoint(
-                step=t.step,
-                run_id=self.run_id,
-                reason=reason,
-                data=meta,
-                weights=values,
-                # a periodic checkpoint is taken mid-segment: the time so far, not at its start
-                elapsed=self.elapsed_before
-                + (time.time() - self.segment_start if self.running else 0),
-                frame=made,
-                m=m,
-                v=v,
-            )
-        )
+        self.newest.sent(meta, values, m, v)
+        # a periodic checkpoint is taken mid-segment: the time so far, not at its start
+        elapsed = self.elapsed_before + (time.time() - self.segment_start if self.running else 0)
+        self.send(checkpoint_message(t, self.run_id, reason, elapsed, meta, (values, m, v)))
 
 
 def main(commands: Connection, out: Connection, options: dict) -> None:
@@ -375,7 +302,7 @@ def main(commands: Connection, out: Connection, options: dict) -> None:
         try:
             worker.serve(commands)
         finally:
-            worker.close()
+            worker.outbox.close()
     except EngineError as e:
         out.send(Error(message=str(e)))
         raise SystemExit(1) from None

@@ -134,7 +134,7 @@ class SliceTrainer(TrainerProcess):
         super().save(reason, weights)
         self.saved_step = self.trainer.step
         self.out.keep = {
-            "ckpt": self.last_checkpoint,
+            "ckpt": self.newest.whole,
             "loop": json.dumps(self.loop_state()),
             "applied": self.applied,
         }

@@ -1,8 +1,9 @@
 """What a step sends that its instruments (``app.jobs.instruments``) are part of: its event,
-built here, in the training process, once; and the held-out loss, on the steps that measure it."""
+built here, in the training process, once; and the held-out loss, on the steps that measure it.
+And a checkpoint's message."""
 
 from app.contract.events import MatrixHealth, Probe, StepEvent
-from app.contract.worker import Validation
+from app.contract.worker import Checkpoint, Frame, Validation
 from app.jobs.instruments import Measured
 from engine import Trainer
 
@@ -37,3 +38,26 @@ def step_event(fields: dict, probes: list[str], measured: Measured) -> StepEvent
 
 def held_out(step: int, measured: Measured) -> Validation | None:
     return None if measured.held_out is None else Validation(step=step, loss=measured.held_out)
+
+
+def checkpoint_message(
+    t: Trainer, run_id: int | None, reason: str, elapsed: float, meta: str, state: tuple
+) -> Checkpoint:
+    """The trainer's checkpoint: its JSON without the state (``meta``), the state (weights, m,
+    v) apart, and the frame of its last step if it is the checkpoint's."""
+    frame = t.last_frame if t.last_frame is not None and t.last_frame.step == t.step else None
+    made = None
+    if frame is not None:
+        made = Frame(step=frame.step, tokens=frame.tokens, before=frame.before, grads=frame.grads)
+    values, m, v = state
+    return Checkpoint(
+        step=t.step,
+        run_id=run_id,
+        reason=reason,
+        data=meta,
+        weights=values,
+        elapsed=elapsed,
+        frame=made,
+        m=m,
+        v=v,
+    )

@@ -68,6 +68,12 @@ def check_text_size(spec: RunIn) -> None:
             )
 
 
+def announce(source: RunService, new: RunService, step: int, reason: str) -> None:
+    """``source``'s pages hear of the run that replaces it on screen (a ``reset`` event)."""
+    event = ResetEvent(run=new.id, name=new.name, seed=new.seed, step=step, reason=reason)
+    source.bus.publish("reset", event)
+
+
 class Runs:
     def __init__(
         self,
@@ -244,12 +250,7 @@ class Runs:
         spec = reset_spec(source, seed)
         service = await self._create(spec, by)
         await self.policies.adopt(source, service)
-        source.bus.publish(
-            "reset",
-            ResetEvent(
-                run=service.id, name=service.name, seed=service.seed, step=0, reason="reset"
-            ),
-        )
+        announce(source, service, 0, "reset")
         return service
 
     async def upload(
@@ -268,16 +269,7 @@ class Runs:
         if home is not None:
             await self.policies.adopt(home, service)
         if source is not None:
-            source.bus.publish(
-                "reset",
-                ResetEvent(
-                    run=service.id,
-                    name=service.name,
-                    seed=service.seed,
-                    step=step,
-                    reason="upload",
-                ),
-            )
+            announce(source, service, step, "upload")
         return service
 
     async def fork(self, source: RunService, spec: ForkIn, by: str | None = None) -> RunService:

@@ -44,12 +44,12 @@ def train(helper: bool, steps: int = STEPS, kill_helper_at: int | None = None):
         worker.handle("train", {"run_id": 1, "steps": steps})
         while worker.running:
             if worker.trainer.step == kill_helper_at:
-                os.kill(worker.instruments.pid, signal.SIGKILL)
-                os.waitpid(worker.instruments.pid, 0)
+                os.kill(worker.outbox.instruments.pid, signal.SIGKILL)
+                os.waitpid(worker.outbox.instruments.pid, 0)
             worker.one_step()
-        worker.flush()
+        worker.outbox.flush()
     finally:
-        worker.close()
+        worker.outbox.close()
     return [comparable(m) for m in out.messages if type(m).__name__ != "Params"]
 
 
@@ -74,14 +74,14 @@ def test_a_helper_killed_mid_run_loses_nothing(inline):
 def test_the_helper_holds_no_pipe_of_the_training_process():
     worker = TrainerProcess(Trainer(seed=42), Pipe(), {"helper": True})
     try:
-        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{worker.instruments.pid}/fd"))
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{worker.outbox.instruments.pid}/fd"))
         # stdin, stdout, stderr and its own ends of its two pipes: the web's pipes close when
         # the training process ends, whatever the helper does
         assert fds[:3] == [0, 1, 2] and len(fds) == 5
     finally:
-        worker.close()
+        worker.outbox.close()
     with pytest.raises(ChildProcessError):
-        os.waitpid(worker.instruments.pid, os.WNOHANG)  # reaped
+        os.waitpid(worker.outbox.instruments.pid, os.WNOHANG)  # reaped
 
 
 @pytest.mark.parametrize("pace", [None, 2.0])
@@ -95,10 +95,10 @@ def test_a_step_that_is_not_followed_at_full_speed_goes_out_at_once(pace):
         else:
             worker.handle("train", {"run_id": 1, "steps": 5})
             worker.one_step()
-        assert not worker.held
+        assert not worker.outbox.held
         assert [type(m).__name__ for m in out.messages].count("Step") == 1
     finally:
-        worker.close()
+        worker.outbox.close()
 
 
 def test_an_event_is_made_of_the_step_as_it_was_when_trained():
